@@ -1,0 +1,45 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// The target graph is the architecture:
+//   ProbeWire     — protocol v1 codec (no Foundation, no I/O)
+//   ProbePosix    — thin seams over sockets, clocks and paths (no Foundation)
+//   ProbeClient   — the library a service links (no Foundation)
+//   ProbeControl  — probectl <-> probed request/response types and the control client
+//   ProbeDaemon   — histograms, series, the store actor, ingest and control servers
+//   ProbeCLI      — probectl's commands and table rendering
+//   probed, probectl, probe-demo — thin executables over those libraries
+let package = Package(
+    name: "probe",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "ProbeClient", targets: ["ProbeClient"]),
+        .executable(name: "probed", targets: ["probed"]),
+        .executable(name: "probectl", targets: ["probectl"]),
+        .executable(name: "probe-demo", targets: ["probe-demo"]),
+    ],
+    targets: [
+        .target(name: "ProbeWire"),
+        .target(name: "CProbeSys"),
+        .target(name: "ProbePosix", dependencies: ["CProbeSys"]),
+        .target(name: "ProbeClient", dependencies: ["ProbeWire", "ProbePosix"]),
+        .target(name: "ProbeControl", dependencies: ["ProbeWire", "ProbePosix"]),
+        .target(name: "ProbeDaemon", dependencies: ["ProbeWire", "ProbePosix", "ProbeControl"]),
+        .target(name: "ProbeCLI", dependencies: ["ProbeControl", "ProbePosix"]),
+        .executableTarget(name: "probed", dependencies: ["ProbeDaemon"]),
+        .executableTarget(name: "probectl", dependencies: ["ProbeCLI"]),
+        .executableTarget(name: "probe-demo", dependencies: ["ProbeClient", "ProbePosix"]),
+        // A real client process for the integration tests: records exactly what it is told to.
+        .executableTarget(
+            name: "probe-fixture",
+            dependencies: ["ProbeClient", "ProbePosix"],
+            path: "Tests/Fixtures/ProbeFixture"
+        ),
+        .testTarget(name: "ProbeWireTests", dependencies: ["ProbeWire"]),
+        .testTarget(name: "ProbeDaemonTests", dependencies: ["ProbeDaemon", "ProbeWire", "ProbeControl"]),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["ProbeControl", "ProbeWire", "ProbePosix", "ProbeClient"]
+        ),
+    ]
+)

@@ -1,0 +1,40 @@
+#define _GNU_SOURCE
+#include <sched.h>
+#include "CProbeSys.h"
+
+int cprobe_current_cpu(void) { return sched_getcpu(); }
+
+#include <sys/socket.h>
+
+int cprobe_peer_credentials(int fd, int *pid, unsigned int *uid, unsigned int *gid) {
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return -1;
+    *pid = cred.pid;
+    *uid = cred.uid;
+    *gid = cred.gid;
+    return 0;
+}
+
+#include <sys/epoll.h>
+
+int cprobe_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+
+int cprobe_epoll_add(int epfd, int fd) {
+    struct epoll_event ev = {0};
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.fd = fd;
+    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+int cprobe_epoll_del(int epfd, int fd) { return epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL); }
+
+int cprobe_epoll_wait(int epfd, int *fds, int max, int timeout_ms) {
+    struct epoll_event events[256];
+    if (max > 256) max = 256;
+    int n = epoll_wait(epfd, events, max, timeout_ms);
+    for (int i = 0; i < n; i++) fds[i] = events[i].data.fd;
+    return n;
+}
+
+int cprobe_accept(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK); }

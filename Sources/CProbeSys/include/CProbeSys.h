@@ -1,0 +1,24 @@
+#ifndef CPROBESYS_H
+#define CPROBESYS_H
+// Small C shims for what Swift's Glibc module does not expose (GNU extensions).
+
+/// The CPU the calling thread runs on (glibc reads it from rseq: no system call), or -1.
+int cprobe_current_cpu(void);
+
+#endif
+
+#ifndef CPROBESYS_PEERCRED
+#define CPROBESYS_PEERCRED
+/// getsockopt(SO_PEERCRED): the peer's pid, uid and gid as the kernel recorded them. 0 on success.
+int cprobe_peer_credentials(int fd, int *pid, unsigned int *uid, unsigned int *gid);
+#endif
+
+/// epoll, level-triggered, for readability (EPOLLIN | EPOLLRDHUP); the event's data is the fd.
+int cprobe_epoll_create(void);
+int cprobe_epoll_add(int epfd, int fd);
+int cprobe_epoll_del(int epfd, int fd);
+/// Waits up to timeout_ms; writes the ready fds into `fds` (at most `max`). Returns the count or -1.
+int cprobe_epoll_wait(int epfd, int *fds, int max, int timeout_ms);
+
+/// accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK).
+int cprobe_accept(int fd);

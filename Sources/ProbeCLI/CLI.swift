@@ -1,0 +1,143 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import ProbeControl
+import ProbePosix
+
+/// probectl: the operator's view of probed. Exit status 0 on success, 1 when the daemon is
+/// unreachable or refuses, 2 on a usage error.
+public enum CLI {
+    public static let usage = """
+        usage: probectl [--socket PATH] COMMAND [--json]
+
+        commands:
+          status    is probed up; its version, uptime, connected processes and their drops
+          stats     latency, calls, errors and rate per operation (per process, and merged)
+
+        options:
+          --socket PATH   the daemon's socket (env PROBED_SOCKET; default as probed resolves it)
+          --json          print the daemon's JSON (schema_version, snake_case keys)
+          --help          this text
+        """
+
+    struct Invocation {
+        var socket: String?
+        var command: String?
+        var json = false
+    }
+
+    public static func main(_ arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Never {
+        var inv = Invocation()
+        var i = 0
+        while i < arguments.count {
+            let arg = arguments[i]
+            switch arg {
+            case "--help", "-h":
+                print(usage)
+                exit(0)
+            case "--version":
+                print("probectl \(probeVersion)")
+                exit(0)
+            case "--json":
+                inv.json = true
+            case "--socket":
+                i += 1
+                guard i < arguments.count else { usageError("--socket needs a path") }
+                inv.socket = arguments[i]
+            case _ where arg.hasPrefix("--socket="):
+                inv.socket = String(arg.dropFirst("--socket=".count))
+            case _ where arg.hasPrefix("-"):
+                usageError("unknown option \"\(arg)\"")
+            default:
+                guard inv.command == nil else { usageError("unexpected argument \"\(arg)\"") }
+                inv.command = arg
+            }
+            i += 1
+        }
+        guard let command = inv.command else { usageError("no command given") }
+        guard ["status", "stats"].contains(command) else { usageError("unknown command \"\(command)\"") }
+
+        let path = SocketPath.forClient(explicit: inv.socket)
+        let text: String
+        do {
+            let client = try ControlClient(path: path)
+            defer { client.close() }
+            text = try client.request("{\"command\":\"\(command)\"}")
+        } catch {
+            fail("\(error)")
+        }
+        if let refusal = try? JSONDecoder.snakeCase.decode(ErrorReport.self, from: Data(text.utf8)) {
+            fail("probed refused the request: \(refusal.error)")
+        }
+        if inv.json {
+            print(text)
+            exit(0)
+        }
+        do {
+            switch command {
+            case "status": print(try render(status: JSONDecoder.snakeCase.decode(StatusReport.self, from: Data(text.utf8))))
+            default: print(try render(stats: JSONDecoder.snakeCase.decode(StatsReport.self, from: Data(text.utf8))))
+            }
+        } catch {
+            fail("could not read probed's answer (\(error)); is probectl older than probed? Try --json")
+        }
+        exit(0)
+    }
+
+    static func usageError(_ message: String) -> Never {
+        writeStandardError("probectl: \(message)\n\n\(usage)\n")
+        exit(2)
+    }
+
+    static func fail(_ message: String) -> Never {
+        writeStandardError("probectl: \(message)\n")
+        exit(1)
+    }
+
+    public static func render(status s: StatusReport) -> String {
+        var out = """
+            probed \(s.version) up \(Format.uptime(s.uptimeNs)), pid \(s.pid), socket \(s.socket)
+            warm-up: first \(s.warmupCalls) calls of each series excluded from latency
+            \(s.connectedProcesses) connected processes, \(s.series) series, \(s.eventsReceived) events received, \(s.droppedEvents) dropped by clients, \(s.messagesRejected) messages rejected
+            """
+        if !s.processes.isEmpty {
+            var t = TextTable(["SERVICE", "PID", "STATE", "OPS", "EVENTS", "DROPPED"], rightAligned: [1, 3, 4, 5])
+            for p in s.processes {
+                t.add([p.service, String(p.pid), p.state, String(p.operations), String(p.eventsReceived), String(p.droppedEvents)])
+            }
+            out += "\n\n" + t.render()
+        }
+        return out
+    }
+
+    public static func render(stats s: StatsReport) -> String {
+        guard !s.operations.isEmpty else { return "no operations recorded yet" }
+        var t = TextTable(
+            ["SERVICE", "OPERATION", "PID", "CALLS", "ERRORS", "WARMUP", "RATE/S", "MIN", "MEAN", "P50", "P90", "P99", "P99.9", "MAX"],
+            rightAligned: Set(2...13))
+        let merged = s.operations.filter { $0.pid == nil }
+        for m in merged {
+            let members = s.operations.filter { $0.pid != nil && $0.service == m.service && $0.operation == m.operation }
+            t.add(row(m, pid: members.count == 1 ? String(members[0].pid!) : "all"))
+            if members.count > 1 {
+                for p in members { t.add(row(p, pid: String(p.pid!), indent: true)) }
+            }
+        }
+        return t.render() + "\n(latency over successful calls past warm-up; rate over the last 10 s)"
+    }
+
+    static func row(_ r: OperationRow, pid: String, indent: Bool = false) -> [String] {
+        [indent ? "" : r.service, indent ? "  └" : r.operation, pid, String(r.calls), String(r.errors), String(r.warmup),
+         Format.rate(r.ratePerS), Format.duration(r.minNs), Format.duration(r.meanNs), Format.duration(r.p50Ns),
+         Format.duration(r.p90Ns), Format.duration(r.p99Ns), Format.duration(r.p999Ns), Format.duration(r.maxNs)]
+    }
+}
+
+extension JSONDecoder {
+    public static var snakeCase: JSONDecoder {
+        let d = JSONDecoder()
+        d.keyDecodingStrategy = .convertFromSnakeCase
+        return d
+    }
+}

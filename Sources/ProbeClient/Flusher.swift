@@ -1,0 +1,217 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+import ProbePosix
+import ProbeWire
+
+/// The background thread's state machine: connect (with backoff), announce the service and its
+/// names, ship batches, notice the daemon leaving, start again. Only this thread touches it.
+struct Flusher {
+    /// Records drained from one shard and not yet accepted by the kernel.
+    struct Pending {
+        var records: UnsafeMutablePointer<EventRecord>
+        var count = 0
+        var sent = 0
+        var isEmpty: Bool { sent >= count }
+    }
+
+    let core: ProbeCore
+    var fd: Int32 = -1
+    var socketPath = ""
+    var definedOperations = 0
+    var definedErrorTypes = 0
+    var reportedDropped: UInt64 = 0
+    var pending: [Pending]
+    /// The shard's next buffer after a drain (same capacity as the shard's own).
+    var spares: [UnsafeMutablePointer<EventRecord>]
+    let message: UnsafeMutableRawPointer
+    var backoff: UInt64 = 50_000_000
+    var nextAttempt: UInt64 = 0
+    var lastRefusal = ""
+
+    init(core: ProbeCore) {
+        self.core = core
+        let shards = core.buffer.shards
+        pending = shards.map { Pending(records: .allocate(capacity: $0.capacity)) }
+        spares = shards.map { .allocate(capacity: $0.capacity) }
+        message = .allocate(byteCount: WireProtocol.maxMessageBytes, alignment: 16)
+    }
+
+    mutating func run() {
+        defer { release() }
+        let interval = core.configuration.flushInterval.nanoseconds
+        while true {
+            let stopping = core.stopping.load(ordering: .acquiring)
+            if !stopping {
+                _ = core.wakeup.wait(timeout: .now() + .nanoseconds(Int(min(interval, 10_000_000_000))))
+            }
+            let request = core.flushRequested.load(ordering: .acquiring)
+            cycle(final: stopping)
+            if allDelivered() && fd >= 0 {
+                core.flushCompleted.store(request, ordering: .releasing)
+            }
+            if stopping { return }
+        }
+    }
+
+    /// One pass: (re)connect if due, drain the shards, send names, then events.
+    mutating func cycle(final: Bool) {
+        let now = monotonicNanoseconds()
+        if fd < 0 && (now >= nextAttempt || final) {
+            connect()
+        }
+        guard fd >= 0 else { return }
+        if !checkIncoming() { return }
+        for i in pending.indices where pending[i].isEmpty {
+            let (full, n) = core.buffer.drain(i, spare: spares[i])
+            spares[i] = pending[i].records
+            pending[i] = Pending(records: full, count: n)
+        }
+        guard sendDefinitions() else { return }
+        var sentAny = false
+        for i in pending.indices {
+            while !pending[i].isEmpty {
+                let n = min(pending[i].count - pending[i].sent, WireProtocol.maxEventsPerMessage)
+                let dropped = core.buffer.droppedTotal()
+                let length = WireEncoder.writeEvents(
+                    into: message, droppedTotal: dropped, records: pending[i].records + pending[i].sent, count: n)
+                guard sendMessage(length, nonBlocking: final) else { return }
+                pending[i].sent += n
+                reportedDropped = dropped
+                sentAny = true
+            }
+        }
+        let dropped = core.buffer.droppedTotal()
+        if !sentAny && dropped != reportedDropped {
+            let length = WireEncoder.writeEvents(into: message, droppedTotal: dropped, records: spares[0], count: 0)
+            if sendMessage(length, nonBlocking: final) { reportedDropped = dropped }
+        }
+    }
+
+    func allDelivered() -> Bool {
+        for i in pending.indices where !pending[i].isEmpty || !core.buffer.isEmpty(i) { return false }
+        return reportedDropped == core.buffer.droppedTotal()
+    }
+
+    // MARK: Connection
+
+    mutating func connect() {
+        socketPath = SocketPath.forClient(explicit: core.explicitPath)
+        do {
+            let s = try UnixSocket.connect(path: socketPath, nonBlocking: true)
+            // Blocking from here on, with timeouts: this thread may wait, the service never does.
+            let flags = fcntl(s, F_GETFL)
+            _ = fcntl(s, F_SETFL, flags & ~O_NONBLOCK)
+            UnixSocket.setTimeouts(s, send: 200_000_000, receive: 1_000_000_000)
+            UnixSocket.setSendBuffer(s, bytes: 4 << 20)
+            fd = s
+        } catch {
+            scheduleRetry()
+            return
+        }
+        let hello = WireEncoder.hello(Hello(pid: UInt32(getpid()), service: core.service))
+        guard UnixSocket.send(fd, hello) else { return disconnect() }
+        var reply = [UInt8](repeating: 0, count: 2048)
+        let n = reply.withUnsafeMutableBytes { UnixSocket.receive(fd, into: $0) }
+        guard n > 0, n <= reply.count else { return disconnect() }
+        switch try? WireDecoder.decode(Array(reply[0..<n])) {
+        case .welcome:
+            break
+        case .error(let e):
+            refused(e)
+            return disconnect()
+        default:
+            return disconnect()
+        }
+        definedOperations = 0
+        definedErrorTypes = 0
+        reportedDropped = .max  // report the drop count on the first batch
+        backoff = 50_000_000
+        core.connected.store(true, ordering: .relaxed)
+    }
+
+    mutating func disconnect() {
+        if fd >= 0 { close(fd) }
+        fd = -1
+        core.connected.store(false, ordering: .relaxed)
+        scheduleRetry()
+    }
+
+    /// Exponential backoff from 50 ms to 2 s, with jitter so many clients do not retry in step.
+    mutating func scheduleRetry() {
+        let jitter = UInt64.random(in: 0...(backoff / 4))
+        nextAttempt = monotonicNanoseconds() &+ backoff &+ jitter
+        backoff = min(backoff * 2, 2_000_000_000)
+    }
+
+    /// Reads anything the daemon sent; false when it closed the connection or refused us.
+    mutating func checkIncoming() -> Bool {
+        var reply = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        while true {
+            let n = withUnsafeMutableBytes(of: &reply) {
+                UnixSocket.receive(fd, into: UnsafeMutableRawBufferPointer(rebasing: $0[...]), flags: Int32(MSG_DONTWAIT))
+            }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return true }
+            if n <= 0 {
+                disconnect()
+                return false
+            }
+            let bytes = withUnsafeBytes(of: &reply) { Array($0.prefix(n)) }
+            if case .error(let e)? = try? WireDecoder.decode(bytes) {
+                refused(e)
+                disconnect()
+                return false
+            }
+        }
+    }
+
+    mutating func refused(_ e: WireError) {
+        let text = "probe: probed at \(socketPath) refused service \(core.service): \(e)"
+        if text != lastRefusal {
+            writeLog(text)
+            lastRefusal = text
+        }
+    }
+
+    /// Sends DEFINE for every name added since the last call (all of them after a reconnect).
+    mutating func sendDefinitions() -> Bool {
+        let (ops, errs) = core.names.withLock { n in
+            (Array(n.operationNames.dropFirst(definedOperations)), Array(n.errorTypeNames.dropFirst(definedErrorTypes)))
+        }
+        for name in ops {
+            let bytes = WireEncoder.define(Definition(id: UInt32(definedOperations), kind: .operation, name: name))
+            guard UnixSocket.send(fd, bytes) else { return failedSend() }
+            definedOperations += 1
+        }
+        for name in errs {
+            let bytes = WireEncoder.define(Definition(id: UInt32(definedErrorTypes + 1), kind: .errorType, name: name))
+            guard UnixSocket.send(fd, bytes) else { return failedSend() }
+            definedErrorTypes += 1
+        }
+        return true
+    }
+
+    mutating func sendMessage(_ length: Int, nonBlocking: Bool) -> Bool {
+        let ok = UnixSocket.send(fd, UnsafeRawBufferPointer(start: message, count: length),
+                                 flags: nonBlocking ? Int32(MSG_DONTWAIT) : 0)
+        return ok || failedSend()
+    }
+
+    /// A send failed: a full socket (daemon slow or stopped) keeps the connection and retries
+    /// later; anything else means the daemon is gone. Unsent records stay pending either way and
+    /// are delivered after the next connect.
+    mutating func failedSend() -> Bool {
+        let e = errno
+        if e != EAGAIN && e != EWOULDBLOCK && e != EINTR { disconnect() }
+        return false
+    }
+
+    func release() {
+        if fd >= 0 { close(fd) }
+        core.connected.store(false, ordering: .relaxed)
+        for p in pending { p.records.deallocate() }
+        for s in spares { s.deallocate() }
+        message.deallocate()
+    }
+}

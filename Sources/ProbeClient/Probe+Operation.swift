@@ -1,0 +1,57 @@
+import ProbePosix
+import ProbeWire
+
+extension Probe {
+    /// One named operation of a probe, looked up once. Copy it freely; it is two words.
+    public struct Operation: Sendable {
+        @usableFromInline
+        let core: ProbeCore
+        /// The connection-local id, or `UInt32.max` when the probe is over its operation limit
+        /// (events for it are then dropped and counted).
+        @usableFromInline
+        let id: UInt32
+
+        @usableFromInline
+        init(core: ProbeCore, id: UInt32) {
+            self.core = core
+            self.id = id
+        }
+
+        /// Times `body`; see ``Probe/measure(_:_:)-(String,()->T)``.
+        @inlinable
+        public func measure<T>(_ body: () throws -> T) rethrows -> T {
+            let start = monotonicNanoseconds()
+            do {
+                let value = try body()
+                core.append(EventRecord(operationID: id, startNanoseconds: start, durationNanoseconds: monotonicNanoseconds() &- start))
+                return value
+            } catch {
+                core.recordFailure(id: id, start: start, duration: monotonicNanoseconds() &- start, error: error)
+                throw error
+            }
+        }
+
+        /// Times an `async` body.
+        @inlinable
+        public func measure<T>(_ body: () async throws -> T) async rethrows -> T {
+            let start = monotonicNanoseconds()
+            do {
+                let value = try await body()
+                core.append(EventRecord(operationID: id, startNanoseconds: start, durationNanoseconds: monotonicNanoseconds() &- start))
+                return value
+            } catch {
+                core.recordFailure(id: id, start: start, duration: monotonicNanoseconds() &- start, error: error)
+                throw error
+            }
+        }
+
+        /// Records a call measured elsewhere; `failed` marks it as a failure without an error type.
+        @inlinable
+        public func record(nanoseconds: UInt64, failed: Bool = false) {
+            let end = monotonicNanoseconds()
+            core.append(EventRecord(
+                operationID: id, flags: failed ? .failed : [], startNanoseconds: end &- nanoseconds,
+                durationNanoseconds: nanoseconds))
+        }
+    }
+}

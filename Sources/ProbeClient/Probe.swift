@@ -1,0 +1,89 @@
+import ProbePosix
+import ProbeWire
+
+/// The handle a service keeps to report its calls to probed.
+///
+/// Recording is lock-light and allocation-free: an event goes into a per-CPU buffer shard and one
+/// background thread ships batches to the daemon. Creating a probe never throws and never waits:
+/// it connects in the background and reconnects whenever the daemon comes back. When the daemon
+/// is absent or slow, events wait in a bounded buffer, then are dropped and *counted*; the count
+/// reaches the daemon as soon as it can (delivered + dropped = recorded).
+///
+/// ```swift
+/// let probe = Probe(service: "ranker")
+/// let scores = try probe.measure("predict") { try model.predict(batch) }
+/// ```
+public final class Probe: Sendable {
+    /// Tuning for one probe; the defaults suit a service doing up to millions of calls per second.
+    public struct Configuration: Sendable {
+        /// Events buffered (all shards together) before new ones are dropped and counted.
+        /// Default 65,536 (2 MiB); `PROBE_BUFFER_EVENTS` overrides it.
+        public var bufferCapacity: Int
+        /// How often the background thread ships what was recorded. Default 50 ms.
+        public var flushInterval: Duration
+
+        public init(bufferCapacity: Int = 65_536, flushInterval: Duration = .milliseconds(50)) {
+            self.bufferCapacity = bufferCapacity
+            self.flushInterval = flushInterval
+        }
+    }
+
+    @usableFromInline
+    let core: ProbeCore
+
+    /// Creates a probe for `service` and starts connecting to probed in the background.
+    /// - Parameter socketPath: the daemon's socket; `nil` resolves it as the README describes
+    ///   (`$PROBED_SOCKET`, `/run/probed/probed.sock`, `$XDG_RUNTIME_DIR/probed.sock`, `/tmp/probed-<uid>.sock`).
+    public convenience init(service: String, socketPath: String? = nil) {
+        self.init(service: service, socketPath: socketPath, configuration: Configuration())
+    }
+
+    public init(service: String, socketPath: String? = nil, configuration: Configuration) {
+        var configuration = configuration
+        if let text = SocketPath.environment("PROBE_BUFFER_EVENTS"), let n = Int(text), n > 0 {
+            configuration.bufferCapacity = n
+        }
+        core = ProbeCore(service: service, socketPath: socketPath, configuration: configuration)
+        core.start()
+    }
+
+    deinit {
+        core.stop(timeout: .milliseconds(500))
+    }
+
+    /// A handle for `name` that records without looking the name up again: use it in hot loops.
+    public func operation(_ name: String) -> Operation {
+        Operation(core: core, id: core.operationID(name))
+    }
+
+    /// Times `body` with the monotonic clock, returns its value and records the call; when `body`
+    /// throws, the call is recorded as failed (with the error's type name) and the error rethrown.
+    @inlinable
+    public func measure<T>(_ operation: String, _ body: () throws -> T) rethrows -> T {
+        try Operation(core: core, id: core.operationID(operation)).measure(body)
+    }
+
+    /// Times an `async` body; see ``measure(_:_:)-(String,()->T)``.
+    @inlinable
+    public func measure<T>(_ operation: String, _ body: () async throws -> T) async rethrows -> T {
+        try await Operation(core: core, id: core.operationID(operation)).measure(body)
+    }
+
+    /// Records a call measured elsewhere.
+    public func record(_ operation: String, nanoseconds: UInt64, failed: Bool = false) {
+        Operation(core: core, id: core.operationID(operation)).record(nanoseconds: nanoseconds, failed: failed)
+    }
+
+    /// Waits until every event recorded so far has been handed to the daemon.
+    /// - Returns: `true` when it was, `false` when `timeout` passed first (daemon absent or slow).
+    @discardableResult
+    public func flush(timeout: Duration) -> Bool {
+        core.flush(timeout: timeout)
+    }
+
+    /// Events this probe has dropped because its buffer was full (also reported to the daemon).
+    public var droppedEvents: UInt64 { core.buffer.droppedTotal() }
+
+    /// Whether the probe is connected to probed right now.
+    public var isConnected: Bool { core.connected.load(ordering: .relaxed) }
+}

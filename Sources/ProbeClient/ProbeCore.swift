@@ -1,0 +1,179 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+import ProbePosix
+import ProbeWire
+import Synchronization
+
+/// Everything behind a `Probe`: the names table, the event buffer and the flusher thread.
+@usableFromInline
+final class ProbeCore: @unchecked Sendable {
+    // (1) `@unchecked Sendable`: shared state is in Mutexes and Atomics; `flusher` state is
+    //     touched only by the flusher thread.
+    struct Names {
+        var operations: [String: UInt32] = [:]
+        var operationNames: [String] = []
+        var errorTypes: [String: UInt32] = [:]
+        /// Index i holds error type id i + 1.
+        var errorTypeNames: [String] = []
+    }
+
+    let service: String
+    let explicitPath: String?
+    let configuration: Probe.Configuration
+    let buffer: EventBuffer
+    let names = Mutex(Names())
+    let connected = Atomic<Bool>(false)
+    let flushRequested = Atomic<UInt64>(0)
+    let flushCompleted = Atomic<UInt64>(0)
+    let stopping = Atomic<Bool>(false)
+    let running = Atomic<Bool>(false)
+    let wakeup = DispatchSemaphore(value: 0)
+    private let warnedOperationLimit = Atomic<Bool>(false)
+    private var thread = pthread_t()
+
+    init(service: String, socketPath: String?, configuration: Probe.Configuration) {
+        self.service = String(decoding: WireEncoder.clampName(service.isEmpty ? "unnamed" : service), as: UTF8.self)
+        self.explicitPath = socketPath
+        self.configuration = configuration
+        let cpus = Int(sysconf(Int32(_SC_NPROCESSORS_CONF)))
+        buffer = EventBuffer(capacity: max(configuration.bufferCapacity, 64), shardCount: cpus)
+    }
+
+    func start() {
+        let context = Unmanaged.passRetained(self).toOpaque()
+        running.store(true, ordering: .releasing)
+        let rc = pthread_create(&thread, nil, { raw in
+            let core = Unmanaged<ProbeCore>.fromOpaque(raw!).takeRetainedValue()
+            var flusher = Flusher(core: core)
+            flusher.run()
+            core.running.store(false, ordering: .releasing)
+            return nil
+        }, context)
+        if rc != 0 {
+            // No thread: events are buffered, then dropped and counted; the service is unaffected.
+            running.store(false, ordering: .releasing)
+            Unmanaged<ProbeCore>.fromOpaque(context).release()
+            return
+        }
+        ExitFlush.register(self)
+    }
+
+    /// Asks the flusher to ship what it can within `timeout`, then to exit; waits for it.
+    func stop(timeout: Duration) {
+        ExitFlush.unregister(self)
+        guard running.load(ordering: .acquiring) else { return }
+        _ = flush(timeout: timeout)
+        stopping.store(true, ordering: .releasing)
+        wakeup.signal()
+        pthread_join(thread, nil)
+    }
+
+    // MARK: Recording
+
+    @usableFromInline
+    @inline(__always)
+    func append(_ record: EventRecord) {
+        if _slowPath(record.operationID == .max) {
+            droppedOverLimit()
+            return
+        }
+        if buffer.append(record) { wakeup.signal() }
+    }
+
+    @usableFromInline
+    func recordFailure(id: UInt32, start: UInt64, duration: UInt64, error: any Error) {
+        let typeID = errorTypeID(String(reflecting: type(of: error)))
+        append(EventRecord(
+            operationID: id, flags: .failed, startNanoseconds: start, durationNanoseconds: duration, errorTypeID: typeID))
+    }
+
+    func droppedOverLimit() {
+        buffer.droppedOutside.add(1, ordering: .relaxed)
+        if !warnedOperationLimit.exchange(true, ordering: .relaxed) {
+            writeLog("probe: service \(service) has more than \(WireProtocol.maxOperations) operation names; events for new names are dropped and counted")
+        }
+    }
+
+    /// The id of operation `name`, defined on first use; `UInt32.max` past the limit.
+    @usableFromInline
+    func operationID(_ name: String) -> UInt32 {
+        names.withLock { n in
+            if let id = n.operations[name] { return id }
+            guard n.operationNames.count < WireProtocol.maxOperations else { return .max }
+            let id = UInt32(n.operationNames.count)
+            let clamped = WireEncoder.clampName(name.isEmpty ? "unnamed" : name)
+            n.operationNames.append(String(decoding: clamped, as: UTF8.self))
+            n.operations[name] = id
+            return id
+        }
+    }
+
+    func errorTypeID(_ name: String) -> UInt32 {
+        names.withLock { n in
+            if let id = n.errorTypes[name] { return id }
+            guard n.errorTypeNames.count < WireProtocol.maxOperations - 1 else { return 0 }
+            n.errorTypeNames.append(String(decoding: WireEncoder.clampName(name), as: UTF8.self))
+            let id = UInt32(n.errorTypeNames.count)
+            n.errorTypes[name] = id
+            return id
+        }
+    }
+
+    // MARK: Flush
+
+    func flush(timeout: Duration) -> Bool {
+        guard running.load(ordering: .acquiring) else { return false }
+        let target = flushRequested.add(1, ordering: .acquiringAndReleasing).newValue
+        wakeup.signal()
+        let deadline = monotonicNanoseconds() &+ timeout.nanoseconds
+        while flushCompleted.load(ordering: .acquiring) < target {
+            if monotonicNanoseconds() >= deadline || !running.load(ordering: .acquiring) { return false }
+            sleepNanoseconds(200_000)
+        }
+        return true
+    }
+}
+
+func writeLog(_ line: String) {
+    writeStandardError(line + "\n")
+}
+
+extension Duration {
+    var nanoseconds: UInt64 {
+        let (s, atto) = components
+        if s < 0 { return 0 }
+        return UInt64(s) &* 1_000_000_000 &+ UInt64(atto / 1_000_000_000)
+    }
+}
+
+/// Flushes every live probe when the process exits, bounded so that exit never hangs.
+enum ExitFlush {
+    struct Entry { weak var core: ProbeCore? }
+    static let entries = Mutex<[Entry]>([])
+    static let installed = Atomic<Bool>(false)
+
+    static func register(_ core: ProbeCore) {
+        entries.withLock { list in
+            list.removeAll { $0.core == nil }
+            list.append(Entry(core: core))
+        }
+        if !installed.exchange(true, ordering: .relaxed) {
+            atexit {
+                let cores = ExitFlush.entries.withLock { $0.compactMap(\.core) }
+                // 300 ms for all probes together: a bounded, best-effort last delivery.
+                let deadline = monotonicNanoseconds() &+ 300_000_000
+                for core in cores {
+                    let now = monotonicNanoseconds()
+                    guard now < deadline else { break }
+                    _ = core.flush(timeout: .nanoseconds(Int64(deadline - now)))
+                }
+            }
+        }
+    }
+
+    static func unregister(_ core: ProbeCore) {
+        entries.withLock { $0.removeAll { $0.core == nil || $0.core === core } }
+    }
+}

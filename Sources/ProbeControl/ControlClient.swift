@@ -1,0 +1,69 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ProbePosix
+import ProbeWire
+
+/// probectl's side of the control exchange: one CONTROL_REQUEST (a small JSON object such as
+/// `{"command":"stats"}`), answered by CONTROL_RESPONSE chunks until one carries the final flag.
+public struct ControlClient {
+    public struct Failure: Error, CustomStringConvertible {
+        public var message: String
+        public var description: String { message }
+    }
+
+    public let path: String
+    let fd: Int32
+
+    /// Connects to the daemon at `path`; throws a message that names the path and the fix.
+    public init(path: String, timeout: Duration = .seconds(10)) throws(Failure) {
+        self.path = path
+        do {
+            fd = try UnixSocket.connect(path: path)
+        } catch {
+            throw Failure(message: """
+                cannot reach probed at \(path): \(error)
+                Start it with `probed` (or `probed --socket \(path)`), or point probectl at the right socket with --socket PATH or $PROBED_SOCKET.
+                """)
+        }
+        let (s, atto) = timeout.components
+        let ns = UInt64(max(0, s)) * 1_000_000_000 + UInt64(atto / 1_000_000_000)
+        UnixSocket.setTimeouts(fd, send: ns, receive: ns)
+    }
+
+    public func close() { _ = Glibc.close(fd) }
+
+    /// Sends `request` (JSON text) and returns the whole response text.
+    public func request(_ request: String) throws(Failure) -> String {
+        guard UnixSocket.send(fd, WireEncoder.controlRequest(request)) else {
+            throw Failure(message: "probed at \(path) closed the connection: \(SystemError("send"))")
+        }
+        var response: [UInt8] = []
+        while true {
+            guard let (final, chunk) = try next() else {
+                throw Failure(message: "probed at \(path) closed the connection before answering")
+            }
+            response.append(contentsOf: chunk)
+            if final { break }
+        }
+        return String(decoding: response, as: UTF8.self)
+    }
+
+    /// The next response chunk, or nil at end of stream.
+    public func next() throws(Failure) -> (final: Bool, chunk: [UInt8])? {
+        var buffer = [UInt8](repeating: 0, count: WireProtocol.maxMessageBytes)
+        let n = buffer.withUnsafeMutableBytes { UnixSocket.receive(fd, into: $0) }
+        if n == 0 { return nil }
+        if n < 0 {
+            throw Failure(message: "no answer from probed at \(path): \(SystemError("recv"))")
+        }
+        switch try? WireDecoder.decode(Array(buffer[0..<min(n, buffer.count)])) {
+        case .controlResponse(let final, let chunk):
+            return (final, chunk)
+        case .error(let e):
+            throw Failure(message: "probed at \(path) refused the request: \(e)")
+        default:
+            throw Failure(message: "probed at \(path) sent an unexpected message")
+        }
+    }
+}

@@ -1,0 +1,73 @@
+/// What probectl receives from probed. The daemon writes these with `JSONWriter`; probectl and the
+/// tests read them with `JSONDecoder` (`.convertFromSnakeCase`). Keys follow DESIGN.md's
+/// conventions; `schema_version` grows only when a key changes meaning or goes away.
+public enum Schema {
+    public static let version = 1
+}
+
+/// One row of `probectl stats --json`: a series (service, pid, operation) or, with `pid` null,
+/// the merge of one (service, operation) across processes.
+public struct OperationRow: Codable, Sendable, Equatable {
+    public var service: String
+    public var pid: Int?
+    public var operation: String
+    public var calls: UInt64
+    public var errors: UInt64
+    public var warmup: UInt64
+    /// Calls in the latency figures: successful calls past warm-up.
+    public var counted: UInt64
+    public var minNs: UInt64?
+    public var meanNs: UInt64?
+    public var p50Ns: UInt64?
+    public var p90Ns: UInt64?
+    public var p99Ns: UInt64?
+    public var p999Ns: UInt64?
+    public var maxNs: UInt64?
+    public var ratePerS: Double
+    public var errorTypes: [String: UInt64]
+    /// Processes merged into this row (1 for a series row).
+    public var processes: Int
+}
+
+public struct StatsReport: Codable, Sendable {
+    public var schemaVersion: Int
+    public var warmupCalls: Int
+    public var operations: [OperationRow]
+}
+
+public struct ProcessRow: Codable, Sendable, Equatable {
+    public var service: String
+    public var pid: Int
+    public var uid: Int
+    public var state: String
+    public var connectedForNs: UInt64
+    public var eventsReceived: UInt64
+    public var droppedEvents: UInt64
+    public var operations: Int
+}
+
+public struct StatusReport: Codable, Sendable {
+    public var schemaVersion: Int
+    public var version: String
+    public var pid: Int
+    public var uptimeNs: UInt64
+    public var socket: String
+    public var warmupCalls: Int
+    public var connectedProcesses: Int
+    public var series: Int
+    public var eventsReceived: UInt64
+    public var bytesReceived: UInt64
+    public var messagesReceived: UInt64
+    public var messagesRejected: UInt64
+    public var droppedEvents: UInt64
+    public var processes: [ProcessRow]
+}
+
+/// The daemon's answer when a request cannot be served.
+public struct ErrorReport: Codable, Sendable {
+    public var schemaVersion: Int
+    public var error: String
+}
+
+/// The version string of this build, shown by `probed --version` and `probectl status`.
+public let probeVersion = "0.1.0"

@@ -1,0 +1,139 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+import Foundation
+import ProbeControl
+import ProbePosix
+import ProbeWire
+import Synchronization
+
+/// Serves probectl: each control connection gets a thread of its own (they are few and short),
+/// reads JSON requests such as `{"command":"stats"}` and answers each with CONTROL_RESPONSE
+/// chunks. Reads first wait for a barrier, so a report includes everything clients had
+/// handed to the kernel before the request.
+final class ControlServer: @unchecked Sendable {
+    // (1) `@unchecked Sendable`: `ingest` is set once before the first connection is accepted.
+    let store: Store
+    let log: Log
+    weak var ingest: IngestServer?
+    let active = Atomic<Int>(0)
+    static let maxSessions = 64
+
+    init(store: Store, log: Log) {
+        self.store = store
+        self.log = log
+    }
+
+    func serve(fd: Int32, peer: PeerCredentials, firstRequest: String) {
+        guard active.add(1, ordering: .relaxed).newValue <= ControlServer.maxSessions else {
+            active.subtract(1, ordering: .relaxed)
+            log.warning("refused a control session from pid \(peer.pid): \(ControlServer.maxSessions) sessions already open")
+            UnixSocket.send(fd, WireEncoder.error(WireError(.limitExceeded, "too many control sessions; try again")), flags: Int32(MSG_DONTWAIT))
+            close(fd)
+            return
+        }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+        UnixSocket.setTimeouts(fd, send: 5_000_000_000, receive: 60_000_000_000)
+        Thread.detachNewThread { [self] in
+            session(fd: fd, peer: peer, firstRequest: firstRequest)
+            close(fd)
+            active.subtract(1, ordering: .relaxed)
+        }
+    }
+
+    func session(fd: Int32, peer: PeerCredentials, firstRequest: String) {
+        var request = firstRequest
+        var buffer = [UInt8](repeating: 0, count: WireProtocol.maxMessageBytes + 1)
+        while true {
+            let response = answer(request, peer: peer)
+            guard send(response, on: fd) else { return }
+            let n = buffer.withUnsafeMutableBytes { UnixSocket.receive(fd, into: $0) }
+            guard n > 0 else { return }
+            guard n <= WireProtocol.maxMessageBytes,
+                  case .controlRequest(let next)? = try? WireDecoder.decode(Array(buffer[0..<n]))
+            else {
+                log.warning("closed a control session from pid \(peer.pid): expected CONTROL_REQUEST")
+                UnixSocket.send(fd, WireEncoder.error(WireError(.outOfOrder, "a control session sends only CONTROL_REQUEST")))
+                return
+            }
+            request = next
+        }
+    }
+
+    func send(_ text: String, on fd: Int32) -> Bool {
+        let bytes = Array(text.utf8)
+        var start = 0
+        repeat {
+            let end = min(bytes.count, start + WireEncoder.maxControlChunk)
+            let final = end == bytes.count
+            guard UnixSocket.send(fd, WireEncoder.controlResponse(final: final, chunk: bytes[start..<end])) else { return false }
+            start = end
+        } while start < bytes.count
+        return true
+    }
+
+    /// Parses one request and renders its answer (a JSON object; `{"error": …}` when refused).
+    func answer(_ text: String, peer: PeerCredentials) -> String {
+        let request: ControlRequest
+        do {
+            request = try ControlRequest.parse(text)
+        } catch {
+            return ControlServer.errorJSON("\(error)")
+        }
+        switch request.command {
+        case "status":
+            ingest?.barrier()
+            let pid = getpid()
+            return blocking { [store] in await store.statusJSON(pid: pid) }
+        case "stats":
+            ingest?.barrier()
+            return blocking { [store] in await store.statsJSON() }
+        case "ping":
+            return "{\"schema_version\":\(Schema.version),\"ok\":true}"
+        default:
+            return ControlServer.errorJSON("unknown command \"\(request.command)\"; this probed knows status, stats, ping")
+        }
+    }
+
+    static func errorJSON(_ message: String) -> String {
+        var w = JSONWriter()
+        w.beginObject()
+        w.field("schema_version", Schema.version)
+        w.field("error", message)
+        w.endObject()
+        return w.text
+    }
+
+    /// Runs async work from this (non-pool) thread and waits for it.
+    func blocking(_ work: @escaping @Sendable () async -> String) -> String {
+        let result = Mutex<String?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            let value = await work()
+            result.withLock { $0 = value }
+            done.signal()
+        }
+        done.wait()
+        return result.withLock { $0 ?? ControlServer.errorJSON("internal error") }
+    }
+}
+
+/// A control request: a JSON object with a `command` string and optional arguments.
+struct ControlRequest {
+    struct Invalid: Error, CustomStringConvertible {
+        var description: String
+    }
+    var command: String
+    var arguments: [String: Any]
+
+    static func parse(_ text: String) throws(Invalid) -> ControlRequest {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
+            throw Invalid(description: "the request is not a JSON object; send e.g. {\"command\":\"stats\"}")
+        }
+        guard let command = object["command"] as? String else {
+            throw Invalid(description: "the request has no \"command\" string")
+        }
+        return ControlRequest(command: command, arguments: object)
+    }
+}

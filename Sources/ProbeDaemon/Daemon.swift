@@ -1,0 +1,110 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+import Foundation
+import ProbeControl
+import ProbePosix
+import ProbeWire
+
+/// probed's entry point: parse the command line, claim the socket, run until SIGTERM/SIGINT.
+public enum Daemon {
+    public static func main(_ arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Never {
+        if arguments.contains("--help") || arguments.contains("-h") {
+            print(DaemonOptions.usage)
+            exit(0)
+        }
+        if arguments.contains("--version") {
+            print("probed \(probeVersion) (protocol \(WireProtocol.version))")
+            exit(0)
+        }
+        let options: DaemonOptions
+        do {
+            options = try DaemonOptions.parse(arguments)
+        } catch {
+            writeStandardError("probed: \(error)\n\(DaemonOptions.usage)\n")
+            exit(2)
+        }
+        let log = Log(level: options.logLevel)
+        signal(SIGPIPE, SIG_IGN)
+        raiseDescriptorLimit()
+
+        let path = SocketPath.forDaemon(explicit: options.socketPath)
+        let listenFD: Int32
+        do {
+            listenFD = try claimSocket(at: path, log: log)
+        } catch {
+            log.error("\(error)")
+            exit(1)
+        }
+
+        // Block the shutdown signals in every thread; one thread waits for them with sigwait.
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        for s in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&signals, s) }
+        pthread_sigmask(SIG_BLOCK, &signals, nil)
+
+        let store = Store(configuration: .init(warmup: options.warmup, socketPath: path))
+        let feed = StoreFeed()
+        let control = ControlServer(store: store, log: log)
+        let ingest: IngestServer
+        do {
+            ingest = try IngestServer(listenFD: listenFD, feed: feed, log: log, policy: AccessPolicy(), control: control)
+        } catch {
+            log.error("cannot start: \(error)")
+            unlink(path)
+            exit(1)
+        }
+        control.ingest = ingest
+        Task.detached { await feed.drain(into: store) }
+        Thread.detachNewThread { ingest.run() }
+        log.info("listening on \(path) (protocol \(WireProtocol.version), warm-up \(options.warmup) calls, pid \(getpid()))")
+
+        while true {
+            var received: Int32 = 0
+            guard sigwait(&signals, &received) == 0 else { continue }
+            if received == SIGHUP {
+                log.info("SIGHUP received; nothing to reload in this version")
+                continue
+            }
+            log.info("received signal \(received); closing \(path) and exiting")
+            close(listenFD)
+            unlink(path)
+            exit(0)
+        }
+    }
+
+    /// Binds `path`. A live daemon there is an error; a stale socket file (left by a crash) is replaced.
+    static func claimSocket(at path: String, log: Log) throws(StartError) -> Int32 {
+        if SocketPath.isSocket(path) {
+            if UnixSocket.isLive(path: path) {
+                throw StartError(description: "another probed is already listening on \(path); stop it first, or start this one with --socket PATH")
+            }
+            log.info("replacing stale socket \(path) (no daemon answers on it)")
+            unlink(path)
+        } else if access(path, F_OK) == 0 {
+            throw StartError(description: "\(path) exists and is not a socket; remove it or choose another path with --socket")
+        }
+        let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
+        if !directory.isEmpty && access(directory, F_OK) != 0 {
+            mkdir(directory, 0o755)
+        }
+        do {
+            return try UnixSocket.listen(path: path, mode: 0o660)
+        } catch {
+            throw StartError(description: "cannot listen on \(path): \(error)")
+        }
+    }
+
+    struct StartError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Idle clients each hold a descriptor: take the hard limit rather than the default 1024.
+    static func raiseDescriptorLimit() {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        limit.rlim_cur = min(limit.rlim_max, 1 << 20)
+        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    }
+}

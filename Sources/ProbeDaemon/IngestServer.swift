@@ -1,0 +1,291 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+import ProbePosix
+import ProbeWire
+import Synchronization
+
+/// Who may connect: the daemon's own user, root, and the uids and gids configured.
+public struct AccessPolicy: Sendable {
+    public var uids: Set<UInt32>
+    public var gids: Set<UInt32>
+    public init(uids: Set<UInt32> = [geteuid(), 0], gids: Set<UInt32> = []) {
+        self.uids = uids
+        self.gids = gids
+    }
+    public func allows(_ c: PeerCredentials) -> Bool { uids.contains(c.uid) || gids.contains(c.gid) }
+}
+
+/// The ingest thread: one epoll loop over the listening socket and every client connection.
+/// It decodes and checks each message against the connection's state, then hands whole
+/// messages to the store in order. A bad message is answered with ERROR, logged with the
+/// peer's pid, and its connection closed; every other client is unaffected.
+final class IngestServer: @unchecked Sendable {
+    // (1) `@unchecked Sendable`: `connections` and the buffers belong to the ingest thread;
+    //     `barriers` is behind a Mutex; the fds are immutable after init.
+    enum Role { case unknown, client, control }
+
+    struct Connection {
+        let id: ConnectionID
+        let fd: Int32
+        let peer: PeerCredentials
+        var role = Role.unknown
+        var service = ""
+        /// Defined operation names by id (nil = undefined).
+        var operations: [String?] = []
+        var errorTypes: [String?] = []
+    }
+
+    let listenFD: Int32
+    let epoll: Epoll
+    let wakeRead: Int32
+    let wakeWrite: Int32
+    let feed: StoreFeed
+    let log: Log
+    let policy: AccessPolicy
+    let control: ControlServer
+    var connections: [Int32: Connection] = [:]
+    var nextID: ConnectionID = 1
+    let receiveBuffer: UnsafeMutableRawBufferPointer
+    let barriers = Mutex<[DispatchSemaphore]>([])
+    let stopping = Atomic<Bool>(false)
+
+    init(listenFD: Int32, feed: StoreFeed, log: Log, policy: AccessPolicy, control: ControlServer) throws(SystemError) {
+        self.listenFD = listenFD
+        self.feed = feed
+        self.log = log
+        self.policy = policy
+        self.control = control
+        epoll = try Epoll()
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw SystemError("pipe") }
+        wakeRead = fds[0]
+        wakeWrite = fds[1]
+        for fd in fds {
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        }
+        // One byte more than the largest legal message, so an oversized one is seen as such.
+        receiveBuffer = .allocate(byteCount: WireProtocol.maxMessageBytes + 1, alignment: 16)
+        watch(listenFD)
+        watch(wakeRead)
+    }
+
+    func watch(_ fd: Int32) {
+        epoll.add(fd)
+    }
+
+    func unwatch(_ fd: Int32) {
+        epoll.remove(fd)
+    }
+
+    /// Makes sure every message clients had handed to the kernel before this call has been
+    /// applied to the store. Called by control sessions before they read the store.
+    func barrier(timeout: Duration = .seconds(2)) {
+        let semaphore = DispatchSemaphore(value: 0)
+        barriers.withLock { $0.append(semaphore) }
+        var byte: UInt8 = 1
+        _ = write(wakeWrite, &byte, 1)
+        _ = semaphore.wait(timeout: .now() + .milliseconds(Int(timeout.components.seconds * 1000)))
+    }
+
+    func wake() {
+        var byte: UInt8 = 0
+        _ = write(wakeWrite, &byte, 1)
+    }
+
+    func run() {
+        var ready = [Int32](repeating: 0, count: 256)
+        while !stopping.load(ordering: .relaxed) {
+            let n = epoll.wait(into: &ready, timeoutMilliseconds: 1000)
+            if n < 0 {
+                if errno == EINTR { continue }
+                log.error("epoll_wait failed: \(SystemError("epoll_wait")); the daemon cannot continue")
+                exit(1)
+            }
+            for i in 0..<n {
+                let fd = ready[i]
+                if fd == listenFD {
+                    acceptAll()
+                } else if fd == wakeRead {
+                    serveBarriers()
+                } else {
+                    readMessages(fd, limit: 64)
+                }
+            }
+        }
+    }
+
+    // MARK: Accept
+
+    func acceptAll() {
+        while true {
+            let fd = UnixSocket.accept(listenFD)
+            if fd < 0 {
+                if errno == EINTR { continue }
+                if errno == EMFILE || errno == ENFILE {
+                    log.warning("cannot accept more connections: \(SystemError("accept4")); raise the descriptor limit (LimitNOFILE)")
+                }
+                return
+            }
+            guard let peer = UnixSocket.peerCredentials(fd) else {
+                close(fd)
+                continue
+            }
+            guard policy.allows(peer) else {
+                log.warning("refused connection from pid \(peer.pid) uid \(peer.uid): not allowed by policy (daemon uid \(geteuid()); see --allow-group)")
+                UnixSocket.send(fd, WireEncoder.error(WireError(.refused, "uid \(peer.uid) is not allowed to connect to this probed")), flags: Int32(MSG_DONTWAIT))
+                close(fd)
+                continue
+            }
+            let id = nextID
+            nextID += 1
+            connections[fd] = Connection(id: id, fd: fd, peer: peer)
+            watch(fd)
+        }
+    }
+
+    // MARK: Read
+
+    /// Reads up to `limit` messages from `fd` (fairness: one busy client cannot starve the rest).
+    func readMessages(_ fd: Int32, limit: Int) {
+        for _ in 0..<limit {
+            guard connections[fd] != nil else { return }
+            let n = UnixSocket.receive(fd, into: receiveBuffer, flags: Int32(MSG_DONTWAIT))
+            if n < 0 {
+                if errno == EAGAIN || errno == EWOULDBLOCK { return }
+                closeConnection(fd)
+                return
+            }
+            if n == 0 {
+                closeConnection(fd)
+                return
+            }
+            if n > WireProtocol.maxMessageBytes {
+                reject(fd, WireError(.oversized, "message of \(n) bytes exceeds the limit of \(WireProtocol.maxMessageBytes)"))
+                return
+            }
+            do {
+                try handle(fd, UnsafeRawBufferPointer(start: receiveBuffer.baseAddress, count: n))
+            } catch {
+                reject(fd, error)
+                return
+            }
+            if connections[fd]?.role == .control { return }
+        }
+    }
+
+    func handle(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws(WireError) {
+        let message = try WireDecoder.decode(bytes)
+        var c = connections[fd]!
+        switch (c.role, message) {
+        case (.unknown, .hello(let hello)):
+            guard hello.minVersion <= hello.maxVersion else {
+                throw WireError(.malformed, "HELLO min_version \(hello.minVersion) is above max_version \(hello.maxVersion)")
+            }
+            guard hello.minVersion <= WireProtocol.version && hello.maxVersion >= WireProtocol.version else {
+                throw WireError(.unsupportedVersion, "client speaks versions \(hello.minVersion)...\(hello.maxVersion); this daemon speaks 1...\(WireProtocol.version)")
+            }
+            c.role = .client
+            c.service = hello.service
+            connections[fd] = c
+            feed.submit(.connected(c.id, pid: c.peer.pid, uid: c.peer.uid))
+            feed.submit(.hello(c.id, service: hello.service))
+            UnixSocket.send(fd, WireEncoder.welcome(Welcome()), flags: Int32(MSG_DONTWAIT))
+            log.debug("client connected: service \(hello.service) pid \(c.peer.pid) uid \(c.peer.uid)")
+        case (.unknown, .controlRequest(let text)):
+            unwatch(fd)
+            connections[fd] = nil
+            control.serve(fd: fd, peer: c.peer, firstRequest: text)
+        case (.client, .define(let d)):
+            try define(d, on: &c)
+            connections[fd] = c
+            feed.submit(.define(c.id, d))
+        case (.client, .events(let dropped, let records)):
+            for (i, r) in records.enumerated() {
+                let op = Int(r.operationID)
+                guard op < c.operations.count, c.operations[op] != nil else {
+                    throw WireError(.unknownOperation, "record \(i) uses operation id \(r.operationID), which this connection never defined")
+                }
+                let et = Int(r.errorTypeID)
+                guard et == 0 || (et < c.errorTypes.count && c.errorTypes[et] != nil) else {
+                    throw WireError(.unknownOperation, "record \(i) uses error type id \(r.errorTypeID), which this connection never defined")
+                }
+            }
+            feed.submit(.events(c.id, droppedTotal: dropped, records: records, bytes: bytes.count))
+        case (.unknown, _):
+            throw WireError(.outOfOrder, "the first message must be HELLO (a client) or CONTROL_REQUEST (a control session), not \(message.typeName)")
+        case (.client, .hello):
+            throw WireError(.outOfOrder, "HELLO was already received on this connection")
+        default:
+            throw WireError(.outOfOrder, "\(message.typeName) is not valid from a client at this point")
+        }
+    }
+
+    func define(_ d: Definition, on c: inout Connection) throws(WireError) {
+        let index = Int(d.id)
+        switch d.kind {
+        case .operation:
+            if c.operations.count <= index { c.operations.append(contentsOf: repeatElement(nil, count: index + 1 - c.operations.count)) }
+            if let existing = c.operations[index], existing != d.name {
+                throw WireError(.redefinition, "operation id \(d.id) is already \"\(existing)\"; ids cannot be rebound on a connection")
+            }
+            c.operations[index] = d.name
+        case .errorType:
+            if c.errorTypes.count <= index { c.errorTypes.append(contentsOf: repeatElement(nil, count: index + 1 - c.errorTypes.count)) }
+            if let existing = c.errorTypes[index], existing != d.name {
+                throw WireError(.redefinition, "error type id \(d.id) is already \"\(existing)\"; ids cannot be rebound on a connection")
+            }
+            c.errorTypes[index] = d.name
+        }
+    }
+
+    func reject(_ fd: Int32, _ error: WireError) {
+        guard let c = connections[fd] else { return }
+        let who = c.service.isEmpty ? "" : " (service \(c.service))"
+        log.warning("rejected a message from pid \(c.peer.pid) uid \(c.peer.uid)\(who) and closed its connection: \(error)")
+        UnixSocket.send(fd, WireEncoder.error(error), flags: Int32(MSG_DONTWAIT))
+        feed.submit(.rejected(c.id))
+        closeConnection(fd)
+    }
+
+    func closeConnection(_ fd: Int32) {
+        guard let c = connections.removeValue(forKey: fd) else { return }
+        unwatch(fd)
+        close(fd)
+        if c.role == .client {
+            feed.submit(.disconnected(c.id))
+            log.debug("client disconnected: service \(c.service) pid \(c.peer.pid)")
+        }
+    }
+
+    /// Reads every client socket dry, then releases the waiting control sessions through the feed.
+    func serveBarriers() {
+        var sink = [UInt8](repeating: 0, count: 64)
+        while read(wakeRead, &sink, sink.count) > 0 {}
+        let waiting = barriers.withLock { list in
+            defer { list.removeAll() }
+            return list
+        }
+        guard !waiting.isEmpty else { return }
+        for fd in Array(connections.keys) {
+            readMessages(fd, limit: 4096)
+        }
+        for s in waiting { feed.submit(.barrier(s)) }
+    }
+}
+
+extension Message {
+    var typeName: String {
+        switch self {
+        case .hello: "HELLO"
+        case .define: "DEFINE"
+        case .events: "EVENTS"
+        case .controlRequest: "CONTROL_REQUEST"
+        case .welcome: "WELCOME"
+        case .error: "ERROR"
+        case .controlResponse: "CONTROL_RESPONSE"
+        }
+    }
+}

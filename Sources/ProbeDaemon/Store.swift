@@ -1,0 +1,148 @@
+import Dispatch
+import ProbeControl
+import ProbeWire
+
+/// Identifies one accepted connection for the daemon's lifetime.
+public typealias ConnectionID = UInt64
+
+/// What the ingest side hands the store: one whole received message (or connection event) at a time.
+public enum IngestItem: Sendable {
+    case connected(ConnectionID, pid: Int32, uid: UInt32)
+    case hello(ConnectionID, service: String)
+    case define(ConnectionID, Definition)
+    case events(ConnectionID, droppedTotal: UInt64, records: [EventRecord], bytes: Int)
+    /// A message was refused and the connection closed.
+    case rejected(ConnectionID)
+    case disconnected(ConnectionID)
+    /// Signalled once everything submitted before it has been applied.
+    case barrier(DispatchSemaphore)
+}
+
+/// The daemon's statistics, owned by one actor. Ingest applies a whole message per call; queries
+/// render reports from the same state.
+public actor Store {
+    public struct Configuration: Sendable {
+        /// The first `warmup` calls of each series are kept out of latency figures.
+        public var warmup: Int = 10
+        public var socketPath: String = ""
+        public init(warmup: Int = 10, socketPath: String = "") {
+            self.warmup = warmup
+            self.socketPath = socketPath
+        }
+    }
+
+    struct Client {
+        let pid: Int32
+        let uid: UInt32
+        let connectedAt: UInt64
+        var service: String?
+        var state = "connected"
+        var disconnectedAt: UInt64?
+        /// Indexed by operation id.
+        var operations: [Series?] = []
+        /// Indexed by error type id.
+        var errorTypes: [String?] = []
+        var eventsReceived: UInt64 = 0
+        var droppedReported: UInt64 = 0
+    }
+
+    public let configuration: Configuration
+    let clock: any DaemonClock
+    let startedAt: UInt64
+    var series: [SeriesKey: Series] = [:]
+    var clients: [ConnectionID: Client] = [:]
+    var eventsReceived: UInt64 = 0
+    var bytesReceived: UInt64 = 0
+    var messagesReceived: UInt64 = 0
+    var messagesRejected: UInt64 = 0
+
+    public init(configuration: Configuration = Configuration(), clock: any DaemonClock = MonotonicClock()) {
+        self.configuration = configuration
+        self.clock = clock
+        startedAt = clock.now()
+    }
+
+    public func apply(_ item: IngestItem) {
+        switch item {
+        case .connected(let id, let pid, let uid):
+            clients[id] = Client(pid: pid, uid: uid, connectedAt: clock.now())
+        case .hello(let id, let service):
+            messagesReceived &+= 1
+            clients[id]?.service = service
+        case .define(let id, let definition):
+            messagesReceived &+= 1
+            define(definition, on: id)
+        case .events(let id, let dropped, let records, let bytes):
+            messagesReceived &+= 1
+            bytesReceived &+= UInt64(bytes)
+            ingest(records, droppedTotal: dropped, on: id)
+        case .rejected(let id):
+            messagesRejected &+= 1
+            clients[id]?.state = "rejected"
+        case .disconnected(let id):
+            guard var client = clients[id] else { return }
+            if client.state == "connected" { client.state = "exited" }
+            client.disconnectedAt = clock.now()
+            // The tables are only for decoding; the series live on in `series`.
+            client.operations = []
+            client.errorTypes = []
+            clients[id] = client
+        case .barrier(let semaphore):
+            semaphore.signal()
+        }
+    }
+
+    func define(_ d: Definition, on id: ConnectionID) {
+        guard var client = clients[id], let service = client.service else { return }
+        let index = Int(d.id)
+        switch d.kind {
+        case .operation:
+            if client.operations.count <= index { client.operations.append(contentsOf: repeatElement(nil, count: index + 1 - client.operations.count)) }
+            let key = SeriesKey(service: service, pid: client.pid, operation: d.name)
+            if let existing = series[key] {
+                client.operations[index] = existing
+            } else {
+                let s = Series(key: key, now: clock.now())
+                series[key] = s
+                client.operations[index] = s
+            }
+        case .errorType:
+            if client.errorTypes.count <= index { client.errorTypes.append(contentsOf: repeatElement(nil, count: index + 1 - client.errorTypes.count)) }
+            client.errorTypes[index] = d.name
+        }
+        clients[id] = client
+    }
+
+    /// The hot loop: one array index and a few additions per event. The ingest side has already
+    /// checked that every operation id is defined.
+    func ingest(_ records: [EventRecord], droppedTotal: UInt64, on id: ConnectionID) {
+        guard var client = clients[id] else { return }
+        clients[id] = nil  // take it out so the tables are not copied on write below
+        defer { clients[id] = client }
+        let now = clock.now()
+        let warmupLimit = UInt64(configuration.warmup)
+        client.eventsReceived &+= UInt64(records.count)
+        client.droppedReported = max(client.droppedReported, droppedTotal)
+        eventsReceived &+= UInt64(records.count)
+        var last: Series? = nil
+        var run: UInt64 = 0
+        for r in records {
+            let index = Int(r.operationID)
+            guard index < client.operations.count, let s = client.operations[index] else { continue }
+            if s !== last {
+                if let last { last.rate.add(run, at: now); last.lastSeen = now }
+                last = s
+                run = 0
+            }
+            run &+= 1
+            let failed = r.failed
+            s.add(duration: r.durationNanoseconds, failed: failed, warmupLimit: warmupLimit)
+            if failed && r.errorTypeID != 0 {
+                let t = Int(r.errorTypeID)
+                let name = (t < client.errorTypes.count ? client.errorTypes[t] : nil) ?? "unknown"
+                s.errorTypes[name, default: 0] &+= 1
+            }
+        }
+        if let last { last.rate.add(run, at: now); last.lastSeen = now }
+    }
+}

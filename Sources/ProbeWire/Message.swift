@@ -1,0 +1,57 @@
+/// HELLO: the first message a client sends. Its layout is the same in every protocol version.
+public struct Hello: Hashable, Sendable {
+    public var minVersion: UInt16
+    public var maxVersion: UInt16
+    /// The pid the client believes it has; informational only (the daemon trusts SO_PEERCRED).
+    public var pid: UInt32
+    public var service: String
+    public init(minVersion: UInt16 = 1, maxVersion: UInt16 = WireProtocol.version, pid: UInt32, service: String) {
+        self.minVersion = minVersion
+        self.maxVersion = maxVersion
+        self.pid = pid
+        self.service = service
+    }
+}
+
+/// DEFINE: binds a connection-local id to a name, once, before any record uses the id.
+public struct Definition: Hashable, Sendable {
+    public var id: UInt32
+    public var kind: DefinitionKind
+    public var name: String
+    public init(id: UInt32, kind: DefinitionKind, name: String) {
+        self.id = id
+        self.kind = kind
+        self.name = name
+    }
+}
+
+/// WELCOME: the daemon's answer to HELLO, with the version it chose and its limits.
+public struct Welcome: Hashable, Sendable {
+    public var version: UInt16
+    public var maxMessageBytes: UInt32
+    public var maxOperations: UInt32
+    public var maxNameBytes: UInt16
+    public init(
+        version: UInt16 = WireProtocol.version,
+        maxMessageBytes: UInt32 = UInt32(WireProtocol.maxMessageBytes),
+        maxOperations: UInt32 = UInt32(WireProtocol.maxOperations),
+        maxNameBytes: UInt16 = UInt16(WireProtocol.maxNameBytes)
+    ) {
+        self.version = version
+        self.maxMessageBytes = maxMessageBytes
+        self.maxOperations = maxOperations
+        self.maxNameBytes = maxNameBytes
+    }
+}
+
+/// Every message of protocol v1, decoded.
+public enum Message: Hashable, Sendable {
+    case hello(Hello)
+    case define(Definition)
+    /// EVENTS: `droppedTotal` is the client's cumulative count of events it had to drop.
+    case events(droppedTotal: UInt64, records: [EventRecord])
+    case controlRequest(String)
+    case welcome(Welcome)
+    case error(WireError)
+    case controlResponse(final: Bool, chunk: [UInt8])
+}

@@ -1,0 +1,83 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ProbeClient
+import ProbePosix
+import Synchronization
+
+/// The demo's serving loop, run by several worker threads at once.
+final class Workload: Sendable {
+    let probe: Probe
+    let model: Model
+    let deadline: UInt64
+    let batchSizes = [1, 4, 8, 16, 32]
+    let served = Atomic<Int>(0)
+    let failed = Atomic<Int>(0)
+
+    init(probe: Probe, model: Model, deadline: UInt64) {
+        self.probe = probe
+        self.model = model
+        self.deadline = deadline
+    }
+
+    /// Runs `workers` threads until the deadline.
+    func run(workers: Int) {
+        var threads: [pthread_t] = []
+        for w in 0..<workers {
+            var t = pthread_t()
+            let context = Unmanaged.passRetained(WorkerContext(workload: self, index: w)).toOpaque()
+            pthread_create(&t, nil, { raw in
+                let c = Unmanaged<WorkerContext>.fromOpaque(raw!).takeRetainedValue()
+                c.workload.serve(worker: c.index)
+                return nil
+            }, context)
+            threads.append(t)
+        }
+        for t in threads { pthread_join(t, nil) }
+    }
+
+    final class WorkerContext {
+        let workload: Workload
+        let index: Int
+        init(workload: Workload, index: Int) {
+            self.workload = workload
+            self.index = index
+        }
+    }
+
+    func serve(worker: Int) {
+        var rng = SplitMix(UInt64(worker) &* 7919 &+ 1)
+        var cache: [Int: [[Float]]] = [:]
+        let preprocess = probe.operation("preprocess")
+        let predict = probe.operation("predict")
+        let postprocess = probe.operation("postprocess")
+        let width = model.inputWidth
+        while monotonicNanoseconds() < deadline {
+            let batch = batchSizes[rng.below(batchSizes.count)]
+            let input: [Float] = preprocess.measure {
+                var x = (0..<(batch * width)).map { _ in rng.nextFloat() }
+                if rng.below(100) < 2 { x[rng.below(x.count)] = .nan }  // a corrupt request now and then
+                return x
+            }
+            do {
+                let scores = try predict.measure {
+                    // The first call per batch size packs the weights: the model's warm-up.
+                    let packed: [[Float]]
+                    if let cached = cache[batch] {
+                        packed = cached
+                    } else {
+                        packed = model.packed(for: batch)
+                        cache[batch] = packed
+                    }
+                    return try model.forward(input, batch: batch, packed: packed)
+                }
+                _ = postprocess.measure {
+                    (0..<batch).map { r in (0..<10).max { scores[r * 10 + $0] < scores[r * 10 + $1] }! }
+                }
+                served.add(batch, ordering: .relaxed)
+            } catch {
+                failed.add(1, ordering: .relaxed)
+            }
+        }
+    }
+}

@@ -1,0 +1,3 @@
+import ProbeCLI
+
+CLI.main()

@@ -1,0 +1,3 @@
+import ProbeDaemon
+
+Daemon.main()

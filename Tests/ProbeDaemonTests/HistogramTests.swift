@@ -1,0 +1,133 @@
+import Foundation
+import Testing
+@testable import ProbeDaemon
+
+/// A seeded generator so failures reproduce.
+struct SeededRandom: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func uniform() -> Double { Double(next() >> 11) / Double(1 << 53) }
+    mutating func normal() -> Double {
+        let u1 = max(uniform(), 1e-300), u2 = uniform()
+        return (-2 * log(u1)).squareRoot() * cos(2 * .pi * u2)
+    }
+}
+
+enum Distribution: CaseIterable, CustomStringConvertible {
+    case logNormal, bimodal, uniformSixDecades
+
+    var description: String {
+        switch self {
+        case .logNormal: "log-normal"
+        case .bimodal: "bimodal"
+        case .uniformSixDecades: "uniform over six decades"
+        }
+    }
+
+    func sample(_ r: inout SeededRandom) -> UInt64 {
+        switch self {
+        case .logNormal:  // median 2 ms, sigma 1
+            return UInt64(max(1, exp(log(2e6) + r.normal())))
+        case .bimodal:  // fast cache hits around 40 µs, slow misses around 30 ms
+            let center = r.uniform() < 0.8 ? 40_000.0 : 30_000_000.0
+            return UInt64(max(1, center * exp(0.2 * r.normal())))
+        case .uniformSixDecades:  // log-uniform from 1 µs to 1 s
+            return UInt64(1_000 * pow(10, 6 * r.uniform()))
+        }
+    }
+}
+
+/// The exact quantile with the same definition the histogram uses: the ⌈q·n⌉-th smallest value.
+func exactQuantile(_ sorted: [UInt64], _ q: Double) -> UInt64 {
+    let rank = max(1, Int((q * Double(sorted.count)).rounded(.up)))
+    return sorted[rank - 1]
+}
+
+func relativeError(_ a: UInt64, _ b: UInt64) -> Double {
+    abs(Double(a) - Double(b)) / Double(b)
+}
+
+@Suite struct HistogramTests {
+    @Test(arguments: Distribution.allCases)
+    func quantiles_onRandomSamples_areWithinOnePercentOfExact(_ distribution: Distribution) {
+        for seed in 1...20 {
+            var r = SeededRandom(seed: UInt64(seed) * 7_777)
+            let n = 1 + Int(r.next() % 20_000)
+            var h = Histogram()
+            var values: [UInt64] = []
+            for _ in 0..<n {
+                let v = distribution.sample(&r)
+                values.append(v)
+                h.record(v)
+            }
+            values.sort()
+            let qs = [0.0, 0.01, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999, 1.0]
+            let got = h.quantiles(qs)
+            for (q, value) in zip(qs, got) {
+                let exact = exactQuantile(values, q)
+                #expect(relativeError(value, exact) <= 0.01, "seed \(seed) n \(n) q \(q): \(value) vs exact \(exact)")
+                #expect(h.quantile(q) == value)
+            }
+            #expect(h.min == values.first && h.max == values.last)
+            #expect(h.totalCount == UInt64(n))
+        }
+    }
+
+    @Test func bucketing_fromOneNanosecondToBeyondAnHour_boundsEveryValueWithinOnePercent() {
+        var v: UInt64 = 1
+        while v < 8 * 3_600_000_000_000 {
+            for probe in [v, v + v / 3, v * 2 - 1] {
+                let i = Histogram.index(of: probe)
+                let (low, width) = Histogram.bounds(of: i)
+                #expect(probe >= low && probe < low + width, "\(probe) outside bucket \(i)")
+                #expect(relativeError(Histogram.representative(of: i), probe) <= 0.01)
+            }
+            v *= 2
+        }
+        #expect(Histogram.index(of: .max) == Histogram.maxIndex)
+    }
+
+    @Test func indices_areContiguousAndIncreasing() {
+        var previousHigh: UInt64 = 0
+        for i in 0...Histogram.index(of: 1 << 40) {
+            let (low, width) = Histogram.bounds(of: i)
+            #expect(low == previousHigh, "gap before bucket \(i)")
+            #expect(Histogram.index(of: low) == i && Histogram.index(of: low + width - 1) == i)
+            previousHigh = low + width
+        }
+    }
+
+    @Test func merge_ofTwoHistograms_equalsHistogramOfAllValues() {
+        var r = SeededRandom(seed: 99)
+        var a = Histogram(), b = Histogram(), both = Histogram()
+        for i in 0..<5_000 {
+            let v = (i % 2 == 0 ? Distribution.logNormal : .uniformSixDecades).sample(&r)
+            if i % 3 == 0 { a.record(v) } else { b.record(v) }
+            both.record(v)
+        }
+        var merged = a
+        merged.merge(b)
+        #expect(merged.quantiles([0.5, 0.9, 0.99]) == both.quantiles([0.5, 0.9, 0.99]))
+        #expect(merged.totalCount == both.totalCount && merged.min == both.min && merged.max == both.max)
+        #expect(merged.buckets().map(\.count) == both.buckets().map(\.count))
+    }
+
+    @Test func empty_reportsZeroAndNoBuckets() {
+        let h = Histogram()
+        #expect(h.quantile(0.5) == 0 && h.totalCount == 0 && h.buckets().isEmpty)
+    }
+
+    @Test func smallValues_areExact() {
+        var h = Histogram()
+        for v in UInt64(1)...100 { h.record(v) }
+        #expect(h.quantile(0.5) == 50 && h.quantile(0.99) == 99 && h.min == 1 && h.max == 100)
+        #expect(h.mean == 51)  // 50.5 rounds half away from zero
+    }
+}

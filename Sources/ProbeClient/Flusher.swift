@@ -147,17 +147,15 @@ struct Flusher {
 
     /// Reads anything the daemon sent; false when it closed the connection or refused us.
     mutating func checkIncoming() -> Bool {
-        var reply = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
         while true {
-            let n = withUnsafeMutableBytes(of: &reply) {
-                UnixSocket.receive(fd, into: UnsafeMutableRawBufferPointer(rebasing: $0[...]), flags: Int32(MSG_DONTWAIT))
-            }
+            let n = UnixSocket.receive(fd, into: UnsafeMutableRawBufferPointer(start: message, count: WireProtocol.maxMessageBytes),
+                                       flags: Int32(MSG_DONTWAIT))
             if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return true }
             if n <= 0 {
                 disconnect()
                 return false
             }
-            let bytes = withUnsafeBytes(of: &reply) { Array($0.prefix(n)) }
+            let bytes = UnsafeRawBufferPointer(start: message, count: min(n, WireProtocol.maxMessageBytes))
             if case .error(let e)? = try? WireDecoder.decode(bytes) {
                 refused(e)
                 disconnect()

@@ -34,7 +34,7 @@ final class ProbeCore: @unchecked Sendable {
     private var thread = pthread_t()
 
     init(service: String, socketPath: String?, configuration: Probe.Configuration) {
-        self.service = String(decoding: WireEncoder.clampName(service.isEmpty ? "unnamed" : service), as: UTF8.self)
+        self.service = WireEncoder.sanitizedName(service)
         self.explicitPath = socketPath
         self.configuration = configuration
         let cpus = Int(sysconf(Int32(_SC_NPROCESSORS_CONF)))
@@ -103,8 +103,7 @@ final class ProbeCore: @unchecked Sendable {
             if let id = n.operations[name] { return id }
             guard n.operationNames.count < WireProtocol.maxOperations else { return .max }
             let id = UInt32(n.operationNames.count)
-            let clamped = WireEncoder.clampName(name.isEmpty ? "unnamed" : name)
-            n.operationNames.append(String(decoding: clamped, as: UTF8.self))
+            n.operationNames.append(WireEncoder.sanitizedName(name))
             n.operations[name] = id
             return id
         }
@@ -114,7 +113,7 @@ final class ProbeCore: @unchecked Sendable {
         names.withLock { n in
             if let id = n.errorTypes[name] { return id }
             guard n.errorTypeNames.count < WireProtocol.maxOperations - 1 else { return 0 }
-            n.errorTypeNames.append(String(decoding: WireEncoder.clampName(name), as: UTF8.self))
+            n.errorTypeNames.append(WireEncoder.sanitizedName(name))
             let id = UInt32(n.errorTypeNames.count)
             n.errorTypes[name] = id
             return id

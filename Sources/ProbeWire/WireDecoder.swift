@@ -88,6 +88,7 @@ public enum WireDecoder {
             return .controlRequest(text)
         case .welcome:
             try exact(b, h + 16, "WELCOME")
+            guard b.u16(h + 2) == 0 else { throw WireError(.reservedNonZero, "WELCOME reserved field is not zero") }
             return .welcome(Welcome(version: b.u16(h), maxMessageBytes: b.u32(h + 4), maxOperations: b.u32(h + 8), maxNameBytes: b.u16(h + 12)))
         case .error:
             try need(b, h + 4, "ERROR")

@@ -8,7 +8,15 @@ public enum WireEncoder {
         w.u32(UInt32(length))
     }
 
-    /// Cuts `name` to at most `WireProtocol.maxNameBytes` UTF-8 bytes without splitting a character.
+    /// Makes `name` acceptable as a name on the wire: control characters (U+0000–U+001F, U+007F)
+    /// become spaces, an empty name becomes "unnamed", and it is cut to at most `limit` UTF-8
+    /// bytes between Unicode scalars (a combining accent or half a flag may be lost at the cut).
+    public static func sanitizedName(_ name: String, limit: Int = WireProtocol.maxNameBytes) -> String {
+        let cleaned = String(String.UnicodeScalarView(name.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? " " : $0 }))
+        return String(decoding: clampName(cleaned.isEmpty ? "unnamed" : cleaned, limit: limit), as: UTF8.self)
+    }
+
+    /// Cuts `name` to at most `limit` UTF-8 bytes without splitting a Unicode scalar.
     public static func clampName(_ name: String, limit: Int = WireProtocol.maxNameBytes) -> [UInt8] {
         var utf8 = Array(name.utf8)
         if utf8.count <= limit { return utf8 }

@@ -45,7 +45,7 @@ func within1Percent(_ got: UInt64?, _ want: UInt64) -> Bool {
             let o = try? run(Products.path("probe-fixture"), [
                 "--socket", daemon.socket, "--service", "ranker", "--operation", "predict", "--durations", dir.file(i == 0 ? "a" : "b"),
             ])
-            if let o { outcomes.set(outcomes.get() + [o]) }
+            if let o { outcomes.update { $0.append(o) } }
         }
         #expect(outcomes.get().count == 2)
         for o in outcomes.get() { #expect(o.status == 0, "fixture: \(o.stdout) \(o.stderr)") }

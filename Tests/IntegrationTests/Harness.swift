@@ -60,6 +60,7 @@ final class Locked<T>: @unchecked Sendable {
     init(_ v: T) { value = v }
     func get() -> T { lock.lock(); defer { lock.unlock() }; return value }
     func set(_ v: T) { lock.lock(); value = v; lock.unlock() }
+    func update(_ change: (inout T) -> Void) { lock.lock(); change(&value); lock.unlock() }
 }
 
 /// A temporary directory removed at deinit.

@@ -1,0 +1,337 @@
+#!/usr/bin/env python3
+"""Writes the protocol v1 test vectors in this directory from the layouts in ../PROTOCOL.md.
+
+Run it from anywhere: `python3 Protocol/vectors/generate.py`. It deletes the vector files it
+owns (NN-*.hex and NN-*.json) and writes them again, so the output is deterministic. It is an
+implementation of PROTOCOL.md independent of the Swift codec: the Swift tests check that the
+codec agrees with it. See README.md in this directory for the file format.
+"""
+
+import json
+import re
+import struct
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+# Message types and error codes (PROTOCOL.md §4 and §9).
+HELLO, DEFINE, EVENTS, CONTROL_REQUEST = 0x01, 0x02, 0x03, 0x10
+WELCOME, ERROR, CONTROL_RESPONSE = 0x81, 0x82, 0x90
+CODES = {
+    "malformed": 1, "oversized": 2, "unknown_type": 3, "unsupported_version": 4,
+    "out_of_order": 5, "unknown_operation": 6, "bad_name": 7, "limit_exceeded": 8,
+    "reserved_nonzero": 9, "bad_control_request": 10, "redefinition": 11, "refused": 12,
+}
+FAILED, DEVICE_SYNCHRONIZED = 1 << 0, 1 << 1
+
+
+def u8(v): return struct.pack("<B", v)
+def u16(v): return struct.pack("<H", v)
+def u32(v): return struct.pack("<I", v)
+def u64(v): return struct.pack("<Q", v)
+
+
+class Message:
+    """A message as a list of (bytes, comment) fields, so the .hex file explains itself."""
+
+    def __init__(self):
+        self.fields = []
+
+    def add(self, data, comment):
+        self.fields.append((bytes(data), comment))
+        return self
+
+    def bytes(self):
+        return b"".join(d for d, _ in self.fields)
+
+
+def header(m, type_, length, version=1, flags=0):
+    names = {HELLO: "HELLO", DEFINE: "DEFINE", EVENTS: "EVENTS", CONTROL_REQUEST: "CONTROL_REQUEST",
+             WELCOME: "WELCOME", ERROR: "ERROR", CONTROL_RESPONSE: "CONTROL_RESPONSE"}
+    m.add(u8(type_), f"type 0x{type_:02x} ({names.get(type_, 'unknown')})")
+    m.add(u8(version), f"version {version}")
+    m.add(u16(flags), f"flags 0x{flags:04x}")
+    m.add(u32(length), f"length {length}")
+
+
+def hello(min_v, max_v, pid, service, name_length=None, **hdr):
+    name = service if isinstance(service, bytes) else service.encode()
+    n = len(name) if name_length is None else name_length
+    m = Message()
+    header(m, HELLO, hdr.pop("length", 18 + len(name)), **hdr)
+    m.add(u16(min_v), f"min_version {min_v}")
+    m.add(u16(max_v), f"max_version {max_v}")
+    m.add(u32(pid), f"pid {pid}")
+    m.add(u16(n), f"service_length {n}")
+    m.add(name, "service (UTF-8)")
+    return m
+
+
+def define(id_, kind, name, reserved=0, name_length=None, **hdr):
+    data = name if isinstance(name, bytes) else name.encode()
+    n = len(data) if name_length is None else name_length
+    m = Message()
+    header(m, DEFINE, hdr.pop("length", 16 + len(data)), **hdr)
+    m.add(u32(id_), f"id {id_}")
+    m.add(u8(kind), f"kind {kind}")
+    m.add(u8(reserved), f"reserved {reserved}")
+    m.add(u16(n), f"name_length {n}")
+    m.add(data, "name (UTF-8)")
+    return m
+
+
+def record(op, flags, start, duration, items, error_type):
+    return dict(operation_id=op, flags=flags, start_ns=start, duration_ns=duration,
+                items=items, error_type_id=error_type)
+
+
+def events(dropped, records, count=None, reserved=0, **hdr):
+    n = len(records) if count is None else count
+    m = Message()
+    header(m, EVENTS, hdr.pop("length", 24 + 32 * len(records)), **hdr)
+    m.add(u32(n), f"count {n}")
+    m.add(u32(reserved), f"reserved {reserved}")
+    m.add(u64(dropped), f"dropped_total {dropped}")
+    for i, r in enumerate(records):
+        m.add(u32(r["operation_id"]), f"record {i} +0: operation_id {r['operation_id']}")
+        m.add(u32(r["flags"]), f"record {i} +4: flags 0x{r['flags']:x}")
+        m.add(u64(r["start_ns"]), f"record {i} +8: start_ns {r['start_ns']}")
+        m.add(u64(r["duration_ns"]), f"record {i} +16: duration_ns {r['duration_ns']}")
+        m.add(u32(r["items"]), f"record {i} +24: items {r['items']}")
+        m.add(u32(r["error_type_id"]), f"record {i} +28: error_type_id {r['error_type_id']}")
+    return m
+
+
+def text_message(type_, body, flags=0, **hdr):
+    data = body if isinstance(body, bytes) else body.encode()
+    m = Message()
+    header(m, type_, hdr.pop("length", 8 + len(data)), flags=flags, **hdr)
+    m.add(data, "body (UTF-8)")
+    return m
+
+
+def welcome(version=1, max_message=65536, max_ops=4096, max_name=128, length=24):
+    m = Message()
+    header(m, WELCOME, length)
+    m.add(u16(version), f"version {version}")
+    m.add(u16(0), "reserved 0")
+    m.add(u32(max_message), f"max_message_bytes {max_message}")
+    m.add(u32(max_ops), f"max_operations {max_ops}")
+    m.add(u16(max_name), f"max_name_bytes {max_name}")
+    m.add(u16(0), "reserved 0")
+    return m
+
+
+def error(code, text, text_length=None):
+    data = text.encode()
+    n = len(data) if text_length is None else text_length
+    m = Message()
+    header(m, ERROR, 12 + len(data))
+    m.add(u16(code), f"code {code}")
+    m.add(u16(n), f"text_length {n}")
+    m.add(data, "text (UTF-8)")
+    return m
+
+
+def raw(data, comment):
+    return Message().add(data, comment)
+
+
+# ---------------------------------------------------------------------------------------------
+# The vectors. Valid ones carry their decoded meaning; invalid ones the error code expected.
+
+SAMPLE_RECORDS = [
+    record(0, 0, 86_400_000_000_000, 2_500_000, 1, 0),
+    record(0, FAILED, 86_400_003_000_000, 750_000, 1, 1),
+    record(1, DEVICE_SYNCHRONIZED, 86_400_005_000_000, 12_000_000, 32, 0),
+    record(1, FAILED | DEVICE_SYNCHRONIZED, 9_007_199_254_740_991, 4_000_000_000, 8, 2),
+]
+LONG_NAME = "é" * 64  # 128 bytes of UTF-8: the longest legal name
+
+VALID = [
+    ("01-hello", "HELLO from service \"ranker\", pid 4242, speaking version 1 only",
+     hello(1, 1, 4242, "ranker"),
+     {"type": "hello", "min_version": 1, "max_version": 1, "pid": 4242, "service": "ranker"}),
+    ("02-hello-version-range", "HELLO offering versions 1..3 with a non-ASCII service name (the daemon picks 1)",
+     hello(1, 3, 1, "détecteur"),
+     {"type": "hello", "min_version": 1, "max_version": 3, "pid": 1, "service": "détecteur"}),
+    ("03-define-operation", "DEFINE operation id 0 = \"predict\"",
+     define(0, 1, "predict"),
+     {"type": "define", "id": 0, "kind": "operation", "name": "predict"}),
+    ("04-define-error-type", "DEFINE error type id 1 = \"ValueError\" (kind 2)",
+     define(1, 2, "ValueError"),
+     {"type": "define", "id": 1, "kind": "error_type", "name": "ValueError"}),
+    ("05-define-limits", "DEFINE at both limits: id 4095 and a 128-byte name (64 x U+00E9)",
+     define(4095, 1, LONG_NAME),
+     {"type": "define", "id": 4095, "kind": "operation", "name": LONG_NAME}),
+    ("06-events", "EVENTS with 4 records: plain; failed with error type 1; device-synchronised "
+                  "batch of 32; failed and device-synchronised batch of 8 with error type 2",
+     events(3, SAMPLE_RECORDS),
+     {"type": "events", "dropped_total": 3, "records": SAMPLE_RECORDS}),
+    ("07-events-drops-only", "EVENTS with no records, reporting 17 dropped events",
+     events(17, []),
+     {"type": "events", "dropped_total": 17, "records": []}),
+    ("08-control-request", "CONTROL_REQUEST {\"command\":\"stats\"}",
+     text_message(CONTROL_REQUEST, '{"command":"stats"}'),
+     {"type": "control_request", "text": '{"command":"stats"}'}),
+    ("09-welcome", "WELCOME: version 1 and the daemon's limits",
+     welcome(),
+     {"type": "welcome", "version": 1, "max_message_bytes": 65536, "max_operations": 4096,
+      "max_name_bytes": 128}),
+    ("10-error", "ERROR bad_name (7) with its text",
+     error(7, "operation name is empty"),
+     {"type": "error", "code": 7, "code_name": "bad_name", "message": "operation name is empty"}),
+    ("11-control-response-partial", "CONTROL_RESPONSE chunk, not final (flags 0)",
+     text_message(CONTROL_RESPONSE, '{"schema_version":1,'),
+     {"type": "control_response", "final": False, "chunk": '{"schema_version":1,'}),
+    ("12-control-response-final", "CONTROL_RESPONSE last chunk (flags bit 0 set)",
+     text_message(CONTROL_RESPONSE, '"ok":true}', flags=1),
+     {"type": "control_response", "final": True, "chunk": '"ok":true}'}),
+    ("13-control-response-empty-final", "CONTROL_RESPONSE final chunk with no bytes",
+     text_message(CONTROL_RESPONSE, b"", flags=1),
+     {"type": "control_response", "final": True, "chunk": ""}),
+]
+
+_big = Message()
+header(_big, EVENTS, 65537)
+_big.add(bytes(65537 - 8), "65529 zero bytes: one more than fits")
+
+OK_RECORD = record(0, 0, 1000, 10, 1, 0)
+
+INVALID = [
+    ("50-bad-empty-packet", "a packet of 0 bytes", raw(b"", "nothing"), "malformed"),
+    ("51-bad-truncated-header", "5 bytes: shorter than the 8-byte header",
+     raw(bytes([0x01, 0x01, 0x00, 0x00, 0x12]), "type, version, flags, 1 byte of length"), "malformed"),
+    ("52-bad-length-mismatch", "HELLO whose length field says 25 in a 24-byte packet",
+     hello(1, 1, 4242, "ranker", length=25), "malformed"),
+    ("53-bad-length-header-only", "HELLO whose length field says 8 (the header alone) in a 24-byte packet",
+     hello(1, 1, 4242, "ranker", length=8), "malformed"),
+    ("54-bad-oversized", "a 65537-byte EVENTS packet: one byte over the 65536 limit",
+     _big, "oversized"),
+    ("55-bad-unknown-type", "type 0x04 is not defined in v1",
+     raw(bytes([0x04, 0x01, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00]), "header only: type 0x04, version 1, flags 0, length 8"),
+     "unknown_type"),
+    ("56-bad-type-zero", "type 0x00 is not defined",
+     raw(bytes([0x00, 0x01, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00]), "header only: type 0x00, version 1, flags 0, length 8"),
+     "unknown_type"),
+    ("57-bad-version-byte", "HELLO with header version byte 2",
+     hello(1, 2, 4242, "ranker", version=2), "unsupported_version"),
+    ("58-bad-version-zero", "EVENTS with header version byte 0",
+     events(0, [OK_RECORD], version=0), "unsupported_version"),
+    ("59-bad-header-flags", "HELLO with header flags 0x0001 (only CONTROL_RESPONSE may set bit 0)",
+     hello(1, 1, 4242, "ranker", flags=1), "reserved_nonzero"),
+    ("60-bad-control-response-flags", "CONTROL_RESPONSE with flags 0x0002 (only bit 0 is defined)",
+     text_message(CONTROL_RESPONSE, "{}", flags=2), "reserved_nonzero"),
+    ("61-bad-hello-short", "HELLO of 16 bytes: shorter than its 18-byte fixed part",
+     raw(bytes([0x01, 0x01, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00]) + u16(1) + u16(1) + u32(4242),
+         "header (length 16), min_version, max_version, pid; no service_length"), "malformed"),
+    ("62-bad-hello-name-length", "HELLO whose service_length (7) disagrees with the 6 bytes present",
+     hello(1, 1, 4242, "ranker", name_length=7), "malformed"),
+    ("63-bad-hello-empty-service", "HELLO with an empty service name",
+     hello(1, 1, 4242, ""), "bad_name"),
+    ("64-bad-define-empty-name", "DEFINE with an empty name",
+     define(0, 1, ""), "bad_name"),
+    ("65-bad-define-name-129", "DEFINE with a 129-byte name",
+     define(0, 1, "a" + LONG_NAME), "bad_name"),
+    ("66-bad-define-name-invalid-utf8", "DEFINE whose name contains the byte 0xFF",
+     define(0, 1, b"op\xff"), "bad_name"),
+    ("67-bad-define-name-surrogate", "DEFINE whose name encodes a UTF-16 surrogate (ED A0 80), invalid in UTF-8",
+     define(0, 1, b"op\xed\xa0\x80"), "bad_name"),
+    ("68-bad-define-name-truncated-utf8", "DEFINE whose name ends in the middle of a 3-byte character (E2 82)",
+     define(0, 1, b"cost\xe2\x82"), "bad_name"),
+    ("69-bad-define-name-tab", "DEFINE whose name contains a tab (0x09), a control character",
+     define(0, 1, "a\tb"), "bad_name"),
+    ("70-bad-define-name-del", "DEFINE whose name contains DEL (0x7F)",
+     define(0, 1, "a\x7fb"), "bad_name"),
+    ("71-bad-define-reserved", "DEFINE with reserved byte 1",
+     define(0, 1, "predict", reserved=1), "reserved_nonzero"),
+    ("72-bad-define-kind-3", "DEFINE of kind 3 (only 1 and 2 exist)",
+     define(0, 3, "predict"), "malformed"),
+    ("73-bad-define-kind-0", "DEFINE of kind 0",
+     define(0, 0, "predict"), "malformed"),
+    ("74-bad-define-error-type-id-0", "DEFINE of error type id 0, which means \"none\"",
+     define(0, 2, "ValueError"), "malformed"),
+    ("75-bad-define-id-4096", "DEFINE of operation id 4096, one over the limit",
+     define(4096, 1, "predict"), "limit_exceeded"),
+    ("76-bad-events-items-0", "EVENTS whose record has items 0",
+     events(0, [record(0, 0, 1000, 10, 0, 0)]), "malformed"),
+    ("77-bad-events-unknown-flag", "EVENTS whose record sets flag bit 2, unknown in v1",
+     events(0, [record(0, 1 << 2, 1000, 10, 1, 0)]), "reserved_nonzero"),
+    ("78-bad-events-reserved", "EVENTS with reserved field 1",
+     events(0, [OK_RECORD], reserved=1), "reserved_nonzero"),
+    ("79-bad-events-count-over-limit", "EVENTS claiming 2048 records (limit 2047); checked before the size",
+     events(0, [], count=2048), "oversized"),
+    ("80-bad-events-count-mismatch", "EVENTS claiming 2 records but carrying 1",
+     events(0, [OK_RECORD], count=2), "malformed"),
+    ("81-bad-events-short", "EVENTS of 16 bytes: shorter than its 24-byte prefix",
+     raw(bytes([0x03, 0x01, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00]) + u32(0) + u32(0),
+         "header (length 16), count 0, reserved 0; no dropped_total"), "malformed"),
+    ("82-bad-control-request-oversized", "CONTROL_REQUEST with a 4097-byte body (limit 4096)",
+     text_message(CONTROL_REQUEST, "x" * 4097), "oversized"),
+    ("83-bad-control-request-invalid-utf8", "CONTROL_REQUEST whose text is not UTF-8",
+     text_message(CONTROL_REQUEST, b'{"command":"\xc3"}'), "bad_control_request"),
+    ("84-bad-welcome-short", "WELCOME of 22 bytes (must be 24)",
+     raw(welcome(length=22).bytes()[:22], "WELCOME without its last reserved field"), "malformed"),
+    ("85-bad-error-text-length", "ERROR whose text_length (10) disagrees with the 5 bytes present",
+     error(1, "short", text_length=10), "malformed"),
+    ("86-bad-order-length-before-version", "version byte 2 and a wrong length: the length is checked first",
+     hello(1, 1, 4242, "ranker", version=2, length=99), "malformed"),
+    ("87-bad-order-version-before-type", "unknown type 0x04 with version byte 2: the version is checked first",
+     raw(bytes([0x04, 0x02, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00]), "header only: type 0x04, version 2"),
+     "unsupported_version"),
+    ("88-bad-order-type-before-flags", "unknown type 0x04 with flags 1: the type is checked first",
+     raw(bytes([0x04, 0x01, 0x01, 0x00, 0x08, 0x00, 0x00, 0x00]), "header only: type 0x04, flags 1"),
+     "unknown_type"),
+    ("89-bad-order-reserved-before-kind", "DEFINE with reserved byte 1 and kind 3: reserved is checked first",
+     define(0, 3, "predict", reserved=1), "reserved_nonzero"),
+    ("90-bad-order-kind-before-id", "DEFINE with kind 3 and id 5000: the kind is checked first",
+     define(5000, 3, "predict"), "malformed"),
+    ("91-bad-order-id-before-name", "DEFINE with id 4096 and an empty name: the id is checked first",
+     define(4096, 1, ""), "limit_exceeded"),
+    ("92-bad-order-flags-before-items", "record with flag bit 2 and items 0: flags are checked first",
+     events(0, [record(0, 1 << 2, 1000, 10, 0, 0)]), "reserved_nonzero"),
+    ("93-bad-order-first-record-wins", "record 0 has items 0, record 1 an unknown flag: record 0's error is reported",
+     events(0, [record(0, 0, 1000, 10, 0, 0), record(0, 1 << 3, 1000, 10, 1, 0)]), "malformed"),
+    ("94-bad-order-size-before-name", "HELLO with service_length 0 and one stray byte: the size is checked first",
+     hello(1, 1, 4242, b"x", name_length=0), "malformed"),
+]
+
+
+def render(title, message):
+    lines = [f"# {title}", f"# {len(message.bytes())} bytes"]
+    offset = 0
+    for data, comment in message.fields:
+        if len(data) <= 16:
+            text = " ".join(f"{b:02x}" for b in data)
+            lines.append(f"{text:<48}# @{offset}: {comment}" if data else f"# @{offset}: {comment} (0 bytes)")
+        else:
+            lines.append(f"# @{offset}: {comment}, {len(data)} bytes")
+            step = 16 if len(data) <= 1024 else 32
+            for i in range(0, len(data), step):
+                chunk = data[i:i + step]
+                lines.append((" " if step == 16 else "").join(f"{b:02x}" for b in chunk))
+        offset += len(data)
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    for old in HERE.iterdir():
+        if re.fullmatch(r"\d\d-.*\.(hex|json)", old.name):
+            old.unlink()
+    names = set()
+    for name, title, message, meaning in VALID:
+        write(name, title, message, dict(meaning, note=title))
+        names.add(name)
+    for name, title, message, code in INVALID:
+        write(name, title, message, {"error": code, "code": CODES[code], "note": title})
+        names.add(name)
+    assert len(names) == len(VALID) + len(INVALID), "duplicate vector name"
+
+
+def write(name, title, message, meaning):
+    (HERE / f"{name}.hex").write_text(render(title, message))
+    (HERE / f"{name}.json").write_text(json.dumps(meaning, ensure_ascii=False, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

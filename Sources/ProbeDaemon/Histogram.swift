@@ -54,7 +54,7 @@ public struct Histogram: Sendable, Equatable {
         let i = Histogram.index(of: value)
         if counts.isEmpty {
             offset = i
-            counts = [0]
+            counts.append(0)  // keeps the capacity `removeAll` left
         } else if i < offset {
             counts.insert(contentsOf: repeatElement(0, count: offset - i), at: 0)
             offset = i
@@ -70,23 +70,56 @@ public struct Histogram: Sendable, Equatable {
 
     public mutating func merge(_ other: Histogram) {
         guard other.totalCount > 0 else { return }
-        if counts.isEmpty {
+        if counts.isEmpty && counts.capacity == 0 {
             self = other
             return
         }
-        let low = Swift.min(offset, other.offset)
-        let high = Swift.max(offset + counts.count, other.offset + other.counts.count)
-        if low < offset || high > offset + counts.count {
-            var grown = [UInt64](repeating: 0, count: high - low)
-            for (j, c) in counts.enumerated() { grown[offset - low + j] = c }
-            counts = grown
-            offset = low
-        }
+        cover(other.offset, other.offset + other.counts.count - 1)
         for (j, c) in other.counts.enumerated() { counts[other.offset - offset + j] &+= c }
-        totalCount &+= other.totalCount
-        min = Swift.min(min, other.min)
-        max = Swift.max(max, other.max)
-        sum += other.sum
+        mergeSummary(count: other.totalCount, min: other.min, max: other.max, sum: other.sum)
+    }
+
+    /// Empties the histogram but keeps its storage, for a histogram refilled every second.
+    public mutating func removeAll() {
+        counts.removeAll(keepingCapacity: true)
+        offset = 0
+        totalCount = 0
+        min = .max
+        max = 0
+        sum = 0
+    }
+
+    /// Makes room for buckets `low...high`, so that `addToBucket` can fill them without moving
+    /// storage again. Counts, min, max and sum are unchanged.
+    mutating func cover(_ low: Int, _ high: Int) {
+        if counts.isEmpty {
+            offset = low
+            counts.append(contentsOf: repeatElement(0, count: high - low + 1))
+            return
+        }
+        let newLow = Swift.min(offset, low)
+        let newHigh = Swift.max(offset + counts.count - 1, high)
+        if newLow < offset || newHigh >= offset + counts.count {
+            var grown = [UInt64](repeating: 0, count: newHigh - newLow + 1)
+            for (j, c) in counts.enumerated() { grown[offset - newLow + j] = c }
+            counts = grown
+            offset = newLow
+        }
+    }
+
+    /// Adds `count` to bucket `index`, which `cover` has made room for. The caller accounts for
+    /// the values themselves with `mergeSummary`.
+    @inline(__always)
+    mutating func addToBucket(_ index: Int, _ count: UInt64) {
+        counts[index - offset] &+= count
+    }
+
+    /// Adds the count, extremes and sum of values whose buckets were added with `addToBucket`.
+    mutating func mergeSummary(count: UInt64, min otherMin: UInt64, max otherMax: UInt64, sum otherSum: Double) {
+        totalCount &+= count
+        min = Swift.min(min, otherMin)
+        max = Swift.max(max, otherMax)
+        sum += otherSum
     }
 
     public var mean: UInt64 { totalCount == 0 ? 0 : UInt64((sum / Double(totalCount)).rounded()) }

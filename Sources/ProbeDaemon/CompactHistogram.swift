@@ -1,10 +1,13 @@
-/// A `Histogram` frozen into about one or two bytes per non-empty bucket, for the closed slices
-/// of the recent windows: runs of adjacent buckets as LEB128 varints, plus the exact count, min,
-/// max and sum. Same buckets as `Histogram`, so decoding and merging loses nothing.
-/// Immutable once built: to combine two, add both to a `Histogram` and freeze that.
+/// A `Histogram` frozen into about one byte per non-empty bucket, for the closed slices of the
+/// recent windows: runs of adjacent buckets, each count as a LEB128 varint of its zigzag-coded
+/// difference from the previous bucket's (neighbouring counts are close), plus the exact count,
+/// min, max and sum. Same buckets as `Histogram`, so decoding and merging loses nothing.
+/// Immutable once built: to combine two, add both to a `Histogram` and freeze that. A few words
+/// of the owner's (`trailer`) can ride in the same bytes, saving an allocation per slice.
 struct CompactHistogram {
     /// Runs: varint gap (buckets skipped since the previous run's end, the first from `low`),
-    /// varint length, then `length` varint counts (a lone empty bucket inside a run is a 0).
+    /// varint length, then `length` varint zigzag differences from the previous count in the run
+    /// (the first from 0; a lone empty bucket inside a run counts as a 0).
     private(set) var bytes: [UInt8] = []
     private(set) var totalCount: UInt64 = 0
     private(set) var min: UInt64 = .max
@@ -13,13 +16,24 @@ struct CompactHistogram {
     /// The lowest and highest non-empty bucket.
     private var low: Int32 = 0
     private var high: Int32 = 0
+    /// Where the runs end and the trailer's varints begin.
+    private var runsEnd: Int32 = 0
 
     init() {}
 
-    init(_ h: Histogram) {
+    init(_ h: Histogram, trailer: [UInt64] = []) {
+        var trailerSize = 0
+        for v in trailer { trailerSize += CompactHistogram.varintSize(v) }
         guard h.totalCount > 0, let first = h.counts.firstIndex(where: { $0 > 0 }),
               let last = h.counts.lastIndex(where: { $0 > 0 })
-        else { return }
+        else {
+            if !trailer.isEmpty {
+                bytes = [UInt8](unsafeUninitializedCapacity: trailerSize) { buffer, initialized in
+                    for v in trailer { CompactHistogram.putVarint(v, buffer, &initialized) }
+                }
+            }
+            return
+        }
         totalCount = h.totalCount
         min = h.min
         max = h.max
@@ -31,16 +45,36 @@ struct CompactHistogram {
         var size = 0
         CompactHistogram.runs(counts, first, last) { gap, run in
             size += CompactHistogram.varintSize(UInt64(gap)) + CompactHistogram.varintSize(UInt64(run.count))
-            for j in run { size += CompactHistogram.varintSize(counts[j]) }
+            var previous: UInt64 = 0
+            for j in run {
+                size += CompactHistogram.varintSize(CompactHistogram.zigzag(counts[j], previous))
+                previous = counts[j]
+            }
         }
-        bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+        runsEnd = Int32(size)
+        bytes = [UInt8](unsafeUninitializedCapacity: size + trailerSize) { buffer, initialized in
             var i = 0
             CompactHistogram.runs(counts, first, last) { gap, run in
                 CompactHistogram.putVarint(UInt64(gap), buffer, &i)
                 CompactHistogram.putVarint(UInt64(run.count), buffer, &i)
-                for j in run { CompactHistogram.putVarint(counts[j], buffer, &i) }
+                var previous: UInt64 = 0
+                for j in run {
+                    CompactHistogram.putVarint(CompactHistogram.zigzag(counts[j], previous), buffer, &i)
+                    previous = counts[j]
+                }
             }
+            for v in trailer { CompactHistogram.putVarint(v, buffer, &i) }
             initialized = i
+        }
+    }
+
+    /// The words given as `trailer`.
+    var trailer: [UInt64] {
+        bytes.withUnsafeBufferPointer { b in
+            var out: [UInt64] = []
+            var i = Int(runsEnd)
+            while i < b.count { out.append(CompactHistogram.varint(b, &i)) }
+            return out
         }
     }
 
@@ -52,11 +86,12 @@ struct CompactHistogram {
         bytes.withUnsafeBufferPointer { b in
             var i = 0
             var index = base
-            while i < b.count {
+            while i < Int(runsEnd) {
                 index += Int(CompactHistogram.varint(b, &i))
                 let length = Int(CompactHistogram.varint(b, &i))
+                var c: UInt64 = 0
                 for _ in 0..<length {
-                    let c = CompactHistogram.varint(b, &i)
+                    c = CompactHistogram.unzigzag(CompactHistogram.varint(b, &i), c)
                     if c > 0 { h.addToBucket(index, c) }
                     index += 1
                 }
@@ -99,6 +134,17 @@ struct CompactHistogram {
             start = end + 1
             while start <= last && counts[start] == 0 { start += 1 }
         }
+    }
+
+    /// `count - previous` with its sign in the low bit, so small differences either way stay small.
+    @inline(__always)
+    private static func zigzag(_ count: UInt64, _ previous: UInt64) -> UInt64 {
+        count >= previous ? (count - previous) << 1 : ((previous - count) << 1) - 1
+    }
+
+    @inline(__always)
+    private static func unzigzag(_ z: UInt64, _ previous: UInt64) -> UInt64 {
+        z & 1 == 0 ? previous &+ (z >> 1) : previous &- ((z >> 1) + 1)
     }
 
     private static func varintSize(_ v: UInt64) -> Int {

@@ -55,17 +55,37 @@ public struct Histogram: Sendable, Equatable {
         if counts.isEmpty {
             offset = i
             counts.append(0)  // keeps the capacity `removeAll` left
-        } else if i < offset {
-            counts.insert(contentsOf: repeatElement(0, count: offset - i), at: 0)
-            offset = i
-        } else if i >= offset + counts.count {
-            counts.append(contentsOf: repeatElement(0, count: i - offset - counts.count + 1))
+        } else if i < offset || i >= offset + counts.count {
+            extend(to: i)
         }
         counts[i - offset] &+= count
         totalCount &+= count
         if value < min { min = value }
         if value > max { max = value }
         sum += Double(value) * Double(count)
+    }
+
+    /// Grows the counters to reach bucket `i`, with an eighth of the range spare on that side.
+    /// Not by doubling: a histogram refilled every second keeps its storage, and would hold up
+    /// to twice its range for good.
+    @inline(never)
+    private mutating func extend(to i: Int) {
+        let low = offset, high = offset + counts.count - 1
+        let spare = (Swift.max(high, i) - Swift.min(low, i)) / 8
+        let newLow = i < low ? Swift.max(0, i - spare) : low
+        let newHigh = i > high ? Swift.min(Histogram.maxIndex, i + spare) : high
+        if counts.capacity >= newHigh - newLow + 1 {
+            if newLow < low { counts.insert(contentsOf: repeatElement(0, count: low - newLow), at: 0) }
+            if newHigh > high { counts.append(contentsOf: repeatElement(0, count: newHigh - high)) }
+        } else {
+            var grown: [UInt64] = []
+            grown.reserveCapacity(newHigh - newLow + 1)
+            grown.append(contentsOf: repeatElement(0, count: low - newLow))
+            grown.append(contentsOf: counts)
+            grown.append(contentsOf: repeatElement(0, count: newHigh - high))
+            counts = grown
+        }
+        offset = newLow
     }
 
     public mutating func merge(_ other: Histogram) {
@@ -87,6 +107,23 @@ public struct Histogram: Sendable, Equatable {
         min = .max
         max = 0
         sum = 0
+    }
+
+    /// Empties the histogram for the next second of values: keeps the storage when it fits the
+    /// range just seen, or reallocates it to that range when an outlier had stretched it, so a
+    /// reused histogram holds about one typical second's range rather than the widest ever.
+    public mutating func reset() {
+        guard let first = counts.firstIndex(where: { $0 > 0 }), let last = counts.lastIndex(where: { $0 > 0 }) else {
+            return removeAll()
+        }
+        let used = last - first + 1
+        if counts.capacity > used + used / 2 + 16 {
+            let low = offset + first
+            self = Histogram()
+            cover(low, low + used - 1)
+        } else {
+            removeAll()
+        }
     }
 
     /// Makes room for buckets `low...high`, so that `addToBucket` can fill them without moving

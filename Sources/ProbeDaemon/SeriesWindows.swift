@@ -26,8 +26,23 @@ struct SeriesWindows {
         var calls: UInt64
         var errors: UInt64
         var warmup: UInt64
+        /// Latency of the counted calls; its trailer holds the failures by error type.
         var latency: CompactHistogram
-        var errorTypes: [ErrorCount]
+
+        init(start: UInt64, width: UInt64, calls: UInt64, errors: UInt64, warmup: UInt64, latency: Histogram, errorTypes: [ErrorCount]) {
+            self.start = start
+            self.width = width
+            self.calls = calls
+            self.errors = errors
+            self.warmup = warmup
+            self.latency = CompactHistogram(latency, trailer: errorTypes.flatMap { [UInt64($0.type), $0.count] })
+        }
+
+        /// Failures by error type.
+        var errorTypes: [ErrorCount] {
+            let words = latency.trailer
+            return stride(from: 0, to: words.count - 1, by: 2).map { ErrorCount(type: UInt32(words[$0]), count: words[$0 + 1]) }
+        }
     }
 
     /// A tier holds slices `width` seconds wide while they start less than `keep` seconds ago.
@@ -45,8 +60,9 @@ struct SeriesWindows {
     private var openedAt = Totals()
     /// Closed slices, oldest first: 1 min slices, then 10 s slices, then 1 s slices.
     private(set) var slices: [Slice] = []
-    /// Latency of every closed second, for the lifetime figures.
-    private(set) var closed = Histogram()
+    /// Latency of every closed second, for the lifetime figures: merged in once a second, kept
+    /// compact because it spans every value the series has seen.
+    private(set) var closed = CompactHistogram()
     /// How many times a touch found a new second and rotated (instrumentation for tests).
     private(set) var rotations: UInt64 = 0
 
@@ -66,11 +82,17 @@ struct SeriesWindows {
             for (t, c) in openErrorTypes.enumerated() where c > 0 {
                 errorTypes.append(ErrorCount(type: UInt32(t), count: c))
             }
+            // At most 10 + 7 + 16 slices (see `tiers`): room for them all once, not by doubling.
+            if slices.capacity == 0 { slices.reserveCapacity(33) }
             slices.append(Slice(
                 start: second, width: 1, calls: calls, errors: totals.errors &- openedAt.errors,
-                warmup: totals.warmup &- openedAt.warmup, latency: CompactHistogram(open), errorTypes: errorTypes))
-            closed.merge(open)
-            open.removeAll()
+                warmup: totals.warmup &- openedAt.warmup, latency: open, errorTypes: errorTypes))
+            if open.totalCount > 0 {
+                var lifetime = closed.histogram
+                lifetime.merge(open)
+                closed = CompactHistogram(lifetime)
+            }
+            open.reset()
             for t in openErrorTypes.indices { openErrorTypes[t] = 0 }
         }
         openedAt = totals
@@ -146,7 +168,7 @@ struct SeriesWindows {
 
     /// Latency of every counted call so far.
     var lifetimeLatency: Histogram {
-        var h = closed
+        var h = closed.histogram
         h.merge(open)
         return h
     }
@@ -155,10 +177,7 @@ struct SeriesWindows {
     var footprintBytes: Int {
         var bytes = open.footprintBytes + closed.footprintBytes + openErrorTypes.capacity * 8
         bytes += slices.capacity * MemoryLayout<Slice>.stride + (slices.capacity > 0 ? 32 : 0)
-        for s in slices {
-            bytes += s.latency.footprintBytes
-            bytes += s.errorTypes.capacity == 0 ? 0 : 32 + s.errorTypes.capacity * MemoryLayout<ErrorCount>.stride
-        }
+        for s in slices { bytes += s.latency.footprintBytes }
         return bytes
     }
 
@@ -185,17 +204,16 @@ extension SeriesWindows.Slice {
         calls &+= other.calls
         errors &+= other.errors
         warmup &+= other.warmup
-        if other.latency.totalCount > 0 {
-            var h = latency.histogram
-            other.latency.add(to: &h)
-            latency = CompactHistogram(h)
-        }
+        var failures = errorTypes
         for e in other.errorTypes {
-            if let i = errorTypes.firstIndex(where: { $0.type == e.type }) {
-                errorTypes[i].count &+= e.count
+            if let i = failures.firstIndex(where: { $0.type == e.type }) {
+                failures[i].count &+= e.count
             } else {
-                errorTypes.append(e)
+                failures.append(e)
             }
         }
+        var h = latency.histogram
+        other.latency.add(to: &h)
+        latency = CompactHistogram(h, trailer: failures.flatMap { [UInt64($0.type), $0.count] })
     }
 }

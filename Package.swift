@@ -36,7 +36,7 @@ let package = Package(
             path: "Tests/Fixtures/ProbeFixture"
         ),
         .testTarget(name: "ProbeWireTests", dependencies: ["ProbeWire"]),
-        .testTarget(name: "ProbeDaemonTests", dependencies: ["ProbeDaemon", "ProbeWire", "ProbeControl"]),
+        .testTarget(name: "ProbeDaemonTests", dependencies: ["ProbeDaemon", "ProbeWire", "ProbeControl", "ProbePosix"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["ProbeControl", "ProbeWire", "ProbePosix", "ProbeClient"]

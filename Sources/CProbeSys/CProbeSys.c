@@ -38,3 +38,10 @@ int cprobe_epoll_wait(int epfd, int *fds, int max, int timeout_ms) {
 }
 
 int cprobe_accept(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK); }
+
+#include <malloc.h>
+
+unsigned long cprobe_heap_in_use(void) {
+    struct mallinfo2 info = mallinfo2();
+    return (unsigned long)info.uordblks;
+}

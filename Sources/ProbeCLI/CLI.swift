@@ -17,6 +17,8 @@ public enum CLI {
 
         options:
           --socket PATH   the daemon's socket (env PROBED_SOCKET; default as probed resolves it)
+          --window W      stats over the last 10s, 1m, 5m or 15m, or all since each series began
+                          (default: 1m in the table, all with --json)
           --json          print the daemon's JSON (schema_version, snake_case keys)
           --help          this text
         """
@@ -25,6 +27,15 @@ public enum CLI {
         var socket: String?
         var command: String?
         var json = false
+        var window: StatsWindow?
+    }
+
+    static func parseWindow(_ text: String?) -> StatsWindow {
+        guard let text, !text.isEmpty else { usageError("--window needs a value: \(StatsWindow.choices)") }
+        guard let window = StatsWindow(rawValue: text) else {
+            usageError("unknown window \"\(text)\"; use \(StatsWindow.choices)")
+        }
+        return window
     }
 
     public static func main(_ arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Never {
@@ -47,6 +58,11 @@ public enum CLI {
                 inv.socket = arguments[i]
             case _ where arg.hasPrefix("--socket="):
                 inv.socket = String(arg.dropFirst("--socket=".count))
+            case "--window":
+                i += 1
+                inv.window = parseWindow(i < arguments.count ? arguments[i] : nil)
+            case _ where arg.hasPrefix("--window="):
+                inv.window = parseWindow(String(arg.dropFirst("--window=".count)))
             case _ where arg.hasPrefix("-"):
                 usageError("unknown option \"\(arg)\"")
             default:
@@ -57,13 +73,19 @@ public enum CLI {
         }
         guard let command = inv.command else { usageError("no command given") }
         guard ["status", "stats"].contains(command) else { usageError("unknown command \"\(command)\"") }
+        if inv.window != nil && command != "stats" { usageError("--window applies only to stats") }
+        // The table shows now (the last minute); JSON keeps the lifetime figures it always had.
+        let window = inv.window ?? (inv.json ? .all : .oneMinute)
+        let request = command == "stats"
+            ? "{\"command\":\"stats\",\"window\":\"\(window.rawValue)\"}"
+            : "{\"command\":\"\(command)\"}"
 
         let path = SocketPath.forClient(explicit: inv.socket)
         let text: String
         do {
             let client = try ControlClient(path: path)
             defer { client.close() }
-            text = try client.request("{\"command\":\"\(command)\"}")
+            text = try client.request(request)
         } catch {
             fail("\(error)")
         }
@@ -113,24 +135,32 @@ public enum CLI {
 
     public static func render(stats s: StatsReport) -> String {
         guard !s.operations.isEmpty else { return "no operations recorded yet" }
-        var t = TextTable(
-            ["SERVICE", "OPERATION", "PID", "CALLS", "ERRORS", "WARMUP", "RATE/S", "MIN", "MEAN", "P50", "P90", "P99", "P99.9", "MAX"],
-            rightAligned: Set(2...13))
+        let windowed = s.window != StatsWindow.all.rawValue
+        var header = ["SERVICE", "OPERATION", "PID", "CALLS", "ERRORS", "WARMUP", "RATE/S", "MIN", "MEAN", "P50", "P90", "P99"]
+        if windowed { header.append("P99 ALL") }
+        header += ["P99.9", "MAX"]
+        var t = TextTable(header, rightAligned: Set(2..<header.count))
         let merged = s.operations.filter { $0.pid == nil }
         for m in merged {
             let members = s.operations.filter { $0.pid != nil && $0.service == m.service && $0.operation == m.operation }
-            t.add(row(m, pid: members.count == 1 ? String(members[0].pid!) : "all"))
+            t.add(row(m, pid: members.count == 1 ? String(members[0].pid!) : "all", lifetimeP99: windowed))
             if members.count > 1 {
-                for p in members { t.add(row(p, pid: String(p.pid!), indent: true)) }
+                for p in members { t.add(row(p, pid: String(p.pid!), lifetimeP99: windowed, indent: true)) }
             }
         }
-        return t.render() + "\n(latency over successful calls past warm-up; rate over the last 10 s)"
+        let scope = StatsWindow(rawValue: s.window)?.phrase ?? "over \(s.window)"
+        let note = windowed
+            ? "(calls, rate and latency \(scope), P99 ALL since each series began; latency over successful calls past warm-up)"
+            : "(calls and latency since each series began, rate over the last 10 s; latency over successful calls past warm-up)"
+        return t.render() + "\n" + note
     }
 
-    static func row(_ r: OperationRow, pid: String, indent: Bool = false) -> [String] {
-        [indent ? "" : r.service, indent ? "  └" : r.operation, pid, String(r.calls), String(r.errors), String(r.warmup),
-         Format.rate(r.ratePerS), Format.duration(r.minNs), Format.duration(r.meanNs), Format.duration(r.p50Ns),
-         Format.duration(r.p90Ns), Format.duration(r.p99Ns), Format.duration(r.p999Ns), Format.duration(r.maxNs)]
+    static func row(_ r: OperationRow, pid: String, lifetimeP99: Bool, indent: Bool = false) -> [String] {
+        var cells = [indent ? "" : r.service, indent ? "  └" : r.operation, pid, String(r.calls), String(r.errors), String(r.warmup),
+                     Format.rate(r.ratePerS), Format.duration(r.minNs), Format.duration(r.meanNs), Format.duration(r.p50Ns),
+                     Format.duration(r.p90Ns), Format.duration(r.p99Ns)]
+        if lifetimeP99 { cells.append(Format.duration(r.lifetimeP99Ns)) }
+        return cells + [Format.duration(r.p999Ns), Format.duration(r.maxNs)]
     }
 }
 

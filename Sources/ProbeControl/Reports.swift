@@ -6,11 +6,13 @@ public enum Schema {
 }
 
 /// One row of `probectl stats --json`: a series (service, pid, operation) or, with `pid` null,
-/// the merge of one (service, operation) across processes.
+/// the merge of one (service, operation) across processes, over one window.
 public struct OperationRow: Codable, Sendable, Equatable {
     public var service: String
     public var pid: Int?
     public var operation: String
+    /// "10s", "1m", "5m", "15m", or "all" (since the series began).
+    public var window: String
     public var calls: UInt64
     public var errors: UInt64
     public var warmup: UInt64
@@ -27,11 +29,16 @@ public struct OperationRow: Codable, Sendable, Equatable {
     public var errorTypes: [String: UInt64]
     /// Processes merged into this row (1 for a series row).
     public var processes: Int
+    /// The time the figures cover: the window, or less where the series began later.
+    public var spanNs: UInt64
+    /// p99 since the series began, to compare a window's p99 with.
+    public var lifetimeP99Ns: UInt64?
 }
 
 public struct StatsReport: Codable, Sendable {
     public var schemaVersion: Int
     public var warmupCalls: Int
+    public var window: String
     public var operations: [OperationRow]
 }
 

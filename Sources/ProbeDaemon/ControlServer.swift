@@ -9,7 +9,7 @@ import ProbeWire
 import Synchronization
 
 /// Serves probectl: each control connection gets a thread of its own (they are few and short),
-/// reads JSON requests such as `{"command":"stats"}` and answers each with CONTROL_RESPONSE
+/// reads JSON requests such as `{"command":"stats","window":"1m"}` and answers each with CONTROL_RESPONSE
 /// chunks. Reads first wait for a barrier, so a report includes everything clients had
 /// handed to the kernel before the request.
 final class ControlServer: @unchecked Sendable {
@@ -87,8 +87,20 @@ final class ControlServer: @unchecked Sendable {
             let pid = getpid()
             return blocking { [store] in await store.statusJSON(pid: pid) }
         case "stats":
+            let window: StatsWindow
+            switch request.arguments["window"] {
+            case nil:
+                window = .all  // protocol default: lifetime figures, as before windows existed
+            case let name as String:
+                guard let known = StatsWindow(rawValue: name) else {
+                    return ControlServer.errorJSON("unknown window \"\(name)\"; use \(StatsWindow.choices)")
+                }
+                window = known
+            default:
+                return ControlServer.errorJSON("\"window\" must be a string: \(StatsWindow.choices)")
+            }
             ingest?.barrier()
-            return blocking { [store] in await store.statsJSON() }
+            return blocking { [store] in await store.statsJSON(window: window) }
         case "ping":
             return "{\"schema_version\":\(Schema.version),\"ok\":true}"
         default:

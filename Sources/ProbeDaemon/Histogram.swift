@@ -54,12 +54,9 @@ public struct Histogram: Sendable, Equatable {
         let i = Histogram.index(of: value)
         if counts.isEmpty {
             offset = i
-            counts = [0]
-        } else if i < offset {
-            counts.insert(contentsOf: repeatElement(0, count: offset - i), at: 0)
-            offset = i
-        } else if i >= offset + counts.count {
-            counts.append(contentsOf: repeatElement(0, count: i - offset - counts.count + 1))
+            counts.append(0)  // keeps the capacity `removeAll` left
+        } else if i < offset || i >= offset + counts.count {
+            extend(to: i)
         }
         counts[i - offset] &+= count
         totalCount &+= count
@@ -68,25 +65,98 @@ public struct Histogram: Sendable, Equatable {
         sum += Double(value) * Double(count)
     }
 
+    /// Grows the counters to reach bucket `i`, with an eighth of the range spare on that side.
+    /// Not by doubling: a histogram refilled every second keeps its storage, and would hold up
+    /// to twice its range for good.
+    @inline(never)
+    private mutating func extend(to i: Int) {
+        let low = offset, high = offset + counts.count - 1
+        let spare = (Swift.max(high, i) - Swift.min(low, i)) / 8
+        let newLow = i < low ? Swift.max(0, i - spare) : low
+        let newHigh = i > high ? Swift.min(Histogram.maxIndex, i + spare) : high
+        if counts.capacity >= newHigh - newLow + 1 {
+            if newLow < low { counts.insert(contentsOf: repeatElement(0, count: low - newLow), at: 0) }
+            if newHigh > high { counts.append(contentsOf: repeatElement(0, count: newHigh - high)) }
+        } else {
+            var grown: [UInt64] = []
+            grown.reserveCapacity(newHigh - newLow + 1)
+            grown.append(contentsOf: repeatElement(0, count: low - newLow))
+            grown.append(contentsOf: counts)
+            grown.append(contentsOf: repeatElement(0, count: newHigh - high))
+            counts = grown
+        }
+        offset = newLow
+    }
+
     public mutating func merge(_ other: Histogram) {
         guard other.totalCount > 0 else { return }
-        if counts.isEmpty {
+        if counts.isEmpty && counts.capacity == 0 {
             self = other
             return
         }
-        let low = Swift.min(offset, other.offset)
-        let high = Swift.max(offset + counts.count, other.offset + other.counts.count)
-        if low < offset || high > offset + counts.count {
-            var grown = [UInt64](repeating: 0, count: high - low)
-            for (j, c) in counts.enumerated() { grown[offset - low + j] = c }
-            counts = grown
-            offset = low
-        }
+        cover(other.offset, other.offset + other.counts.count - 1)
         for (j, c) in other.counts.enumerated() { counts[other.offset - offset + j] &+= c }
-        totalCount &+= other.totalCount
-        min = Swift.min(min, other.min)
-        max = Swift.max(max, other.max)
-        sum += other.sum
+        mergeSummary(count: other.totalCount, min: other.min, max: other.max, sum: other.sum)
+    }
+
+    /// Empties the histogram but keeps its storage, for a histogram refilled every second.
+    public mutating func removeAll() {
+        counts.removeAll(keepingCapacity: true)
+        offset = 0
+        totalCount = 0
+        min = .max
+        max = 0
+        sum = 0
+    }
+
+    /// Empties the histogram for the next second of values: keeps the storage when it fits the
+    /// range just seen, or reallocates it to that range when an outlier had stretched it, so a
+    /// reused histogram holds about one typical second's range rather than the widest ever.
+    public mutating func reset() {
+        guard let first = counts.firstIndex(where: { $0 > 0 }), let last = counts.lastIndex(where: { $0 > 0 }) else {
+            return removeAll()
+        }
+        let used = last - first + 1
+        if counts.capacity > used + used / 2 + 16 {
+            let low = offset + first
+            self = Histogram()
+            cover(low, low + used - 1)
+        } else {
+            removeAll()
+        }
+    }
+
+    /// Makes room for buckets `low...high`, so that `addToBucket` can fill them without moving
+    /// storage again. Counts, min, max and sum are unchanged.
+    mutating func cover(_ low: Int, _ high: Int) {
+        if counts.isEmpty {
+            offset = low
+            counts.append(contentsOf: repeatElement(0, count: high - low + 1))
+            return
+        }
+        let newLow = Swift.min(offset, low)
+        let newHigh = Swift.max(offset + counts.count - 1, high)
+        if newLow < offset || newHigh >= offset + counts.count {
+            var grown = [UInt64](repeating: 0, count: newHigh - newLow + 1)
+            for (j, c) in counts.enumerated() { grown[offset - newLow + j] = c }
+            counts = grown
+            offset = newLow
+        }
+    }
+
+    /// Adds `count` to bucket `index`, which `cover` has made room for. The caller accounts for
+    /// the values themselves with `mergeSummary`.
+    @inline(__always)
+    mutating func addToBucket(_ index: Int, _ count: UInt64) {
+        counts[index - offset] &+= count
+    }
+
+    /// Adds the count, extremes and sum of values whose buckets were added with `addToBucket`.
+    mutating func mergeSummary(count: UInt64, min otherMin: UInt64, max otherMax: UInt64, sum otherSum: Double) {
+        totalCount &+= count
+        min = Swift.min(min, otherMin)
+        max = Swift.max(max, otherMax)
+        sum += otherSum
     }
 
     public var mean: UInt64 { totalCount == 0 ? 0 : UInt64((sum / Double(totalCount)).rounded()) }

@@ -5,38 +5,6 @@ public struct SeriesKey: Hashable, Sendable {
     public var operation: String
 }
 
-/// Calls per second over the last ten seconds, from sixteen one-second slots that are only
-/// touched when an event arrives (an idle series costs nothing) and read on demand.
-struct RateCounter {
-    static let slots = 16
-    static let window: UInt64 = 10
-    private var second = [UInt64](repeating: .max, count: slots)
-    private var count = [UInt64](repeating: 0, count: slots)
-
-    mutating func add(_ n: UInt64, at nanoseconds: UInt64) {
-        let s = nanoseconds / 1_000_000_000
-        let i = Int(s % UInt64(RateCounter.slots))
-        if second[i] != s {
-            second[i] = s
-            count[i] = 0
-        }
-        count[i] &+= n
-    }
-
-    /// Calls in the window ending now, divided by the part of the window the series has existed.
-    func perSecond(now: UInt64, since firstSeen: UInt64) -> Double {
-        let nowSecond = now / 1_000_000_000
-        let oldest = nowSecond >= RateCounter.window - 1 ? nowSecond - (RateCounter.window - 1) : 0
-        var total: UInt64 = 0
-        for i in 0..<RateCounter.slots where second[i] != .max && second[i] >= oldest && second[i] <= nowSecond {
-            total &+= count[i]
-        }
-        let windowStart = max(oldest * 1_000_000_000, firstSeen)
-        let span = max(Double(now &- min(windowStart, now)) / 1e9, 1.0)
-        return Double(total) / span
-    }
-}
-
 /// Everything the daemon knows about one series. A class so that a connection's operation table
 /// can point straight at it: the ingest loop does one array index per event, no hashing.
 final class Series {
@@ -45,16 +13,29 @@ final class Series {
     var calls: UInt64 = 0
     var errors: UInt64 = 0
     var warmup: UInt64 = 0
-    /// Successful calls past warm-up.
-    var latency = Histogram()
-    var rate = RateCounter()
-    var errorTypes: [String: UInt64] = [:]
+    /// Latency of successful calls past warm-up, by time: the recent windows and the lifetime.
+    var windows: SeriesWindows
+    /// Error-type names in the order first seen; slices count failures by index into it.
+    private(set) var errorTypeNames: [String] = []
+    private var errorTypeIndex: [String: UInt32] = [:]
+    /// Lifetime failures by error-type index.
+    private(set) var errorTypeCounts: [UInt64] = []
     var lastSeen: UInt64
 
     init(key: SeriesKey, now: UInt64) {
         self.key = key
         firstSeen = now
         lastSeen = now
+        windows = SeriesWindows(now: now)
+    }
+
+    var totals: SeriesWindows.Totals { .init(calls: calls, errors: errors, warmup: warmup) }
+
+    /// Brings the windows up to `now`: call before adding events stamped `now`, and before reading.
+    /// Costs a division unless a new second has begun since the last touch.
+    @inline(__always)
+    func touch(_ now: UInt64) {
+        windows.advance(to: now, totals: totals)
     }
 
     /// Adds one call. `warmupLimit` calls of the series, whatever their outcome, are counted but
@@ -66,7 +47,35 @@ final class Series {
         if calls <= warmupLimit {
             warmup &+= 1
         } else if !failed {
-            latency.record(duration)
+            windows.open.record(duration)
         }
+    }
+
+    /// Counts a failure of the error type `name` (the call itself goes through `add`).
+    func addError(named name: String) {
+        let t: Int
+        if let known = errorTypeIndex[name] {
+            t = Int(known)
+        } else {
+            t = errorTypeNames.count
+            errorTypeIndex[name] = UInt32(t)
+            errorTypeNames.append(name)
+            errorTypeCounts.append(0)
+            windows.openErrorTypes.append(0)
+        }
+        errorTypeCounts[t] &+= 1
+        windows.openErrorTypes[t] &+= 1
+    }
+
+    /// Lifetime failures by error-type name.
+    var errorTypes: [String: UInt64] {
+        var out: [String: UInt64] = [:]
+        for (t, c) in errorTypeCounts.enumerated() where c > 0 { out[errorTypeNames[t]] = c }
+        return out
+    }
+
+    /// Heap bytes this series holds, windows included (names and the object header aside).
+    var footprintBytes: Int {
+        windows.footprintBytes + errorTypeCounts.capacity * 8 + errorTypeNames.capacity * 16
     }
 }

@@ -3,24 +3,57 @@ import ProbeControl
 extension Store {
     static let quantiles = [0.5, 0.9, 0.99, 0.999]
 
-    /// Latency and counts of one series or of several merged.
+    /// Latency and counts of one series or of several merged, over one window.
     struct Aggregate {
+        let window: StatsWindow
         var calls: UInt64 = 0
         var errors: UInt64 = 0
         var warmup: UInt64 = 0
         var latency = Histogram()
+        /// For a recent window, the lifetime latency beside it (its p99 shows what changed).
+        var lifetimeLatency = Histogram()
         var rate: Double = 0
+        /// How much time the figures cover: the window, or less where the series began later.
+        var spanNs: UInt64 = 0
         var errorTypes: [String: UInt64] = [:]
         var processes = 0
 
+        init(window: StatsWindow) { self.window = window }
+
+        /// Adds a series' figures for the window; brings its slices up to `now` first.
         mutating func add(_ s: Series, now: UInt64) {
-            calls &+= s.calls
-            errors &+= s.errors
-            warmup &+= s.warmup
-            latency.merge(s.latency)
-            rate += s.rate.perSecond(now: now, since: s.firstSeen)
-            for (k, v) in s.errorTypes { errorTypes[k, default: 0] &+= v }
+            s.touch(now)
+            let totals = s.totals
             processes += 1
+            guard let seconds = window.seconds else {
+                calls &+= s.calls
+                errors &+= s.errors
+                warmup &+= s.warmup
+                latency.merge(s.windows.lifetimeLatency)
+                for (k, v) in s.errorTypes { errorTypes[k, default: 0] &+= v }
+                spanNs = max(spanNs, now &- min(s.firstSeen, now))
+                // The lifetime row's rate is the current one, over the last 10 s, as it always was.
+                let recent = s.windows.figures(seconds: 10, totals: totals, latency: false)
+                rate += Double(recent.calls) / max(Double(span(s, seconds: 10, now: now)) / 1e9, 1)
+                return
+            }
+            let f = s.windows.figures(seconds: seconds, totals: totals, latency: true)
+            calls &+= f.calls
+            errors &+= f.errors
+            warmup &+= f.warmup
+            latency.merge(f.latency)
+            lifetimeLatency.merge(s.windows.lifetimeLatency)
+            for (t, c) in f.errorTypes.enumerated() where c > 0 { errorTypes[s.errorTypeNames[t], default: 0] &+= c }
+            let covered = span(s, seconds: seconds, now: now)
+            spanNs = max(spanNs, covered)
+            rate += Double(f.calls) / max(Double(covered) / 1e9, 1)
+        }
+
+        /// The time a window of `seconds` covers for `s` at `now`: from the window's first slice
+        /// start, or from the series' first appearance if later.
+        func span(_ s: Series, seconds: UInt64, now: UInt64) -> UInt64 {
+            let start = SeriesWindows.windowStart(seconds: seconds, nowSecond: now / 1_000_000_000) * 1_000_000_000
+            return now &- min(max(start, s.firstSeen), now)
         }
 
         func write(service: String, pid: Int32?, operation: String, to w: inout JSONWriter) {
@@ -28,6 +61,7 @@ extension Store {
             w.field("service", service)
             w.field("pid", pid)
             w.field("operation", operation)
+            w.field("window", window.rawValue)
             w.field("calls", calls)
             w.field("errors", errors)
             w.field("warmup", warmup)
@@ -46,22 +80,27 @@ extension Store {
             for (k, v) in errorTypes.sorted(by: { $0.key < $1.key }) { w.field(k, v) }
             w.endObject()
             w.field("processes", processes)
+            w.field("span_ns", spanNs)
+            let lifetime = window == .all ? latency : lifetimeLatency
+            w.field("lifetime_p99_ns", lifetime.totalCount == 0 ? nil : lifetime.quantile(0.99))
             w.endObject()
         }
     }
 
-    /// `probectl stats --json`: one row per series, then one per (service, operation) merged.
-    public func statsJSON() -> String {
+    /// `probectl stats --json`: one row per series, then one per (service, operation) merged,
+    /// each over `window` (`all`: since the series began).
+    public func statsJSON(window: StatsWindow = .all) -> String {
         let now = clock.now()
         var w = JSONWriter(capacity: 512 * (series.count * 2 + 1))
         w.beginObject()
         w.field("schema_version", Schema.version)
         w.field("warmup_calls", configuration.warmup)
+        w.field("window", window.rawValue)
         w.beginArray("operations")
         let ordered = series.values.sorted {
             ($0.key.service, $0.key.operation, $0.key.pid) < ($1.key.service, $1.key.operation, $1.key.pid)
         }
-        var merged = Aggregate()
+        var merged = Aggregate(window: window)
         var current: (String, String)? = nil
         func flushMerged() {
             if let (service, operation) = current {
@@ -69,14 +108,14 @@ extension Store {
             }
         }
         for s in ordered {
-            var one = Aggregate()
+            var one = Aggregate(window: window)
             one.add(s, now: now)
             one.write(service: s.key.service, pid: s.key.pid, operation: s.key.operation, to: &w)
         }
         for s in ordered {
             if current.map({ $0 != (s.key.service, s.key.operation) }) ?? true {
                 flushMerged()
-                merged = Aggregate()
+                merged = Aggregate(window: window)
                 current = (s.key.service, s.key.operation)
             }
             merged.add(s, now: now)

@@ -125,24 +125,21 @@ public actor Store {
         client.droppedReported = max(client.droppedReported, droppedTotal)
         eventsReceived &+= UInt64(records.count)
         var last: Series? = nil
-        var run: UInt64 = 0
         for r in records {
             let index = Int(r.operationID)
             guard index < client.operations.count, let s = client.operations[index] else { continue }
             if s !== last {
-                if let last { last.rate.add(run, at: now); last.lastSeen = now }
+                // Close the series' past second (if one has ended) before adding to the current one.
+                s.touch(now)
+                s.lastSeen = now
                 last = s
-                run = 0
             }
-            run &+= 1
             let failed = r.failed
             s.add(duration: r.durationNanoseconds, failed: failed, warmupLimit: warmupLimit)
             if failed && r.errorTypeID != 0 {
                 let t = Int(r.errorTypeID)
-                let name = (t < client.errorTypes.count ? client.errorTypes[t] : nil) ?? "unknown"
-                s.errorTypes[name, default: 0] &+= 1
+                s.addError(named: (t < client.errorTypes.count ? client.errorTypes[t] : nil) ?? "unknown")
             }
         }
-        if let last { last.rate.add(run, at: now); last.lastSeen = now }
     }
 }

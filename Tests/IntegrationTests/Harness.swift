@@ -120,8 +120,8 @@ final class RunningDaemon: @unchecked Sendable {
         try run(Products.path("probectl"), ["--socket", socket] + arguments)
     }
 
-    func stats() throws -> StatsReport {
-        let o = try probectl(["stats", "--json"])
+    func stats(window: String? = nil) throws -> StatsReport {
+        let o = try probectl(["stats", "--json"] + (window.map { ["--window", $0] } ?? []))
         guard o.status == 0 else { throw Failure("probectl stats failed (\(o.status)): \(o.stderr)") }
         return try JSONDecoder.snakeCase.decode(StatsReport.self, from: Data(o.stdout.utf8))
     }

@@ -22,3 +22,7 @@ int cprobe_epoll_wait(int epfd, int *fds, int max, int timeout_ms);
 
 /// accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK).
 int cprobe_accept(int fd);
+
+/// Bytes of heap the process has allocated and not freed (glibc mallinfo2().uordblks; main arena
+/// and others). For measuring memory budgets in tests and benchmarks.
+unsigned long cprobe_heap_in_use(void);

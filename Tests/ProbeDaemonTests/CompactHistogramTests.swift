@@ -1,0 +1,64 @@
+import Testing
+@testable import ProbeDaemon
+
+@Suite struct CompactHistogramTests {
+    @Test(arguments: Distribution.allCases)
+    func freezing_thenDecoding_givesBackTheSameHistogram(_ distribution: Distribution) {
+        for seed in 1...10 {
+            var r = SeededRandom(seed: UInt64(seed) * 31)
+            var h = Histogram()
+            for _ in 0..<Int(r.next() % 5_000) { h.record(distribution.sample(&r)) }
+            let compact = CompactHistogram(h)
+            let back = compact.histogram
+            #expect(back.buckets().map(\.upperBound) == h.buckets().map(\.upperBound), "seed \(seed)")
+            #expect(back.buckets().map(\.count) == h.buckets().map(\.count), "seed \(seed)")
+            #expect(back.totalCount == h.totalCount && back.min == h.min && back.max == h.max && back.sum == h.sum)
+            #expect(back.quantiles(Store.quantiles) == h.quantiles(Store.quantiles))
+        }
+    }
+
+    @Test func encoding_takesAboutOneByteForASmallCount_andSkipsEmptyStretches() {
+        var h = Histogram()
+        for v in UInt64(1_000)..<1_100 { h.record(v) }   // adjacent buckets, small counts
+        h.record(5_000_000_000, count: 1_000_000)         // far away, large count
+        let compact = CompactHistogram(h)
+        print("CompactHistogram: \(h.buckets().count) non-empty buckets in \(compact.bytes.count) bytes (dense: \(h.footprintBytes))")
+        #expect(compact.bytes.count <= h.buckets().count + 12)
+        #expect(compact.histogram.buckets().map(\.count) == h.buckets().map(\.count))
+    }
+
+    @Test func addingTwoCompacts_equalsMergingTheirHistograms() {
+        var r = SeededRandom(seed: 7)
+        var a = Histogram(), b = Histogram()
+        for _ in 0..<3_000 { a.record(Distribution.bimodal.sample(&r)) }
+        for _ in 0..<3_000 { b.record(Distribution.uniformSixDecades.sample(&r)) }
+        var viaCompact = Histogram()
+        CompactHistogram(a).add(to: &viaCompact)
+        CompactHistogram(b).add(to: &viaCompact)
+        var merged = a
+        merged.merge(b)
+        #expect(viaCompact.buckets().map(\.count) == merged.buckets().map(\.count))
+        #expect(viaCompact.quantiles(Store.quantiles) == merged.quantiles(Store.quantiles))
+        #expect(viaCompact.mean == merged.mean && viaCompact.min == merged.min && viaCompact.max == merged.max)
+    }
+
+    @Test func empty_freezesToNothing() {
+        let compact = CompactHistogram(Histogram())
+        #expect(compact.bytes.isEmpty && compact.totalCount == 0 && compact.footprintBytes == 0)
+        var h = Histogram()
+        compact.add(to: &h)
+        #expect(h.totalCount == 0 && h.buckets().isEmpty)
+    }
+
+    @Test func histogramRemoveAll_keepsStorage_andRefillsCorrectly() {
+        var h = Histogram()
+        for v in UInt64(1_000)...UInt64(900_000) where v % 1_000 == 0 { h.record(v) }
+        let capacity = h.footprintBytes
+        h.removeAll()
+        #expect(h.totalCount == 0 && h.buckets().isEmpty && h == Histogram())
+        h.record(50_000)
+        h.record(20_000)
+        #expect(h.footprintBytes == capacity && h.min == 20_000 && h.max == 50_000 && h.totalCount == 2)
+        #expect(relativeError(h.quantile(0.5), 20_000) <= 0.01)
+    }
+}

@@ -65,6 +65,24 @@ import Testing
         }
     }
 
+    @Test func fiveThousandSeries_snapshotAndRender_printTheirCost() async {
+        let store = Store(configuration: .init(warmup: 0), clock: ManualClock())
+        for c in 0..<50 {
+            let id = ConnectionID(c + 1)
+            await store.connect(id, pid: Int32(1000 + c), service: "svc\(c % 5)", operations: (0..<100).map { "op\($0)" })
+            for op in 0..<100 {
+                await store.record(id, operation: UInt32(op), durations: (1...20).map { UInt64($0) * 150_000 })
+            }
+        }
+        let clock = ContinuousClock()
+        var snapshot = MetricsSnapshot()
+        let taken = await clock.measure { snapshot = await store.metricsSnapshot() }
+        var text = ""
+        let rendered = clock.measure { text = PrometheusExposition.render(snapshot) }
+        print("5,000 series: snapshot \(taken) (inside the store), render \(rendered) (outside it), \(text.utf8.count) bytes")
+        #expect(snapshot.series == 5_000 && text.contains("probed_series 5000\n"))
+    }
+
     @Test func labelValues_andHelp_areEscaped() {
         var w = PrometheusWriter(capacity: 0)
         w.family("m", .gauge, "a \\ b\nc")

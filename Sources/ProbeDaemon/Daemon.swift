@@ -73,7 +73,7 @@ public enum Daemon {
         log.info("listening on \(path) (protocol \(WireProtocol.version), warm-up \(options.warmup) calls, pid \(getpid()))")
         if let metrics {
             Thread.detachNewThread { metrics.run() }
-            let host = options.metricsAddress?.host.map { $0.contains(":") ? "[\($0)]" : $0 } ?? "0.0.0.0"
+            let host = options.metricsAddress?.host.map { $0.contains(":") ? "[\($0)]" : $0 } ?? "*"  // *: every interface
             log.info("serving Prometheus metrics at http://\(host):\(metrics.port)/metrics")
         }
 

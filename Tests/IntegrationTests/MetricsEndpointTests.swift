@@ -26,13 +26,16 @@ func labelValue(_ line: Substring, _ name: String) -> String? {
 }
 
 /// Records `durations` (ns) from a real client process; every `failEvery`-th call fails.
-func recordWithFixture(_ daemon: RunningDaemon, service: String, operation: String, durations: [UInt64], failEvery: Int = 0) throws {
+func recordWithFixture(_ daemon: RunningDaemon, service: String, operation: String, durations: [UInt64], failEvery: Int = 0,
+                       bufferEvents: Int? = nil) throws {
+    var environment = ProcessInfo.processInfo.environment
+    if let bufferEvents { environment["PROBE_BUFFER_EVENTS"] = String(bufferEvents) }
     let dir = TemporaryDirectory()
     try durations.map(String.init).joined(separator: "\n").write(toFile: dir.file("d"), atomically: true, encoding: .utf8)
     let o = try run(Products.path("probe-fixture"), [
         "--socket", daemon.socket, "--service", service, "--operation", operation,
         "--durations", dir.file("d"), "--fail-every", String(failEvery),
-    ])
+    ], environment: environment)
     guard o.status == 0 else { throw Failure("probe-fixture failed (\(o.status)): \(o.stdout) \(o.stderr)") }
 }
 
@@ -174,6 +177,31 @@ func recordWithFixture(_ daemon: RunningDaemon, service: String, operation: Stri
             print("\(name) connection: closed by probed after \(String(format: "%.2f", r.seconds)) s with \(r.status.map(String.init) ?? "nothing")")
             #expect(r.closedByServer && r.status == 408, "\(name): \(r.raw)")
         }
+    }
+
+    @Test func scrapesDuringIngest_loseNothing() throws {
+        let (daemon, port) = try RunningDaemon.withMetrics()
+        let stop = Locked(false)
+        let scrapes = Locked<[Int?]>([])
+        let group = DispatchGroup()
+        for _ in 0..<2 {
+            DispatchQueue.global().async(group: group) {
+                while !stop.get() { scrapes.set(scrapes.get() + [try? httpGet(port: port, "/metrics").status]) }
+            }
+        }
+        // A client buffer of 65,536 events per CPU shard (64 at most) holds them all, so none
+        // can be dropped however slowly probed drains them.
+        let start = Date()
+        try recordWithFixture(daemon, service: "busy", operation: "op", durations: (0..<50_000).map { 1_000 + UInt64($0 % 5_000) },
+                              bufferEvents: 64 * 65_536)
+        let seconds = Date().timeIntervalSince(start)
+        stop.set(true)
+        group.wait()
+        #expect(scrapes.get().allSatisfy { $0 == 200 }, "\(scrapes.get().filter { $0 != 200 })")
+        let body = try httpGet(port: port, "/metrics").body
+        #expect(body.contains(#"probe_calls_total{service="busy",operation="op"} 50000"#))
+        #expect(body.contains("probed_client_dropped_events_total 0\n"))
+        print("50,000 events recorded and delivered in \(String(format: "%.2f", seconds)) s while \(scrapes.get().count) scrapes ran")
     }
 
     @Test(arguments: [["--metrics-listen", "9464"], ["--metrics-listen", "127.0.0.1:99999"], ["--metrics-listen", "::1:9464"],

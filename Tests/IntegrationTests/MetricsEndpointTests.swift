@@ -86,7 +86,12 @@ func recordWithFixture(_ daemon: RunningDaemon, service: String, operation: Stri
         // A connected process, so the per-process families have samples too.
         let probe = try RunningProbe(socket: daemon.socket)
 
-        let response = try httpGet(port: port, "/metrics")
+        let response = try scrape(port: port, until: [
+            #"probe_calls_total{service="ranker",operation="predict"} 200"#,
+            #"probe_calls_total{service="odd \"name\"\\ é",operation="a{b}=c"} 5"#,
+            "probe_process_calls_total{service=\"live\",operation=\"tick\",pid=\"\(probe.pid)\"} 1",
+            "probed_connected_processes 1\n",
+        ])
         #expect(response.status == 200)
         #expect(response.header("Content-Type") == "text/plain; version=0.0.4; charset=utf-8")
         #expect(response.header("Content-Length") == String(response.body.utf8.count))
@@ -151,6 +156,7 @@ func recordWithFixture(_ daemon: RunningDaemon, service: String, operation: Stri
     @Test func silentAndTricklingConnections_areClosedAfterTheReadTimeout_whileScrapesGoOn() throws {
         let (daemon, port) = try RunningDaemon.withMetrics()
         try recordWithFixture(daemon, service: "svc", operation: "op", durations: [1_000, 2_000, 3_000])
+        _ = try scrape(port: port, until: [#"probe_calls_total{service="svc",operation="op"} 3"#])
         let results = Locked<[String: HTTPExchange]>([:])
         let group = DispatchGroup()
         DispatchQueue.global().async(group: group) {
@@ -198,7 +204,7 @@ func recordWithFixture(_ daemon: RunningDaemon, service: String, operation: Stri
         stop.set(true)
         group.wait()
         #expect(scrapes.get().allSatisfy { $0 == 200 }, "\(scrapes.get().filter { $0 != 200 })")
-        let body = try httpGet(port: port, "/metrics").body
+        let body = try scrape(port: port, until: [#"probe_calls_total{service="busy",operation="op"} 50000"#]).body
         #expect(body.contains(#"probe_calls_total{service="busy",operation="op"} 50000"#))
         #expect(body.contains("probed_client_dropped_events_total 0\n"))
         print("50,000 events recorded and delivered in \(String(format: "%.2f", seconds)) s while \(scrapes.get().count) scrapes ran")

@@ -101,6 +101,17 @@ func httpGet(port: UInt16, _ target: String, version: String = "HTTP/1.1") throw
     try httpExchange(port: port, Array("GET \(target) \(version)\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n\r\n".utf8))
 }
 
+/// Scrapes until the body holds every one of `lines` (or 30 s pass): a client's events reach the
+/// kernel when it exits, and the store a moment later; a scrape shows what the store has applied.
+func scrape(port: UInt16, until lines: [String]) throws -> HTTPExchange {
+    let deadline = Date().addingTimeInterval(30)
+    while true {
+        let r = try httpGet(port: port, "/metrics")
+        if lines.allSatisfy({ r.body.contains($0) }) || Date() > deadline { return r }
+        usleep(20_000)
+    }
+}
+
 /// A real Prometheus server on loopback scraping `targets` every second, with its own storage;
 /// stopped at deinit. Run under `timeout` so that it dies even if the test runner is killed.
 final class RunningPrometheus: @unchecked Sendable {

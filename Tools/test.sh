@@ -4,5 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The Prometheus tests run promtool and a real Prometheus server (Debian's prometheus package,
+# ~20 s to install); they fail, naming this fix, when either is missing.
+if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
+    echo "test.sh: installing prometheus (promtool and the server) for the metrics tests" >&2
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus
+fi
+
 swift build --build-tests
 swift test --skip-build

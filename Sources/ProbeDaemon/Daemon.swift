@@ -56,9 +56,26 @@ public enum Daemon {
             exit(1)
         }
         control.ingest = ingest
+        var metrics: MetricsServer? = nil
+        if let address = options.metricsAddress {
+            do {
+                metrics = try MetricsServer(address: address, store: store, log: log)
+            } catch {
+                // A name that does not resolve is a bad argument (2); a refused bind is a failure (1).
+                let unresolvable = if case .unresolvable = error { true } else { false }
+                writeStandardError("probed: --metrics-listen \(address): \(error)\(unresolvable ? "" : "; choose another address or port")\n")
+                unlink(path)
+                exit(unresolvable ? 2 : 1)
+            }
+        }
         Task.detached { await feed.drain(into: store) }
         Thread.detachNewThread { ingest.run() }
         log.info("listening on \(path) (protocol \(WireProtocol.version), warm-up \(options.warmup) calls, pid \(getpid()))")
+        if let metrics {
+            Thread.detachNewThread { metrics.run() }
+            let host = options.metricsAddress?.host.map { $0.contains(":") ? "[\($0)]" : $0 } ?? "*"  // *: every interface
+            log.info("serving Prometheus metrics at http://\(host):\(metrics.port)/metrics")
+        }
 
         while true {
             var received: Int32 = 0

@@ -1,8 +1,12 @@
+import ProbePosix
+
 /// probed's settings, from its command line.
 public struct DaemonOptions: Sendable, Equatable {
     public var socketPath: String? = nil
     public var warmup = 10
     public var logLevel = Log.Level.info
+    /// `--metrics-listen`: where to serve Prometheus metrics; nil (the default) serves none.
+    public var metricsAddress: TCPAddress? = nil
 
     public init() {}
 
@@ -12,12 +16,16 @@ public struct DaemonOptions: Sendable, Equatable {
 
     public static let usage = """
         usage: probed [--socket PATH] [--warmup N] [--log-level error|warning|info|debug]
+                      [--metrics-listen ADDRESS:PORT]
                probed --version | --help
 
           --socket PATH     listen here (env PROBED_SOCKET; default: $RUNTIME_DIRECTORY/probed.sock
                             under systemd, else $XDG_RUNTIME_DIR/probed.sock, else /tmp/probed-<uid>.sock)
           --warmup N        keep the first N calls of each series out of latency figures (default 10)
           --log-level L     least severe level logged (default info)
+          --metrics-listen ADDRESS:PORT
+                            serve Prometheus metrics at http://ADDRESS:PORT/metrics (default: off);
+                            e.g. 127.0.0.1:9464, [::1]:9464, or :9464 for every interface
         """
 
     /// Parses `arguments` (without the program name). Throws a message naming the bad argument.
@@ -56,6 +64,13 @@ public struct DaemonOptions: Sendable, Equatable {
                     throw UsageError(description: "--log-level: \"\(text)\" is not one of error, warning, info, debug")
                 }
                 o.logLevel = level
+            case "--metrics-listen":
+                let text = try take()
+                do {
+                    o.metricsAddress = try TCPAddress(parsing: text)
+                } catch {
+                    throw UsageError(description: "--metrics-listen: \(error)")
+                }
             default:
                 throw UsageError(description: "unknown argument \"\(arg)\"")
             }

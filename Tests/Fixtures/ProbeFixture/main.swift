@@ -7,11 +7,12 @@ import ProbePosix
 
 // A real client process for the integration tests.
 //   probe-fixture --socket PATH --service NAME --operation OP --durations FILE [--fail-every K]
-//                 [--pause-after N --pause-seconds S]
+//                 [--pause-after N --pause-seconds S] [--linger S]
 // records each duration in FILE (one integer of nanoseconds per line) with `record`, marking every
 // K-th call as failed, then flushes and prints one line: "recorded N dropped D flushed true|false".
 // With --pause-after, it flushes after the N-th call and sleeps S seconds before the rest
 // (two phases a known time apart, for the windowed statistics).
+// With --linger it then stays connected for S seconds before exiting.
 
 var options: [String: String] = [:]
 var args = Array(CommandLine.arguments.dropFirst())
@@ -46,4 +47,8 @@ for (i, d) in durations.enumerated() {
 }
 let flushed = probe.flush(timeout: .seconds(20))
 print("recorded \(durations.count) dropped \(probe.droppedEvents) flushed \(flushed)")
+if let linger = options["--linger"].flatMap({ UInt64($0) }) {
+    fflush(nil)  // every output stream: stdout is a pipe the test waits on
+    sleepNanoseconds(linger * 1_000_000_000)
+}
 exit(flushed ? 0 : 3)

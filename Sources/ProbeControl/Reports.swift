@@ -27,6 +27,12 @@ public struct OperationRow: Codable, Sendable, Equatable {
     public var errorTypes: [String: UInt64]
     /// Processes merged into this row (1 for a series row).
     public var processes: Int
+    /// Calls that recorded a resident-memory delta (memory-tracked calls); the deltas' mean,
+    /// largest and sum in bytes, all nil when none was recorded (see MemoryReports.swift).
+    public var memDeltaCalls: UInt64?
+    public var memDeltaMeanBytes: Int64?
+    public var memDeltaMaxBytes: Int64?
+    public var memDeltaTotalBytes: Int64?
 }
 
 public struct StatsReport: Codable, Sendable {

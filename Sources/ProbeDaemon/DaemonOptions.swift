@@ -3,6 +3,7 @@ public struct DaemonOptions: Sendable, Equatable {
     public var socketPath: String? = nil
     public var warmup = 10
     public var logLevel = Log.Level.info
+    public var memory = MemoryOptions()
 
     public init() {}
 
@@ -12,12 +13,20 @@ public struct DaemonOptions: Sendable, Equatable {
 
     public static let usage = """
         usage: probed [--socket PATH] [--warmup N] [--log-level error|warning|info|debug]
+                      [--sample-interval DURATION] [--leak-threshold SIZE] [--leak-window DURATION]
                probed --version | --help
 
           --socket PATH     listen here (env PROBED_SOCKET; default: $RUNTIME_DIRECTORY/probed.sock
                             under systemd, else $XDG_RUNTIME_DIR/probed.sock, else /tmp/probed-<uid>.sock)
           --warmup N        keep the first N calls of each series out of latency figures (default 10)
           --log-level L     least severe level logged (default info)
+          --sample-interval DURATION
+                            how often each client's resident memory is read, 100ms to 60s (default 1s)
+          --leak-threshold SIZE
+                            growth per minute flagged as a suspected leak when steady, e.g. 512KiB,
+                            1MiB (the default), 10MB
+          --leak-window DURATION
+                            recent span the memory trend is fitted over, 20s to 15m (default 5m)
         """
 
     /// Parses `arguments` (without the program name). Throws a message naming the bad argument.
@@ -56,6 +65,25 @@ public struct DaemonOptions: Sendable, Equatable {
                     throw UsageError(description: "--log-level: \"\(text)\" is not one of error, warning, info, debug")
                 }
                 o.logLevel = level
+            case "--sample-interval":
+                let text = try take()
+                guard let ns = MemoryOptions.parseDuration(text),
+                      (MemoryOptions.minimumInterval...MemoryOptions.maximumInterval).contains(ns) else {
+                    throw UsageError(description: "--sample-interval: \"\(text)\" is not a duration from 100ms to 60s (e.g. 500ms, 1s, 2s)")
+                }
+                o.memory.sampleInterval = ns
+            case "--leak-threshold":
+                let text = try take()
+                guard let bytes = MemoryOptions.parseSize(text), bytes >= 1024, bytes <= 1e15 else {
+                    throw UsageError(description: "--leak-threshold: \"\(text)\" is not a size per minute from 1KiB up (e.g. 512KiB, 1MiB, 10MB)")
+                }
+                o.memory.leakThresholdBytesPerMinute = bytes
+            case "--leak-window":
+                let text = try take()
+                guard let ns = MemoryOptions.parseDuration(text), (20_000_000_000...900_000_000_000).contains(ns) else {
+                    throw UsageError(description: "--leak-window: \"\(text)\" is not a duration from 20s to 15m (e.g. 2m, 5m)")
+                }
+                o.memory.leakWindow = ns
             default:
                 throw UsageError(description: "unknown argument \"\(arg)\"")
             }

@@ -50,6 +50,8 @@ final class Series {
     var rate = RateCounter()
     var errorTypes: [String: UInt64] = [:]
     var lastSeen: UInt64
+    /// Per-call resident-memory deltas, when the client tracks them for this operation.
+    var memory = MemoryDeltaStats()
 
     init(key: SeriesKey, now: UInt64) {
         self.key = key

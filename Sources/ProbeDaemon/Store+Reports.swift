@@ -12,6 +12,7 @@ extension Store {
         var rate: Double = 0
         var errorTypes: [String: UInt64] = [:]
         var processes = 0
+        var memory = MemoryDeltaStats()
 
         mutating func add(_ s: Series, now: UInt64) {
             calls &+= s.calls
@@ -21,6 +22,7 @@ extension Store {
             rate += s.rate.perSecond(now: now, since: s.firstSeen)
             for (k, v) in s.errorTypes { errorTypes[k, default: 0] &+= v }
             processes += 1
+            memory.merge(s.memory)
         }
 
         func write(service: String, pid: Int32?, operation: String, to w: inout JSONWriter) {
@@ -46,6 +48,10 @@ extension Store {
             for (k, v) in errorTypes.sorted(by: { $0.key < $1.key }) { w.field(k, v) }
             w.endObject()
             w.field("processes", processes)
+            w.field("mem_delta_calls", memory.count)
+            w.field("mem_delta_mean_bytes", memory.meanBytes)
+            w.field("mem_delta_max_bytes", memory.largest)
+            w.field("mem_delta_total_bytes", memory.total)
             w.endObject()
         }
     }

@@ -13,7 +13,9 @@ public enum CLI {
 
         commands:
           status    is probed up; its version, uptime, connected processes and their drops
-          stats     latency, calls, errors and rate per operation (per process, and merged)
+          stats     latency, calls, errors and rate per operation (per process, and merged),
+                    with per-call memory deltas where operations track them
+          procs     client processes: resident memory now and peak, growth per minute, leak suspicion
 
         options:
           --socket PATH   the daemon's socket (env PROBED_SOCKET; default as probed resolves it)
@@ -56,7 +58,7 @@ public enum CLI {
             i += 1
         }
         guard let command = inv.command else { usageError("no command given") }
-        guard ["status", "stats"].contains(command) else { usageError("unknown command \"\(command)\"") }
+        guard ["status", "stats", "procs"].contains(command) else { usageError("unknown command \"\(command)\"") }
 
         let path = SocketPath.forClient(explicit: inv.socket)
         let text: String
@@ -77,6 +79,7 @@ public enum CLI {
         do {
             switch command {
             case "status": print(try render(status: JSONDecoder.snakeCase.decode(StatusReport.self, from: Data(text.utf8))))
+            case "procs": print(try render(procs: JSONDecoder.snakeCase.decode(ProcsReport.self, from: Data(text.utf8))))
             default: print(try render(stats: JSONDecoder.snakeCase.decode(StatsReport.self, from: Data(text.utf8))))
             }
         } catch {
@@ -113,18 +116,21 @@ public enum CLI {
 
     public static func render(stats s: StatsReport) -> String {
         guard !s.operations.isEmpty else { return "no operations recorded yet" }
+        let memory = memoryHeader(s)
         var t = TextTable(
-            ["SERVICE", "OPERATION", "PID", "CALLS", "ERRORS", "WARMUP", "RATE/S", "MIN", "MEAN", "P50", "P90", "P99", "P99.9", "MAX"],
-            rightAligned: Set(2...13))
+            ["SERVICE", "OPERATION", "PID", "CALLS", "ERRORS", "WARMUP", "RATE/S", "MIN", "MEAN", "P50", "P90", "P99", "P99.9", "MAX"]
+                + (memory ?? []),
+            rightAligned: Set(2...(13 + (memory?.count ?? 0))))
         let merged = s.operations.filter { $0.pid == nil }
         for m in merged {
             let members = s.operations.filter { $0.pid != nil && $0.service == m.service && $0.operation == m.operation }
-            t.add(row(m, pid: members.count == 1 ? String(members[0].pid!) : "all"))
+            t.add(row(m, pid: members.count == 1 ? String(members[0].pid!) : "all") + (memory == nil ? [] : memoryCells(m)))
             if members.count > 1 {
-                for p in members { t.add(row(p, pid: String(p.pid!), indent: true)) }
+                for p in members { t.add(row(p, pid: String(p.pid!), indent: true) + (memory == nil ? [] : memoryCells(p))) }
             }
         }
-        return t.render() + "\n(latency over successful calls past warm-up; rate over the last 10 s)"
+        return t.render() + "\n(latency over successful calls past warm-up; rate over the last 10 s"
+            + (memory == nil ? ")" : "; MEMΔ: change in resident memory per memory-tracked call)")
     }
 
     static func row(_ r: OperationRow, pid: String, indent: Bool = false) -> [String] {

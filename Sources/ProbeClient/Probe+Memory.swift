@@ -14,6 +14,10 @@ extension Probe {
         return Operation(core: core, id: core.operationID(name), trackMemory: trackMemory)
     }
 
+    /// Per-call memory deltas dropped: the buffer was full, or probed predates them (its WELCOME
+    /// does not list the feature). Reported to the daemon in MEMORY messages when it accepts them.
+    public var droppedMemoryDeltas: UInt64 { core.memoryDeltas.droppedTotal }
+
     /// Times `body` like ``measure(_:_:)-(String,()->T)``; with `trackMemory`, also records the
     /// change in resident memory across the call (see ``operation(_:trackMemory:)``).
     @inlinable

@@ -1,6 +1,8 @@
 import Foundation
 import ProbeClient
 import ProbeControl
+import ProbePosix
+import ProbeWire
 import Testing
 
 /// A child process that is killed (SIGKILL) when this goes away, whatever the test did.
@@ -139,5 +141,65 @@ func mib(_ bytes: Double?) -> String { bytes.map { String(format: "%.1f MiB", $0
     func badMemoryFlags_exitTwo_namingTheFlag(_ arguments: [String]) throws {
         let o = try run(Products.path("probed"), arguments)
         #expect(o.status == 2 && o.stderr.contains(arguments[0]) && o.stderr.contains("usage: probed"))
+    }
+}
+
+/// The MEMORY message against the real daemon, and a new client against a daemon that predates it.
+@Suite(.serialized) struct MemoryProtocolTests {
+    @Test func daemon_announcesTheFeature_andRefusesAMemoryRecordForAnUndefinedOperation() throws {
+        let daemon = try RunningDaemon()
+        let peer = try RawPeer(daemon.socket)
+        peer.send(WireEncoder.hello(Hello(pid: UInt32(getpid()), service: "raw-memory")))
+        guard case .welcome(let welcome)? = peer.receive() else { throw Failure("no WELCOME") }
+        #expect(welcome.features.contains(.memoryDeltas))
+        peer.send(WireEncoder.define(Definition(id: 0, kind: .operation, name: "load")))
+        peer.send(WireEncoder.memoryDeltas(droppedTotal: 0, records: [MemoryDeltaRecord(operationID: 0, deltaBytes: 4096)]))
+        peer.send(WireEncoder.memoryDeltas(droppedTotal: 0, records: [MemoryDeltaRecord(operationID: 9, deltaBytes: 1)]))
+        guard case .error(let e)? = peer.receive() else { throw Failure("no ERROR") }
+        #expect(e.code == .unknownOperation && e.message.contains("operation id 9"))
+        #expect(peer.isClosedByPeer())
+        let row = try #require(try daemon.stats().operations.first { $0.service == "raw-memory" && $0.pid != nil })
+        #expect(row.memDeltaCalls == 1 && row.memDeltaTotalBytes == 4096)
+    }
+
+    @Test func olderDaemon_withoutTheFeature_isSentNoMemoryMessages_andTheDeltasAreCountedAsDropped() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.file("old-probed.sock")
+        let listener = try UnixSocket.listen(path: path)
+        defer { close(listener) }
+        let received = Locked<[UInt8]>([])
+        let served = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            defer { served.signal() }
+            var fd: Int32 = -1
+            for _ in 0..<1000 where fd < 0 {
+                fd = UnixSocket.accept(listener)
+                if fd < 0 { usleep(10_000) }
+            }
+            guard fd >= 0 else { return }
+            defer { close(fd) }
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+            UnixSocket.setTimeouts(fd, send: 5_000_000_000, receive: 10_000_000_000)
+            var buffer = [UInt8](repeating: 0, count: WireProtocol.maxMessageBytes)
+            // A first-v1 daemon: WELCOME with bytes 22-23 zero.
+            guard buffer.withUnsafeMutableBytes({ UnixSocket.receive(fd, into: $0) }) > 0 else { return }
+            UnixSocket.send(fd, WireEncoder.welcome(Welcome(features: [])))
+            while true {
+                let n = buffer.withUnsafeMutableBytes { UnixSocket.receive(fd, into: $0) }
+                guard n > 0 else { return }
+                received.set(received.get() + [buffer[0]])
+            }
+        }
+        do {
+            let probe = Probe(service: "new-client", socketPath: path)
+            let load = probe.operation("load", trackMemory: true)
+            for _ in 0..<10 { load.measure {} }
+            #expect(probe.flush(timeout: .seconds(10)))
+            #expect(probe.droppedMemoryDeltas == 10 && probe.droppedEvents == 0)
+        }  // the probe closes its connection here
+        #expect(served.wait(timeout: .now() + 15) == .success)
+        let types = received.get()
+        #expect(types.contains(MessageType.events.rawValue) && types.contains(MessageType.define.rawValue))
+        #expect(!types.contains(MessageType.memoryDeltas.rawValue), "\(types)")
     }
 }

@@ -20,7 +20,8 @@ extension Probe {
             self.tracksMemory = trackMemory
         }
 
-        /// Times `body`; see ``Probe/measure(_:_:)-(String,()->T)``.
+        /// Times `body`; see ``Probe/measure(_:_:)-(String,()->T)``. When the operation tracks
+        /// memory, also records the change in resident memory across the call.
         @inlinable
         public func measure<T>(_ body: () throws -> T) rethrows -> T {
             if _slowPath(tracksMemory) { return try measureTrackingMemory(body) }

@@ -35,6 +35,19 @@ let package = Package(
             dependencies: ["ProbeClient", "ProbePosix"],
             path: "Tests/Fixtures/ProbeFixture"
         ),
+        // A client process whose memory the tests know: leaks steadily, allocates once, or records deltas.
+        .executableTarget(
+            name: "probe-leak-fixture",
+            dependencies: ["ProbeClient", "ProbePosix"],
+            path: "Tests/Fixtures/LeakFixture"
+        ),
+        // The memory-option benchmark (figures, never assertions) and its per-thread malloc counter.
+        .target(name: "CMallocCounter", path: "Tools/MallocCounter"),
+        .executableTarget(
+            name: "probe-memory-bench",
+            dependencies: ["ProbeClient", "ProbePosix", "CMallocCounter"],
+            path: "Tools/MemoryBench"
+        ),
         .testTarget(name: "ProbeWireTests", dependencies: ["ProbeWire"]),
         .testTarget(name: "ProbeDaemonTests", dependencies: ["ProbeDaemon", "ProbeWire", "ProbeControl", "ProbePosix"]),
         .testTarget(

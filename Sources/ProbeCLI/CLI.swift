@@ -13,7 +13,9 @@ public enum CLI {
 
         commands:
           status    is probed up; its version, uptime, connected processes and their drops
-          stats     latency, calls, errors and rate per operation (per process, and merged)
+          stats     latency, calls, errors and rate per operation (per process, and merged),
+                    with per-call memory deltas where operations track them
+          procs     client processes: resident memory now and peak, growth per minute, leak suspicion
 
         options:
           --socket PATH   the daemon's socket (env PROBED_SOCKET; default as probed resolves it)
@@ -72,7 +74,7 @@ public enum CLI {
             i += 1
         }
         guard let command = inv.command else { usageError("no command given") }
-        guard ["status", "stats"].contains(command) else { usageError("unknown command \"\(command)\"") }
+        guard ["status", "stats", "procs"].contains(command) else { usageError("unknown command \"\(command)\"") }
         if inv.window != nil && command != "stats" { usageError("--window applies only to stats") }
         // The table shows now (the last minute); JSON keeps the lifetime figures it always had.
         let window = inv.window ?? (inv.json ? .all : .oneMinute)
@@ -99,6 +101,7 @@ public enum CLI {
         do {
             switch command {
             case "status": print(try render(status: JSONDecoder.snakeCase.decode(StatusReport.self, from: Data(text.utf8))))
+            case "procs": print(try render(procs: JSONDecoder.snakeCase.decode(ProcsReport.self, from: Data(text.utf8))))
             default: print(try render(stats: JSONDecoder.snakeCase.decode(StatsReport.self, from: Data(text.utf8))))
             }
         } catch {
@@ -136,22 +139,27 @@ public enum CLI {
     public static func render(stats s: StatsReport) -> String {
         guard !s.operations.isEmpty else { return "no operations recorded yet" }
         let windowed = s.window != StatsWindow.all.rawValue
+        let memory = memoryHeader(s)
         var header = ["SERVICE", "OPERATION", "PID", "CALLS", "ERRORS", "WARMUP", "RATE/S", "MIN", "MEAN", "P50", "P90", "P99"]
         if windowed { header.append("P99 ALL") }
-        header += ["P99.9", "MAX"]
+        header += ["P99.9", "MAX"] + (memory ?? [])
         var t = TextTable(header, rightAligned: Set(2..<header.count))
         let merged = s.operations.filter { $0.pid == nil }
         for m in merged {
             let members = s.operations.filter { $0.pid != nil && $0.service == m.service && $0.operation == m.operation }
-            t.add(row(m, pid: members.count == 1 ? String(members[0].pid!) : "all", lifetimeP99: windowed))
+            t.add(row(m, pid: members.count == 1 ? String(members[0].pid!) : "all", lifetimeP99: windowed)
+                + (memory == nil ? [] : memoryCells(m)))
             if members.count > 1 {
-                for p in members { t.add(row(p, pid: String(p.pid!), lifetimeP99: windowed, indent: true)) }
+                for p in members {
+                    t.add(row(p, pid: String(p.pid!), lifetimeP99: windowed, indent: true) + (memory == nil ? [] : memoryCells(p)))
+                }
             }
         }
         let scope = StatsWindow(rawValue: s.window)?.phrase ?? "over \(s.window)"
-        let note = windowed
-            ? "(calls, rate and latency \(scope), P99 ALL since each series began; latency over successful calls past warm-up)"
-            : "(calls and latency since each series began, rate over the last 10 s; latency over successful calls past warm-up)"
+        var note = windowed
+            ? "(calls, rate and latency \(scope), P99 ALL since each series began; latency over successful calls past warm-up"
+            : "(calls and latency since each series began, rate over the last 10 s; latency over successful calls past warm-up"
+        note += memory == nil ? ")" : "; MEMΔ: change in resident memory per memory-tracked call, since each series began)"
         return t.render() + "\n" + note
     }
 

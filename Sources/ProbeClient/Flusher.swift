@@ -29,6 +29,7 @@ struct Flusher {
     var backoff: UInt64 = 50_000_000
     var nextAttempt: UInt64 = 0
     var lastRefusal = ""
+    var memory: MemoryFlushState
 
     init(core: ProbeCore) {
         self.core = core
@@ -36,6 +37,7 @@ struct Flusher {
         pending = shards.map { Pending(records: .allocate(capacity: $0.capacity)) }
         spares = shards.map { .allocate(capacity: $0.capacity) }
         message = .allocate(byteCount: WireProtocol.maxMessageBytes, alignment: 16)
+        memory = MemoryFlushState(capacity: core.memoryDeltas.capacity)
     }
 
     mutating func run() {
@@ -68,6 +70,7 @@ struct Flusher {
             spares[i] = pending[i].records
             pending[i] = Pending(records: full, count: n)
         }
+        drainMemoryDeltas()
         guard sendDefinitions() else { return }
         var sentAny = false
         for i in pending.indices {
@@ -87,11 +90,12 @@ struct Flusher {
             let length = WireEncoder.writeEvents(into: message, droppedTotal: dropped, records: spares[0], count: 0)
             if sendMessage(length, nonBlocking: final) { reportedDropped = dropped }
         }
+        _ = sendMemoryDeltas(final: final)
     }
 
     func allDelivered() -> Bool {
         for i in pending.indices where !pending[i].isEmpty || !core.buffer.isEmpty(i) { return false }
-        return reportedDropped == core.buffer.droppedTotal()
+        return reportedDropped == core.buffer.droppedTotal() && memoryDelivered()
     }
 
     // MARK: Connection
@@ -116,8 +120,9 @@ struct Flusher {
         let n = reply.withUnsafeMutableBytes { UnixSocket.receive(fd, into: $0) }
         guard n > 0, n <= reply.count else { return disconnect() }
         switch try? WireDecoder.decode(Array(reply[0..<n])) {
-        case .welcome:
-            break
+        case .welcome(let welcome):
+            memory.accepted = welcome.features.contains(.memoryDeltas)
+            memory.reportedDropped = .max  // report the drop count on the first batch
         case .error(let e):
             refused(e)
             return disconnect()
@@ -211,5 +216,6 @@ struct Flusher {
         for p in pending { p.records.deallocate() }
         for s in spares { s.deallocate() }
         message.deallocate()
+        memory.release()
     }
 }

@@ -10,16 +10,21 @@ extension Probe {
         /// (events for it are then dropped and counted).
         @usableFromInline
         let id: UInt32
+        /// Whether each call also records the change in resident memory (see `Probe/operation(_:trackMemory:)`).
+        public let tracksMemory: Bool
 
         @usableFromInline
-        init(core: ProbeCore, id: UInt32) {
+        init(core: ProbeCore, id: UInt32, trackMemory: Bool = false) {
             self.core = core
             self.id = id
+            self.tracksMemory = trackMemory
         }
 
-        /// Times `body`; see ``Probe/measure(_:_:)-(String,()->T)``.
+        /// Times `body`; see ``Probe/measure(_:_:)-(String,()->T)``. When the operation tracks
+        /// memory, also records the change in resident memory across the call.
         @inlinable
         public func measure<T>(_ body: () throws -> T) rethrows -> T {
+            if _slowPath(tracksMemory) { return try measureTrackingMemory(body) }
             let start = monotonicNanoseconds()
             do {
                 let value = try body()
@@ -34,6 +39,7 @@ extension Probe {
         /// Times an `async` body.
         @inlinable
         public func measure<T>(_ body: () async throws -> T) async rethrows -> T {
+            if _slowPath(tracksMemory) { return try await measureTrackingMemory(body) }
             let start = monotonicNanoseconds()
             do {
                 let value = try await body()

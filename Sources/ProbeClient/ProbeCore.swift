@@ -23,6 +23,10 @@ final class ProbeCore: @unchecked Sendable {
     let explicitPath: String?
     let configuration: Probe.Configuration
     let buffer: EventBuffer
+    /// Per-call memory deltas (opt-in) and the reader they come from.
+    let memoryDeltas = MemoryDeltaBuffer()
+    @usableFromInline
+    let residentMemory = ResidentMemory()
     let names = Mutex(Names())
     let connected = Atomic<Bool>(false)
     let flushRequested = Atomic<UInt64>(0)

@@ -33,6 +33,12 @@ public struct OperationRow: Codable, Sendable, Equatable {
     public var spanNs: UInt64
     /// p99 since the series began, to compare a window's p99 with.
     public var lifetimeP99Ns: UInt64?
+    /// Calls that recorded a resident-memory delta (memory-tracked calls); the deltas' mean,
+    /// largest and sum in bytes, all nil when none was recorded (see MemoryReports.swift).
+    public var memDeltaCalls: UInt64?
+    public var memDeltaMeanBytes: Int64?
+    public var memDeltaMaxBytes: Int64?
+    public var memDeltaTotalBytes: Int64?
 }
 
 public struct StatsReport: Codable, Sendable {

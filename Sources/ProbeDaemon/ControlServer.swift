@@ -101,10 +101,13 @@ final class ControlServer: @unchecked Sendable {
             }
             ingest?.barrier()
             return blocking { [store] in await store.statsJSON(window: window) }
+        case "procs":
+            ingest?.barrier()
+            return blocking { [store] in await store.procsJSON() }
         case "ping":
             return "{\"schema_version\":\(Schema.version),\"ok\":true}"
         default:
-            return ControlServer.errorJSON("unknown command \"\(request.command)\"; this probed knows status, stats, ping")
+            return ControlServer.errorJSON("unknown command \"\(request.command)\"; this probed knows status, stats, procs, ping")
         }
     }
 

@@ -44,7 +44,7 @@ public enum Daemon {
         for s in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&signals, s) }
         pthread_sigmask(SIG_BLOCK, &signals, nil)
 
-        let store = Store(configuration: .init(warmup: options.warmup, socketPath: path))
+        let store = Store(configuration: .init(warmup: options.warmup, socketPath: path, memory: options.memory))
         let feed = StoreFeed()
         let control = ControlServer(store: store, log: log)
         let ingest: IngestServer
@@ -70,6 +70,7 @@ public enum Daemon {
         }
         Task.detached { await feed.drain(into: store) }
         Thread.detachNewThread { ingest.run() }
+        MemorySampler(store: store, interval: options.memory.sampleInterval, log: log).start()
         log.info("listening on \(path) (protocol \(WireProtocol.version), warm-up \(options.warmup) calls, pid \(getpid()))")
         if let metrics {
             Thread.detachNewThread { metrics.run() }

@@ -7,6 +7,7 @@ public struct DaemonOptions: Sendable, Equatable {
     public var logLevel = Log.Level.info
     /// `--metrics-listen`: where to serve Prometheus metrics; nil (the default) serves none.
     public var metricsAddress: TCPAddress? = nil
+    public var memory = MemoryOptions()
 
     public init() {}
 
@@ -17,6 +18,7 @@ public struct DaemonOptions: Sendable, Equatable {
     public static let usage = """
         usage: probed [--socket PATH] [--warmup N] [--log-level error|warning|info|debug]
                       [--metrics-listen ADDRESS:PORT]
+                      [--sample-interval DURATION] [--leak-threshold SIZE] [--leak-window DURATION]
                probed --version | --help
 
           --socket PATH     listen here (env PROBED_SOCKET; default: $RUNTIME_DIRECTORY/probed.sock
@@ -26,6 +28,13 @@ public struct DaemonOptions: Sendable, Equatable {
           --metrics-listen ADDRESS:PORT
                             serve Prometheus metrics at http://ADDRESS:PORT/metrics (default: off);
                             e.g. 127.0.0.1:9464, [::1]:9464, or :9464 for every interface
+          --sample-interval DURATION
+                            how often each client's resident memory is read, 100ms to 60s (default 1s)
+          --leak-threshold SIZE
+                            growth per minute flagged as a suspected leak when steady, e.g. 512KiB,
+                            1MiB (the default), 10MB
+          --leak-window DURATION
+                            recent span the memory trend is fitted over, 20s to 15m (default 5m)
         """
 
     /// Parses `arguments` (without the program name). Throws a message naming the bad argument.
@@ -71,6 +80,25 @@ public struct DaemonOptions: Sendable, Equatable {
                 } catch {
                     throw UsageError(description: "--metrics-listen: \(error)")
                 }
+            case "--sample-interval":
+                let text = try take()
+                guard let ns = MemoryOptions.parseDuration(text),
+                      (MemoryOptions.minimumInterval...MemoryOptions.maximumInterval).contains(ns) else {
+                    throw UsageError(description: "--sample-interval: \"\(text)\" is not a duration from 100ms to 60s (e.g. 500ms, 1s, 2s)")
+                }
+                o.memory.sampleInterval = ns
+            case "--leak-threshold":
+                let text = try take()
+                guard let bytes = MemoryOptions.parseSize(text), bytes >= 1024, bytes <= 1e15 else {
+                    throw UsageError(description: "--leak-threshold: \"\(text)\" is not a size per minute from 1KiB up (e.g. 512KiB, 1MiB, 10MB)")
+                }
+                o.memory.leakThresholdBytesPerMinute = bytes
+            case "--leak-window":
+                let text = try take()
+                guard let ns = MemoryOptions.parseDuration(text), (20_000_000_000...900_000_000_000).contains(ns) else {
+                    throw UsageError(description: "--leak-window: \"\(text)\" is not a duration from 20s to 15m (e.g. 2m, 5m)")
+                }
+                o.memory.leakWindow = ns
             default:
                 throw UsageError(description: "unknown argument \"\(arg)\"")
             }

@@ -192,7 +192,7 @@ final class IngestServer: @unchecked Sendable {
             connections[fd] = c
             feed.submit(.connected(c.id, pid: c.peer.pid, uid: c.peer.uid))
             feed.submit(.hello(c.id, service: hello.service))
-            UnixSocket.send(fd, WireEncoder.welcome(Welcome()), flags: Int32(MSG_DONTWAIT))
+            UnixSocket.send(fd, WireEncoder.welcome(Welcome(features: .all)), flags: Int32(MSG_DONTWAIT))
             log.debug("client connected: service \(hello.service) pid \(c.peer.pid) uid \(c.peer.uid)")
         case (.unknown, .controlRequest(let text)):
             unwatch(fd)
@@ -214,6 +214,14 @@ final class IngestServer: @unchecked Sendable {
                 }
             }
             feed.submit(.events(c.id, droppedTotal: dropped, records: records, bytes: bytes.count))
+        case (.client, .memoryDeltas(let dropped, let records)):
+            for (i, r) in records.enumerated() {
+                let op = Int(r.operationID)
+                guard op < c.operations.count, c.operations[op] != nil else {
+                    throw WireError(.unknownOperation, "memory record \(i) uses operation id \(r.operationID), which this connection never defined")
+                }
+            }
+            feed.submit(.memoryDeltas(c.id, droppedTotal: dropped, records: records, bytes: bytes.count))
         case (.unknown, _):
             throw WireError(.outOfOrder, "the first message must be HELLO (a client) or CONTROL_REQUEST (a control session), not \(message.typeName)")
         case (.client, .hello):
@@ -282,6 +290,7 @@ extension Message {
         case .hello: "HELLO"
         case .define: "DEFINE"
         case .events: "EVENTS"
+        case .memoryDeltas: "MEMORY"
         case .controlRequest: "CONTROL_REQUEST"
         case .welcome: "WELCOME"
         case .error: "ERROR"

@@ -21,6 +21,8 @@ final class Series {
     /// Lifetime failures by error-type index.
     private(set) var errorTypeCounts: [UInt64] = []
     var lastSeen: UInt64
+    /// Per-call resident-memory deltas, when the client tracks them for this operation.
+    var memory = MemoryDeltaStats()
 
     init(key: SeriesKey, now: UInt64) {
         self.key = key

@@ -68,7 +68,7 @@ extension Store {
             s.operations.append(MetricsSnapshot.Operation(
                 service: x.key.service, operation: x.key.operation, pid: x.key.pid,
                 connected: connected.contains(ProcessKey(service: x.key.service, pid: x.key.pid)),
-                calls: x.calls, failures: x.errors, warmup: x.warmup, latency: x.latency))
+                calls: x.calls, failures: x.errors, warmup: x.warmup, latency: x.windows.lifetimeLatency))
         }
         s.series = series.count
         s.eventsReceived = eventsReceived

@@ -17,6 +17,7 @@ extension Store {
         var spanNs: UInt64 = 0
         var errorTypes: [String: UInt64] = [:]
         var processes = 0
+        var memory = MemoryDeltaStats()
 
         init(window: StatsWindow) { self.window = window }
 
@@ -25,6 +26,8 @@ extension Store {
             s.touch(now)
             let totals = s.totals
             processes += 1
+            // Memory deltas are lifetime figures, whatever the window.
+            memory.merge(s.memory)
             guard let seconds = window.seconds else {
                 calls &+= s.calls
                 errors &+= s.errors
@@ -83,6 +86,10 @@ extension Store {
             w.field("span_ns", spanNs)
             let lifetime = window == .all ? latency : lifetimeLatency
             w.field("lifetime_p99_ns", lifetime.totalCount == 0 ? nil : lifetime.quantile(0.99))
+            w.field("mem_delta_calls", memory.count)
+            w.field("mem_delta_mean_bytes", memory.meanBytes)
+            w.field("mem_delta_max_bytes", memory.largest)
+            w.field("mem_delta_total_bytes", memory.total)
             w.endObject()
         }
     }

@@ -11,6 +11,8 @@ public enum IngestItem: Sendable {
     case hello(ConnectionID, service: String)
     case define(ConnectionID, Definition)
     case events(ConnectionID, droppedTotal: UInt64, records: [EventRecord], bytes: Int)
+    /// Per-call resident-memory deltas (a MEMORY message).
+    case memoryDeltas(ConnectionID, droppedTotal: UInt64, records: [MemoryDeltaRecord], bytes: Int)
     /// A message was refused and the connection closed.
     case rejected(ConnectionID)
     case disconnected(ConnectionID)
@@ -25,9 +27,12 @@ public actor Store {
         /// The first `warmup` calls of each series are kept out of latency figures.
         public var warmup: Int = 10
         public var socketPath: String = ""
-        public init(warmup: Int = 10, socketPath: String = "") {
+        /// Resident-memory sampling, history and leak detection.
+        public var memory = MemoryOptions()
+        public init(warmup: Int = 10, socketPath: String = "", memory: MemoryOptions = MemoryOptions()) {
             self.warmup = warmup
             self.socketPath = socketPath
+            self.memory = memory
         }
     }
 
@@ -55,6 +60,8 @@ public actor Store {
     var bytesReceived: UInt64 = 0
     var messagesReceived: UInt64 = 0
     var messagesRejected: UInt64 = 0
+    /// Resident-memory history and trend per client connection (see Store+Memory.swift).
+    var memory: [ConnectionID: ProcessMemory] = [:]
 
     public init(configuration: Configuration = Configuration(), clock: any DaemonClock = MonotonicClock()) {
         self.configuration = configuration
@@ -76,6 +83,10 @@ public actor Store {
             messagesReceived &+= 1
             bytesReceived &+= UInt64(bytes)
             ingest(records, droppedTotal: dropped, on: id)
+        case .memoryDeltas(let id, let dropped, let records, let bytes):
+            messagesReceived &+= 1
+            bytesReceived &+= UInt64(bytes)
+            ingestMemoryDeltas(records, droppedTotal: dropped, on: id)
         case .rejected(let id):
             messagesRejected &+= 1
             clients[id]?.state = "rejected"

@@ -31,16 +31,20 @@ public struct Welcome: Hashable, Sendable {
     public var maxMessageBytes: UInt32
     public var maxOperations: UInt32
     public var maxNameBytes: UInt16
+    /// What the daemon accepts beyond the first v1 messages (bytes 22–23, once reserved and 0).
+    public var features: DaemonFeatures
     public init(
         version: UInt16 = WireProtocol.version,
         maxMessageBytes: UInt32 = UInt32(WireProtocol.maxMessageBytes),
         maxOperations: UInt32 = UInt32(WireProtocol.maxOperations),
-        maxNameBytes: UInt16 = UInt16(WireProtocol.maxNameBytes)
+        maxNameBytes: UInt16 = UInt16(WireProtocol.maxNameBytes),
+        features: DaemonFeatures = []
     ) {
         self.version = version
         self.maxMessageBytes = maxMessageBytes
         self.maxOperations = maxOperations
         self.maxNameBytes = maxNameBytes
+        self.features = features
     }
 }
 
@@ -50,6 +54,8 @@ public enum Message: Hashable, Sendable {
     case define(Definition)
     /// EVENTS: `droppedTotal` is the client's cumulative count of events it had to drop.
     case events(droppedTotal: UInt64, records: [EventRecord])
+    /// MEMORY: `droppedTotal` is the client's cumulative count of memory deltas it had to drop.
+    case memoryDeltas(droppedTotal: UInt64, records: [MemoryDeltaRecord])
     case controlRequest(String)
     case welcome(Welcome)
     case error(WireError)

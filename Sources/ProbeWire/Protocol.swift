@@ -19,6 +19,12 @@ public enum WireProtocol {
     public static let maxEventsPerMessage = (maxMessageBytes - eventsPrefixSize) / eventRecordSize
     /// Longest control request text, in bytes.
     public static let maxControlRequestBytes = 4096
+    /// Size of one record inside a MEMORY message.
+    public static let memoryDeltaRecordSize = 16
+    /// Bytes before the first record of a MEMORY message (header included).
+    public static let memoryPrefixSize = headerSize + 16
+    /// Most records one MEMORY message can hold.
+    public static let maxMemoryDeltasPerMessage = (maxMessageBytes - memoryPrefixSize) / memoryDeltaRecordSize
 }
 
 /// The one-byte message type at offset 0 of every message.
@@ -26,6 +32,8 @@ public enum MessageType: UInt8, Sendable {
     case hello = 0x01
     case define = 0x02
     case events = 0x03
+    /// Per-call resident-memory deltas; sent only to a daemon whose WELCOME lists `memoryDeltas`.
+    case memoryDeltas = 0x04
     case controlRequest = 0x10
     case welcome = 0x81
     case error = 0x82

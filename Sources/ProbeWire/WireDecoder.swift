@@ -78,6 +78,24 @@ public enum WireDecoder {
                 records.append(record)
             }
             return .events(droppedTotal: b.u64(h + 8), records: records)
+        case .memoryDeltas:
+            try need(b, WireProtocol.memoryPrefixSize, "MEMORY")
+            let count = Int(b.u32(h))
+            guard b.u32(h + 4) == 0 else { throw WireError(.reservedNonZero, "MEMORY reserved field is not zero") }
+            guard count <= WireProtocol.maxMemoryDeltasPerMessage else {
+                throw WireError(.oversized, "MEMORY count \(count) exceeds \(WireProtocol.maxMemoryDeltasPerMessage)")
+            }
+            try exact(b, WireProtocol.memoryPrefixSize + count * WireProtocol.memoryDeltaRecordSize, "MEMORY with \(count) records")
+            var records: [MemoryDeltaRecord] = []
+            records.reserveCapacity(count)
+            for i in 0..<count {
+                let offset = WireProtocol.memoryPrefixSize + i * WireProtocol.memoryDeltaRecordSize
+                guard b.u32(offset + 4) == 0 else {
+                    throw WireError(.reservedNonZero, "memory record \(i) has flags 0x\(String(b.u32(offset + 4), radix: 16)); v1 defines none")
+                }
+                records.append(MemoryDeltaRecord(operationID: b.u32(offset), deltaBytes: Int64(bitPattern: b.u64(offset + 8))))
+            }
+            return .memoryDeltas(droppedTotal: b.u64(h + 8), records: records)
         case .controlRequest:
             guard b.count - h <= WireProtocol.maxControlRequestBytes else {
                 throw WireError(.oversized, "control request of \(b.count - h) bytes exceeds \(WireProtocol.maxControlRequestBytes)")
@@ -89,7 +107,9 @@ public enum WireDecoder {
         case .welcome:
             try exact(b, h + 16, "WELCOME")
             guard b.u16(h + 2) == 0 else { throw WireError(.reservedNonZero, "WELCOME reserved field is not zero") }
-            return .welcome(Welcome(version: b.u16(h), maxMessageBytes: b.u32(h + 4), maxOperations: b.u32(h + 8), maxNameBytes: b.u16(h + 12)))
+            return .welcome(Welcome(
+                version: b.u16(h), maxMessageBytes: b.u32(h + 4), maxOperations: b.u32(h + 8), maxNameBytes: b.u16(h + 12),
+                features: DaemonFeatures(rawValue: b.u16(h + 14))))
         case .error:
             try need(b, h + 4, "ERROR")
             let textLength = Int(b.u16(h + 2))

@@ -104,6 +104,50 @@ public enum WireEncoder {
         return length
     }
 
+    public static func memoryDeltas(droppedTotal: UInt64, records: [MemoryDeltaRecord]) -> [UInt8] {
+        let length = WireProtocol.memoryPrefixSize + records.count * WireProtocol.memoryDeltaRecordSize
+        var w = ByteWriter(capacity: length)
+        header(.memoryDeltas, length: length, into: &w)
+        w.u32(UInt32(records.count))
+        w.u32(0)
+        w.u64(droppedTotal)
+        for r in records {
+            w.u32(r.operationID)
+            w.u32(r.flags)
+            w.u64(UInt64(bitPattern: r.deltaBytes))
+        }
+        return w.bytes
+    }
+
+    /// Writes a MEMORY message for `count` records straight into `buffer` (at least
+    /// `memoryPrefixSize + count * 16` bytes). Returns the message length. Allocates nothing.
+    public static func writeMemoryDeltas(
+        into buffer: UnsafeMutableRawPointer, droppedTotal: UInt64,
+        records: UnsafePointer<MemoryDeltaRecord>, count: Int
+    ) -> Int {
+        let length = WireProtocol.memoryPrefixSize + count * WireProtocol.memoryDeltaRecordSize
+        buffer.storeBytes(of: MessageType.memoryDeltas.rawValue, toByteOffset: 0, as: UInt8.self)
+        buffer.storeBytes(of: UInt8(WireProtocol.version), toByteOffset: 1, as: UInt8.self)
+        buffer.storeBytes(of: UInt16(0), toByteOffset: 2, as: UInt16.self)
+        buffer.storeBytes(of: UInt32(length).littleEndian, toByteOffset: 4, as: UInt32.self)
+        buffer.storeBytes(of: UInt32(count).littleEndian, toByteOffset: 8, as: UInt32.self)
+        buffer.storeBytes(of: UInt32(0), toByteOffset: 12, as: UInt32.self)
+        buffer.storeBytes(of: droppedTotal.littleEndian, toByteOffset: 16, as: UInt64.self)
+        let body = buffer + WireProtocol.memoryPrefixSize
+        if MemoryDeltaRecord.layoutMatchesWire {
+            body.copyMemory(from: records, byteCount: count * WireProtocol.memoryDeltaRecordSize)
+        } else {
+            for i in 0..<count {
+                let r = records[i]
+                let p = body + i * WireProtocol.memoryDeltaRecordSize
+                p.storeBytes(of: r.operationID.littleEndian, toByteOffset: 0, as: UInt32.self)
+                p.storeBytes(of: r.flags.littleEndian, toByteOffset: 4, as: UInt32.self)
+                p.storeBytes(of: r.deltaBytes.littleEndian, toByteOffset: 8, as: Int64.self)
+            }
+        }
+        return length
+    }
+
     public static func controlRequest(_ text: String) -> [UInt8] {
         let body = Array(text.utf8)
         var w = ByteWriter(capacity: WireProtocol.headerSize + body.count)
@@ -121,7 +165,7 @@ public enum WireEncoder {
         w.u32(v.maxMessageBytes)
         w.u32(v.maxOperations)
         w.u16(v.maxNameBytes)
-        w.u16(0)
+        w.u16(v.features.rawValue)
         return w.bytes
     }
 

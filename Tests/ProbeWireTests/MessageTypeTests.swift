@@ -28,6 +28,7 @@ struct MessageTypeTests {
         case .hello: .hello
         case .define: .define
         case .events: .events
+        case .memoryDeltas: .memoryDeltas
         case .controlRequest: .controlRequest
         case .welcome: .welcome
         case .error: .error

@@ -84,6 +84,7 @@ func vectorTypeName(_ message: Message) -> String {
     case .hello: "hello"
     case .define: "define"
     case .events: "events"
+    case .memoryDeltas: "memory_deltas"
     case .controlRequest: "control_request"
     case .welcome: "welcome"
     case .error: "error"
@@ -128,11 +129,23 @@ func expectMessage(_ message: Message, matches json: [String: Any]) {
             #expect(field("items") == UInt64(r.items))
             #expect(field("error_type_id") == UInt64(r.errorTypeID))
         }
+    case .memoryDeltas(let dropped, let records):
+        expectKeys(["dropped_total", "records"])
+        #expect(number("dropped_total") == dropped)
+        let expected = json["records"] as? [[String: Any]] ?? []
+        #expect(expected.count == records.count)
+        for (r, e) in zip(records, expected) {
+            #expect(Set(e.keys) == ["operation_id", "flags", "rss_delta_bytes"])
+            #expect((e["operation_id"] as? NSNumber)?.uint64Value == UInt64(r.operationID))
+            #expect((e["flags"] as? NSNumber)?.uint64Value == UInt64(r.flags))
+            #expect((e["rss_delta_bytes"] as? NSNumber)?.int64Value == r.deltaBytes)
+        }
     case .controlRequest(let text):
         expectKeys(["text"])
         #expect(utf8("text") == Array(text.utf8))
     case .welcome(let w):
-        expectKeys(["version", "max_message_bytes", "max_operations", "max_name_bytes"])
+        expectKeys(["version", "max_message_bytes", "max_operations", "max_name_bytes", "features"])
+        #expect(number("features") == UInt64(w.features.rawValue))
         #expect(number("version") == UInt64(w.version))
         #expect(number("max_message_bytes") == UInt64(w.maxMessageBytes))
         #expect(number("max_operations") == UInt64(w.maxOperations))
@@ -155,6 +168,7 @@ func encode(_ message: Message) -> [UInt8] {
     case .hello(let h): WireEncoder.hello(h)
     case .define(let d): WireEncoder.define(d)
     case .events(let dropped, let records): WireEncoder.events(droppedTotal: dropped, records: records)
+    case .memoryDeltas(let dropped, let records): WireEncoder.memoryDeltas(droppedTotal: dropped, records: records)
     case .controlRequest(let text): WireEncoder.controlRequest(text)
     case .welcome(let w): WireEncoder.welcome(w)
     case .error(let e): WireEncoder.error(e)

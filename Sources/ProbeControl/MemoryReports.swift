@@ -1,0 +1,42 @@
+/// One row of `probectl procs --json`: a client process, connected or recently exited, with its
+/// resident memory as probed samples it from `/proc/<pid>/status`, and its leak assessment.
+public struct ProcessMemoryRow: Codable, Sendable, Equatable {
+    public var service: String
+    public var pid: Int
+    public var uid: Int
+    /// `connected`, `exited` or `rejected`.
+    public var state: String
+    /// VmRSS at the last sample; nil before the first.
+    public var rssBytes: UInt64?
+    /// VmHWM: the largest resident set the process ever had.
+    public var rssPeakBytes: UInt64?
+    public var rssAnonBytes: UInt64?
+    public var swapBytes: UInt64?
+    /// Theil–Sen slope of VmRSS over the leak window, bytes per minute; nil with too little history.
+    public var rssGrowthBytesPerMin: Double?
+    /// Kendall's tau of that trend, −1…1 (1: every later sample higher); nil with too little history.
+    public var rssGrowthFit: Double?
+    /// `insufficient_data`, `leak`, `growing`, `shrinking` or `flat`.
+    public var trend: String
+    public var leakSuspected: Bool
+    public var leakSuspectedForNs: UInt64?
+    /// Span of the samples the trend was fitted over.
+    public var trendWindowNs: UInt64?
+    public var samples: Int
+    public var sampleFailures: UInt64
+    public var lastSampleAgeNs: UInt64?
+    public var connectedForNs: UInt64
+    /// Nil while connected.
+    public var exitedAgoNs: UInt64?
+    public var eventsReceived: UInt64
+    public var droppedEvents: UInt64
+    public var memoryDeltasDropped: UInt64
+}
+
+public struct ProcsReport: Codable, Sendable {
+    public var schemaVersion: Int
+    public var sampleIntervalNs: UInt64
+    public var leakThresholdBytesPerMin: Double
+    public var leakWindowNs: UInt64
+    public var processes: [ProcessMemoryRow]
+}

@@ -1,0 +1,54 @@
+import Dispatch
+import Foundation
+import ProbePosix
+import Synchronization
+
+/// Reads every connected client's `/proc/<pid>/status` once per sample interval, on a thread
+/// of its own (never the ingest thread), and hands the readings to the store in one call.
+///
+/// Ticks are scheduled on absolute times so the interval does not drift; a round that overruns
+/// (a very slow `/proc`) skips the ticks it missed rather than bunching them.
+final class MemorySampler: Sendable {
+    let store: Store
+    let interval: UInt64
+    let log: Log
+    let read: @Sendable (Int32) -> ProcStatus?
+
+    init(store: Store, interval: UInt64, log: Log, read: @escaping @Sendable (Int32) -> ProcStatus? = ProcStatus.read(pid:)) {
+        self.store = store
+        self.interval = interval
+        self.log = log
+        self.read = read
+    }
+
+    func start() {
+        Thread.detachNewThread { [self] in run() }
+    }
+
+    func run() {
+        var next = monotonicNanoseconds()
+        while true {
+            let targets = MemorySampler.wait { [store] in await store.memoryTargets() }
+            let readings = targets.map { ($0.0, read($0.1)) }
+            let lines = MemorySampler.wait { [store] in await store.recordMemorySamples(readings) }
+            for line in lines { log.warning(line) }
+            next &+= interval
+            let now = monotonicNanoseconds()
+            if next <= now { next = now &+ interval - (now &- next) % interval }
+            sleepNanoseconds(next &- now)
+        }
+    }
+
+    /// Runs async work from this (non-pool) thread and waits for its result.
+    static func wait<T: Sendable>(_ work: @escaping @Sendable () async -> T) -> T {
+        let result = Mutex<T?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            let value = await work()
+            result.withLock { $0 = value }
+            done.signal()
+        }
+        done.wait()
+        return result.withLock { $0! }
+    }
+}

@@ -15,7 +15,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 # Message types and error codes (PROTOCOL.md §4 and §9).
-HELLO, DEFINE, EVENTS, CONTROL_REQUEST = 0x01, 0x02, 0x03, 0x10
+HELLO, DEFINE, EVENTS, MEMORY_DELTAS, CONTROL_REQUEST = 0x01, 0x02, 0x03, 0x04, 0x10
 WELCOME, ERROR, CONTROL_RESPONSE = 0x81, 0x82, 0x90
 CODES = {
     "malformed": 1, "oversized": 2, "unknown_type": 3, "unsupported_version": 4,
@@ -23,12 +23,15 @@ CODES = {
     "reserved_nonzero": 9, "bad_control_request": 10, "redefinition": 11, "refused": 12,
 }
 FAILED, DEVICE_SYNCHRONIZED = 1 << 0, 1 << 1
+FEATURE_MEMORY_DELTAS = 1 << 0  # WELCOME features bit 0
+UNKNOWN_TYPE = 0x7E  # a type value no version defines yet
 
 
 def u8(v): return struct.pack("<B", v)
 def u16(v): return struct.pack("<H", v)
 def u32(v): return struct.pack("<I", v)
 def u64(v): return struct.pack("<Q", v)
+def i64(v): return struct.pack("<q", v)
 
 
 class Message:
@@ -46,8 +49,9 @@ class Message:
 
 
 def header(m, type_, length, version=1, flags=0):
-    names = {HELLO: "HELLO", DEFINE: "DEFINE", EVENTS: "EVENTS", CONTROL_REQUEST: "CONTROL_REQUEST",
-             WELCOME: "WELCOME", ERROR: "ERROR", CONTROL_RESPONSE: "CONTROL_RESPONSE"}
+    names = {HELLO: "HELLO", DEFINE: "DEFINE", EVENTS: "EVENTS", MEMORY_DELTAS: "MEMORY_DELTAS",
+             CONTROL_REQUEST: "CONTROL_REQUEST", WELCOME: "WELCOME", ERROR: "ERROR",
+             CONTROL_RESPONSE: "CONTROL_RESPONSE"}
     m.add(u8(type_), f"type 0x{type_:02x} ({names.get(type_, 'unknown')})")
     m.add(u8(version), f"version {version}")
     m.add(u16(flags), f"flags 0x{flags:04x}")
@@ -102,6 +106,24 @@ def events(dropped, records, count=None, reserved=0, **hdr):
     return m
 
 
+def delta(op, rss_delta, flags=0):
+    return dict(operation_id=op, flags=flags, rss_delta_bytes=rss_delta)
+
+
+def memory_deltas(dropped, records, count=None, reserved=0, **hdr):
+    n = len(records) if count is None else count
+    m = Message()
+    header(m, MEMORY_DELTAS, hdr.pop("length", 24 + 16 * len(records)), **hdr)
+    m.add(u32(n), f"count {n}")
+    m.add(u32(reserved), f"reserved {reserved}")
+    m.add(u64(dropped), f"dropped_total {dropped}")
+    for i, r in enumerate(records):
+        m.add(u32(r["operation_id"]), f"record {i} +0: operation_id {r['operation_id']}")
+        m.add(u32(r["flags"]), f"record {i} +4: flags 0x{r['flags']:x}")
+        m.add(i64(r["rss_delta_bytes"]), f"record {i} +8: rss_delta_bytes {r['rss_delta_bytes']}")
+    return m
+
+
 def text_message(type_, body, flags=0, **hdr):
     data = body if isinstance(body, bytes) else body.encode()
     m = Message()
@@ -110,7 +132,7 @@ def text_message(type_, body, flags=0, **hdr):
     return m
 
 
-def welcome(version=1, max_message=65536, max_ops=4096, max_name=128, length=24):
+def welcome(version=1, max_message=65536, max_ops=4096, max_name=128, features=0, length=24):
     m = Message()
     header(m, WELCOME, length)
     m.add(u16(version), f"version {version}")
@@ -118,7 +140,7 @@ def welcome(version=1, max_message=65536, max_ops=4096, max_name=128, length=24)
     m.add(u32(max_message), f"max_message_bytes {max_message}")
     m.add(u32(max_ops), f"max_operations {max_ops}")
     m.add(u16(max_name), f"max_name_bytes {max_name}")
-    m.add(u16(0), "reserved 0")
+    m.add(u16(features), f"features 0x{features:04x}")
     return m
 
 
@@ -145,6 +167,12 @@ SAMPLE_RECORDS = [
     record(0, FAILED, 86_400_003_000_000, 750_000, 1, 1),
     record(1, DEVICE_SYNCHRONIZED, 86_400_005_000_000, 12_000_000, 32, 0),
     record(1, FAILED | DEVICE_SYNCHRONIZED, 9_007_199_254_740_991, 4_000_000_000, 8, 2),
+]
+SAMPLE_DELTAS = [
+    delta(0, 16 << 20),
+    delta(1, -4096),
+    delta(0, 0),
+    delta(4095, -9_007_199_254_740_991),
 ]
 LONG_NAME = "é" * 64  # 128 bytes of UTF-8: the longest legal name
 
@@ -174,10 +202,10 @@ VALID = [
     ("08-control-request", "CONTROL_REQUEST {\"command\":\"stats\"}",
      text_message(CONTROL_REQUEST, '{"command":"stats"}'),
      {"type": "control_request", "text": '{"command":"stats"}'}),
-    ("09-welcome", "WELCOME: version 1 and the daemon's limits",
-     welcome(),
+    ("09-welcome", "WELCOME: version 1, the daemon's limits and features bit 0 (it accepts MEMORY_DELTAS)",
+     welcome(features=FEATURE_MEMORY_DELTAS),
      {"type": "welcome", "version": 1, "max_message_bytes": 65536, "max_operations": 4096,
-      "max_name_bytes": 128}),
+      "max_name_bytes": 128, "features": 1}),
     ("10-error", "ERROR bad_name (7) with its text",
      error(7, "operation name is empty"),
      {"type": "error", "code": 7, "code_name": "bad_name", "message": "operation name is empty"}),
@@ -190,6 +218,17 @@ VALID = [
     ("13-control-response-empty-final", "CONTROL_RESPONSE final chunk with no bytes",
      text_message(CONTROL_RESPONSE, b"", flags=1),
      {"type": "control_response", "final": True, "chunk": ""}),
+    ("14-memory-deltas", "MEMORY_DELTAS with 4 records: +16 MiB, -4096 (two's complement), 0, and "
+                         "-(2^53 - 1) for operation 4095; 5 deltas dropped so far",
+     memory_deltas(5, SAMPLE_DELTAS),
+     {"type": "memory_deltas", "dropped_total": 5, "records": SAMPLE_DELTAS}),
+    ("15-memory-deltas-drops-only", "MEMORY_DELTAS with no records, reporting 9 dropped memory deltas",
+     memory_deltas(9, []),
+     {"type": "memory_deltas", "dropped_total": 9, "records": []}),
+    ("16-welcome-no-features", "WELCOME with features 0: a daemon that accepts no MEMORY_DELTAS",
+     welcome(),
+     {"type": "welcome", "version": 1, "max_message_bytes": 65536, "max_operations": 4096,
+      "max_name_bytes": 128, "features": 0}),
 ]
 
 _big = Message()
@@ -197,6 +236,7 @@ header(_big, EVENTS, 65537)
 _big.add(bytes(65537 - 8), "65529 zero bytes: one more than fits")
 
 OK_RECORD = record(0, 0, 1000, 10, 1, 0)
+OK_DELTA = delta(0, 4096)
 
 INVALID = [
     ("50-bad-empty-packet", "a packet of 0 bytes", raw(b"", "nothing"), "malformed"),
@@ -208,8 +248,8 @@ INVALID = [
      hello(1, 1, 4242, "ranker", length=8), "malformed"),
     ("54-bad-oversized", "a 65537-byte EVENTS packet: one byte over the 65536 limit",
      _big, "oversized"),
-    ("55-bad-unknown-type", "type 0x04 is not defined in v1",
-     raw(bytes([0x04, 0x01, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00]), "header only: type 0x04, version 1, flags 0, length 8"),
+    ("55-bad-unknown-type", "type 0x7e is not defined in v1",
+     raw(bytes([UNKNOWN_TYPE, 0x01, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00]), "header only: type 0x7e, version 1, flags 0, length 8"),
      "unknown_type"),
     ("56-bad-type-zero", "type 0x00 is not defined",
      raw(bytes([0x00, 0x01, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00]), "header only: type 0x00, version 1, flags 0, length 8"),
@@ -271,16 +311,16 @@ INVALID = [
     ("83-bad-control-request-invalid-utf8", "CONTROL_REQUEST whose text is not UTF-8",
      text_message(CONTROL_REQUEST, b'{"command":"\xc3"}'), "bad_control_request"),
     ("84-bad-welcome-short", "WELCOME of 22 bytes (must be 24)",
-     raw(welcome(length=22).bytes()[:22], "WELCOME without its last reserved field"), "malformed"),
+     raw(welcome(length=22).bytes()[:22], "WELCOME without its features field"), "malformed"),
     ("85-bad-error-text-length", "ERROR whose text_length (10) disagrees with the 5 bytes present",
      error(1, "short", text_length=10), "malformed"),
     ("86-bad-order-length-before-version", "version byte 2 and a wrong length: the length is checked first",
      hello(1, 1, 4242, "ranker", version=2, length=99), "malformed"),
-    ("87-bad-order-version-before-type", "unknown type 0x04 with version byte 2: the version is checked first",
-     raw(bytes([0x04, 0x02, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00]), "header only: type 0x04, version 2"),
+    ("87-bad-order-version-before-type", "unknown type 0x7e with version byte 2: the version is checked first",
+     raw(bytes([UNKNOWN_TYPE, 0x02, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00]), "header only: type 0x7e, version 2"),
      "unsupported_version"),
-    ("88-bad-order-type-before-flags", "unknown type 0x04 with flags 1: the type is checked first",
-     raw(bytes([0x04, 0x01, 0x01, 0x00, 0x08, 0x00, 0x00, 0x00]), "header only: type 0x04, flags 1"),
+    ("88-bad-order-type-before-flags", "unknown type 0x7e with flags 1: the type is checked first",
+     raw(bytes([UNKNOWN_TYPE, 0x01, 0x01, 0x00, 0x08, 0x00, 0x00, 0x00]), "header only: type 0x7e, flags 1"),
      "unknown_type"),
     ("89-bad-order-reserved-before-kind", "DEFINE with reserved byte 1 and kind 3: reserved is checked first",
      define(0, 3, "predict", reserved=1), "reserved_nonzero"),
@@ -294,6 +334,16 @@ INVALID = [
      events(0, [record(0, 0, 1000, 10, 0, 0), record(0, 1 << 3, 1000, 10, 1, 0)]), "malformed"),
     ("94-bad-order-size-before-name", "HELLO with service_length 0 and one stray byte: the size is checked first",
      hello(1, 1, 4242, b"x", name_length=0), "malformed"),
+    ("95-bad-memory-deltas-reserved", "MEMORY_DELTAS with reserved field 1",
+     memory_deltas(0, [OK_DELTA], reserved=1), "reserved_nonzero"),
+    ("96-bad-memory-deltas-flags", "MEMORY_DELTAS whose second record has flags 1 (v1 defines no record flag)",
+     memory_deltas(0, [OK_DELTA, delta(0, -1, flags=1)]), "reserved_nonzero"),
+    ("97-bad-memory-deltas-count-mismatch", "MEMORY_DELTAS claiming 2 records but carrying 1",
+     memory_deltas(0, [OK_DELTA], count=2), "malformed"),
+    ("98-bad-memory-deltas-count-over-limit", "MEMORY_DELTAS claiming 4095 records (limit 4094); checked before the size",
+     memory_deltas(0, [], count=4095), "oversized"),
+    ("99-bad-order-memory-reserved-before-count", "MEMORY_DELTAS with reserved field 1 and count 4095: reserved is checked first",
+     memory_deltas(0, [], count=4095, reserved=1), "reserved_nonzero"),
 ]
 
 
@@ -326,6 +376,9 @@ def main():
         write(name, title, message, {"error": code, "code": CODES[code], "note": title})
         names.add(name)
     assert len(names) == len(VALID) + len(INVALID), "duplicate vector name"
+    assert all(1 <= int(n[:2]) <= 49 for n, *_ in VALID), "valid vectors are numbered 01-49"
+    assert all(50 <= int(n[:2]) <= 99 and n[3:].startswith("bad-") for n, *_ in INVALID), \
+        "invalid vectors are numbered 50-99 and named NN-bad-..."
 
 
 def write(name, title, message, meaning):

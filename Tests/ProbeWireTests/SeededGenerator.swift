@@ -69,9 +69,20 @@ extension SeededGenerator {
         return (0..<count).map { _ in record() }
     }
 
+    /// A memory delta the decoder accepts: flags 0, any operation id and any signed delta.
+    mutating func memoryDelta() -> MemoryDeltaRecord {
+        MemoryDeltaRecord(operationID: u32(), deltaBytes: Int64(bitPattern: u64()))
+    }
+
+    mutating func memoryDeltas() -> [MemoryDeltaRecord] {
+        let count = Int.random(in: 0..<20, using: &self) == 0
+            ? WireProtocol.maxMemoryDeltasPerMessage : Int.random(in: 0...40, using: &self)
+        return (0..<count).map { _ in memoryDelta() }
+    }
+
     /// Any message of protocol v1 that a correct peer may send.
     mutating func message() -> Message {
-        switch Int.random(in: 0..<7, using: &self) {
+        switch Int.random(in: 0..<8, using: &self) {
         case 0:
             return .hello(Hello(minVersion: u16(), maxVersion: u16(), pid: u32(), service: name()))
         case 1:
@@ -84,9 +95,14 @@ extension SeededGenerator {
         case 3:
             return .controlRequest(text(maxBytes: WireProtocol.maxControlRequestBytes, printable: false))
         case 4:
-            return .welcome(Welcome(version: u16(), maxMessageBytes: u32(), maxOperations: u32(), maxNameBytes: u16()))
+            // Any features bits: a client ignores the ones it does not know.
+            return .welcome(Welcome(
+                version: u16(), maxMessageBytes: u32(), maxOperations: u32(), maxNameBytes: u16(),
+                features: DaemonFeatures(rawValue: u16())))
         case 5:
             return .error(WireError(WireErrorCode(rawValue: u16()), text(maxBytes: 1024, printable: false)))
+        case 6:
+            return .memoryDeltas(droppedTotal: u64(), records: memoryDeltas())
         default:
             let size = Bool.random(using: &self) ? WireEncoder.maxControlChunk : Int.random(in: 0...300, using: &self)
             let chunk = (0..<size).map { _ in UInt8.random(in: 0...255, using: &self) }

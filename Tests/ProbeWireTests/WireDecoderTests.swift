@@ -76,8 +76,6 @@ struct WireDecoderTests {
                 switch decodeResult(bytes) {
                 case .failure:
                     break
-                case .success(.welcome):
-                    break  // WELCOME's reserved fields are not checked: see decode_whenWelcomeReservedFieldIsNonZero…
                 case .success(.error):
                     break  // ERROR text is decoded leniently (invalid UTF-8 is repaired), so it need not re-encode.
                 case .success(let message):
@@ -95,7 +93,7 @@ struct WireDecoderTests {
             var bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &rng) }
             if count >= 8 && Bool.random(using: &rng) {
                 // Make the header plausible so the payload checks are reached too.
-                bytes[0] = [0x01, 0x02, 0x03, 0x10, 0x81, 0x82, 0x90].randomElement(using: &rng)!
+                bytes[0] = [0x01, 0x02, 0x03, 0x04, 0x10, 0x81, 0x82, 0x90].randomElement(using: &rng)!
                 bytes[1] = 1
                 bytes[2] = 0
                 bytes[3] = 0
@@ -134,6 +132,16 @@ struct WireDecoderTests {
         #expect(try WireDecoder.decode(bytes) == .events(droppedTotal: 0, records: records))
     }
 
+    @Test func decode_whenMemoryDeltasHoldsMaximumRecords_succeeds() throws {
+        #expect(WireProtocol.maxMemoryDeltasPerMessage == 4094)
+        let records = (0..<WireProtocol.maxMemoryDeltasPerMessage).map {
+            MemoryDeltaRecord(operationID: UInt32($0 % 4096), deltaBytes: Int64($0) - 2000)
+        }
+        let bytes = WireEncoder.memoryDeltas(droppedTotal: 1, records: records)
+        #expect(bytes.count == 65_528)
+        #expect(try WireDecoder.decode(bytes) == .memoryDeltas(droppedTotal: 1, records: records))
+    }
+
     @Test func decode_whenMessageIsExactlyTheLimit_isNotOversized() {
         // A 65536-byte CONTROL_RESPONSE is legal; one byte more is not.
         let chunk = [UInt8](repeating: 0x61, count: WireEncoder.maxControlChunk)
@@ -153,9 +161,8 @@ struct WireDecoderTests {
         #expect(try WireDecoder.decode(WireEncoder.controlRequest(text)) == .controlRequest(text))
     }
 
-    /// PROTOCOL.md: reserved fields must be zero. The decoder checks every reserved field except
-    /// WELCOME's two (WireDecoder.swift, `case .welcome`); this test records that as a known issue
-    /// and starts failing, as a reminder to drop `withKnownIssue`, once the decoder checks them.
+    /// PROTOCOL.md: reserved fields must be zero, WELCOME's one (bytes 10–11) included. Bytes
+    /// 22–23 are `features`, not reserved: any bits are accepted (see MemoryDeltaRecordTests).
     @Test func decode_whenWelcomeReservedFieldIsNonZero_isReservedNonZero() {
         var bytes = WireEncoder.welcome(Welcome())
         bytes[10] = 1

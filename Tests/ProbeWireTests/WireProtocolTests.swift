@@ -13,6 +13,9 @@ struct WireProtocolTests {
         #expect(WireProtocol.eventRecordSize == 32)
         #expect(WireProtocol.eventsPrefixSize == 24)
         #expect(WireProtocol.maxEventsPerMessage == 2047)
+        #expect(WireProtocol.memoryDeltaRecordSize == 16)
+        #expect(WireProtocol.memoryPrefixSize == 24)
+        #expect(WireProtocol.maxMemoryDeltasPerMessage == 4094)
         #expect(WireProtocol.maxControlRequestBytes == 4096)
         #expect(WireEncoder.maxControlChunk == 65_528)
     }
@@ -21,6 +24,8 @@ struct WireProtocolTests {
         #expect(WireEncoder.hello(Hello(pid: 1, service: "s")).count == 18 + 1)
         #expect(WireEncoder.define(Definition(id: 0, kind: .operation, name: "op")).count == 16 + 2)
         #expect(WireEncoder.events(droppedTotal: 0, records: []).count == 24)
+        #expect(WireEncoder.memoryDeltas(droppedTotal: 0, records: []).count == 24)
+        #expect(WireEncoder.memoryDeltas(droppedTotal: 0, records: [MemoryDeltaRecord(operationID: 0, deltaBytes: -1)]).count == 24 + 16)
         #expect(WireEncoder.welcome(Welcome()).count == 24)
         #expect(WireEncoder.error(WireError(.malformed, "")).count == 12)
         #expect(WireEncoder.controlRequest("").count == 8)

@@ -43,10 +43,22 @@ let package = Package(
         ),
         // The memory-option benchmark (figures, never assertions) and its per-thread malloc counter.
         .target(name: "CMallocCounter", path: "Tools/MallocCounter"),
+        // The event path's benchmark (Tools/Benchmark): `swift run -c release probe-bench`.
+        .executableTarget(
+            name: "probe-bench",
+            dependencies: ["ProbeClient", "ProbePosix", "ProbeControl", "CMallocCounter"],
+            path: "Tools/Benchmark"
+        ),
         .executableTarget(
             name: "probe-memory-bench",
             dependencies: ["ProbeClient", "ProbePosix", "CMallocCounter"],
             path: "Tools/MemoryBench"
+        ),
+        // A client under steady load, for the resilience tests (daemon stopped, killed, restarted).
+        .executableTarget(
+            name: "probe-load-fixture",
+            dependencies: ["ProbeClient", "ProbePosix"],
+            path: "Tests/Fixtures/LoadFixture"
         ),
         .testTarget(name: "ProbeWireTests", dependencies: ["ProbeWire"]),
         .testTarget(name: "ProbeDaemonTests", dependencies: ["ProbeDaemon", "ProbeWire", "ProbeControl", "ProbePosix"]),

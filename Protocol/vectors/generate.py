@@ -16,7 +16,7 @@ HERE = Path(__file__).resolve().parent
 
 # Message types and error codes (PROTOCOL.md §4 and §9).
 HELLO, DEFINE, EVENTS, MEMORY_DELTAS, CONTROL_REQUEST = 0x01, 0x02, 0x03, 0x04, 0x10
-WELCOME, ERROR, CONTROL_RESPONSE = 0x81, 0x82, 0x90
+WELCOME, ERROR, ACK, CONTROL_RESPONSE = 0x81, 0x82, 0x83, 0x90
 CODES = {
     "malformed": 1, "oversized": 2, "unknown_type": 3, "unsupported_version": 4,
     "out_of_order": 5, "unknown_operation": 6, "bad_name": 7, "limit_exceeded": 8,
@@ -51,7 +51,7 @@ class Message:
 def header(m, type_, length, version=1, flags=0):
     names = {HELLO: "HELLO", DEFINE: "DEFINE", EVENTS: "EVENTS", MEMORY_DELTAS: "MEMORY_DELTAS",
              CONTROL_REQUEST: "CONTROL_REQUEST", WELCOME: "WELCOME", ERROR: "ERROR",
-             CONTROL_RESPONSE: "CONTROL_RESPONSE"}
+             ACK: "ACK", CONTROL_RESPONSE: "CONTROL_RESPONSE"}
     m.add(u8(type_), f"type 0x{type_:02x} ({names.get(type_, 'unknown')})")
     m.add(u8(version), f"version {version}")
     m.add(u16(flags), f"flags 0x{flags:04x}")
@@ -155,6 +155,13 @@ def error(code, text, text_length=None):
     return m
 
 
+def ack(accepted):
+    m = Message()
+    header(m, ACK, 16)
+    m.add(u64(accepted), f"events_accepted {accepted}")
+    return m
+
+
 def raw(data, comment):
     return Message().add(data, comment)
 
@@ -229,6 +236,9 @@ VALID = [
      welcome(),
      {"type": "welcome", "version": 1, "max_message_bytes": 65536, "max_operations": 4096,
       "max_name_bytes": 128, "features": 0}),
+    ("17-ack", "ACK: the daemon has accepted 123456789 event records on this connection",
+     ack(123456789),
+     {"type": "ack", "events_accepted": 123456789}),
 ]
 
 _big = Message()

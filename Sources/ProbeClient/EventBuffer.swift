@@ -1,88 +1,142 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import ProbePosix
 import ProbeWire
 import Synchronization
 
 /// The bounded buffer between recording threads and the flusher: one shard per CPU (rounded up
-/// to a power of two), each with its own lock on its own cache lines, so that two threads on two
-/// CPUs never contend. A full shard drops the event and counts it; nothing here ever blocks
-/// longer than another thread's few-nanosecond append on the same CPU.
+/// to a power of two), each on its own 128-byte block, so two threads on two CPUs never touch
+/// the same cache line. A full shard drops the event and counts it; nothing here ever waits
+/// longer than another thread's few-nanosecond append on the same shard.
+///
+/// Costs on the record path, measured by `probe-bench`: one `sched_getcpu` (read from rseq, no
+/// system call), one compare-and-swap to take the shard, a 32-byte store, and a plain release
+/// store to give it back. No reference counting: shards live in raw memory owned by the buffer.
 final class EventBuffer: @unchecked Sendable {
-    // (1) `@unchecked Sendable`: all mutable state is inside each shard's Mutex.
-    final class Shard: @unchecked Sendable {
-        struct State: ~Copyable {
-            var records: UnsafeMutablePointer<EventRecord>
-            var count = 0
-            var dropped: UInt64 = 0
-        }
-        let state: Mutex<State>
-        let capacity: Int
-        /// Reaching this fill level wakes the flusher early.
-        let wakeAt: Int
-        // Keeps the next shard's lock off this one's cache line.
-        private var padding: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
+    // (1) `@unchecked Sendable`: every shard's mutable fields are only touched while its `lock`
+    //     is held; the raw memory lives as long as the buffer.
+    struct Shard: ~Copyable {
+        /// 0 = free, 1 = held. A spinlock: holders never block or call out while holding it.
+        let lock = Atomic<UInt32>(0)
+        var records: UnsafeMutablePointer<EventRecord>
+        var count = 0
+        var dropped: UInt64 = 0
 
-        init(capacity: Int) {
-            self.capacity = capacity
-            self.wakeAt = max(1, capacity / 2)
-            state = Mutex(State(records: .allocate(capacity: capacity)))
-        }
-
-        deinit {
-            state.withLock { $0.records.deallocate() }
-        }
+        init(records: UnsafeMutablePointer<EventRecord>) { self.records = records }
     }
 
-    let shards: [Shard]
+    /// Bytes between shards: two cache lines, so adjacent-line prefetch does not couple them.
+    static let shardStride = 128
+
+    let storage: UnsafeMutableRawPointer
+    let shardCount: Int
     let mask: Int
+    /// Records each shard holds before it drops.
+    let shardCapacity: Int
+    /// Reaching this fill level wakes the flusher early.
+    let wakeAt: Int
     /// Events dropped before reaching a shard (operation over the limit).
     let droppedOutside = Atomic<UInt64>(0)
 
     init(capacity: Int, shardCount requested: Int) {
         var count = 1
         while count < min(max(requested, 1), 64) { count <<= 1 }
-        let perShard = max(64, capacity / count)
-        shards = (0..<count).map { _ in Shard(capacity: perShard) }
+        shardCount = count
         mask = count - 1
+        shardCapacity = max(64, capacity / count)
+        wakeAt = max(1, shardCapacity / 2)
+        precondition(MemoryLayout<Shard>.size <= EventBuffer.shardStride)
+        storage = .allocate(byteCount: count * EventBuffer.shardStride, alignment: EventBuffer.shardStride)
+        for i in 0..<count {
+            shard(i).initialize(to: Shard(records: .allocate(capacity: shardCapacity)))
+        }
+    }
+
+    deinit {
+        for i in 0..<shardCount {
+            shard(i).pointee.records.deallocate()
+            shard(i).deinitialize(count: 1)
+        }
+        storage.deallocate()
+    }
+
+    @inline(__always)
+    func shard(_ index: Int) -> UnsafeMutablePointer<Shard> {
+        (storage + index &* EventBuffer.shardStride).assumingMemoryBound(to: Shard.self)
+    }
+
+    @inline(__always)
+    static func lock(_ s: UnsafeMutablePointer<Shard>) {
+        if _fastPath(s.pointee.lock.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged) { return }
+        lockSlow(s)
+    }
+
+    /// Contended: another thread on this CPU was preempted mid-append, or the flusher is
+    /// swapping the buffer. Spin briefly on a read, then yield the CPU to whoever holds it.
+    @inline(never)
+    static func lockSlow(_ s: UnsafeMutablePointer<Shard>) {
+        var spins = 0
+        while true {
+            while s.pointee.lock.load(ordering: .relaxed) != 0 {
+                spins += 1
+                if spins > 64 { sched_yield() }
+            }
+            if s.pointee.lock.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged { return }
+        }
+    }
+
+    @inline(__always)
+    static func unlock(_ s: UnsafeMutablePointer<Shard>) {
+        s.pointee.lock.store(0, ordering: .releasing)
     }
 
     /// Appends one record; returns true when the flusher should be woken now.
     @inline(__always)
     func append(_ record: EventRecord) -> Bool {
-        let shard = shards[currentCPU() & mask]
-        let capacity = shard.capacity
-        let wakeAt = shard.wakeAt
-        return shard.state.withLock { s in
-            if s.count < capacity {
-                s.records[s.count] = record
-                s.count &+= 1
-                return s.count == wakeAt
-            }
-            s.dropped &+= 1
-            return false
+        let s = shard(currentCPU() & mask)
+        EventBuffer.lock(s)
+        let n = s.pointee.count
+        if _fastPath(n < shardCapacity) {
+            s.pointee.records[n] = record
+            s.pointee.count = n &+ 1
+            EventBuffer.unlock(s)
+            return n &+ 1 == wakeAt
         }
+        s.pointee.dropped &+= 1
+        EventBuffer.unlock(s)
+        return false
     }
 
-    /// Swaps shard `index`'s records out for `spare` (of the same capacity). Returns the filled
-    /// buffer and how many records it holds; `spare` is now the shard's.
+    /// Swaps shard `index`'s records out for `spare` (of `shardCapacity`). Returns the filled
+    /// buffer and how many records it holds; `spare` now belongs to the shard.
     func drain(_ index: Int, spare: UnsafeMutablePointer<EventRecord>) -> (UnsafeMutablePointer<EventRecord>, Int) {
-        // The pointers cross the lock as integers: the buffers belong to whoever holds them.
-        let spareBits = UInt(bitPattern: spare)
-        let (fullBits, n) = shards[index].state.withLock { s in
-            let full = UInt(bitPattern: s.records)
-            let n = s.count
-            s.records = UnsafeMutablePointer(bitPattern: spareBits)!
-            s.count = 0
-            return (full, n)
-        }
-        return (UnsafeMutablePointer(bitPattern: fullBits)!, n)
+        let s = shard(index)
+        EventBuffer.lock(s)
+        let full = s.pointee.records
+        let n = s.pointee.count
+        s.pointee.records = spare
+        s.pointee.count = 0
+        EventBuffer.unlock(s)
+        return (full, n)
     }
 
-    func isEmpty(_ index: Int) -> Bool { shards[index].state.withLock { $0.count == 0 } }
+    func isEmpty(_ index: Int) -> Bool {
+        let s = shard(index)
+        EventBuffer.lock(s)
+        defer { EventBuffer.unlock(s) }
+        return s.pointee.count == 0
+    }
 
     /// Every event dropped so far, all shards together.
     func droppedTotal() -> UInt64 {
         var total = droppedOutside.load(ordering: .relaxed)
-        for shard in shards { total &+= shard.state.withLock { $0.dropped } }
+        for i in 0..<shardCount {
+            let s = shard(i)
+            EventBuffer.lock(s)
+            total &+= s.pointee.dropped
+            EventBuffer.unlock(s)
+        }
         return total
     }
 }

@@ -30,12 +30,16 @@ struct Flusher {
     var nextAttempt: UInt64 = 0
     var lastRefusal = ""
     var memory: MemoryFlushState
+    /// Event records sent on the current connection, and how many of them the daemon acknowledged.
+    var sentOnConnection: UInt64 = 0
+    var ackedOnConnection: UInt64 = 0
+    var lastSend: UInt64 = 0
 
     init(core: ProbeCore) {
         self.core = core
-        let shards = core.buffer.shards
-        pending = shards.map { Pending(records: .allocate(capacity: $0.capacity)) }
-        spares = shards.map { .allocate(capacity: $0.capacity) }
+        let buffer = core.buffer
+        pending = (0..<buffer.shardCount).map { _ in Pending(records: .allocate(capacity: buffer.shardCapacity)) }
+        spares = (0..<buffer.shardCount).map { _ in .allocate(capacity: buffer.shardCapacity) }
         message = .allocate(byteCount: WireProtocol.maxMessageBytes, alignment: 16)
         memory = MemoryFlushState(capacity: core.memoryDeltas.capacity)
     }
@@ -46,7 +50,9 @@ struct Flusher {
         while true {
             let stopping = core.stopping.load(ordering: .acquiring)
             if !stopping {
-                _ = core.wakeup.wait(timeout: .now() + .nanoseconds(Int(min(interval, 10_000_000_000))))
+                // While someone waits in flush(), poll for ACKs every millisecond.
+                let waiting = core.flushRequested.load(ordering: .relaxed) > core.flushCompleted.load(ordering: .relaxed)
+                _ = core.wakeup.wait(timeout: .now() + .nanoseconds(Int(waiting ? 1_000_000 : min(interval, 10_000_000_000))))
             }
             let request = core.flushRequested.load(ordering: .acquiring)
             cycle(final: stopping)
@@ -76,17 +82,20 @@ struct Flusher {
         for i in pending.indices {
             while !pending[i].isEmpty {
                 let n = min(pending[i].count - pending[i].sent, WireProtocol.maxEventsPerMessage)
-                let dropped = core.buffer.droppedTotal()
+                let dropped = core.droppedTotal()
                 let length = WireEncoder.writeEvents(
                     into: message, droppedTotal: dropped, records: pending[i].records + pending[i].sent, count: n)
                 guard sendMessage(length, nonBlocking: final) else { return }
                 pending[i].sent += n
+                sentOnConnection &+= UInt64(n)
                 reportedDropped = dropped
                 sentAny = true
             }
         }
-        let dropped = core.buffer.droppedTotal()
-        if !sentAny && dropped != reportedDropped {
+        let dropped = core.droppedTotal()
+        // An empty EVENTS reports a grown drop count, or asks for an ACK that has not come.
+        let awaitingAck = ackedOnConnection < sentOnConnection && now &- lastSend > 50_000_000
+        if !sentAny && (dropped != reportedDropped || awaitingAck) {
             let length = WireEncoder.writeEvents(into: message, droppedTotal: dropped, records: spares[0], count: 0)
             if sendMessage(length, nonBlocking: final) { reportedDropped = dropped }
         }
@@ -95,7 +104,7 @@ struct Flusher {
 
     func allDelivered() -> Bool {
         for i in pending.indices where !pending[i].isEmpty || !core.buffer.isEmpty(i) { return false }
-        return reportedDropped == core.buffer.droppedTotal() && memoryDelivered()
+        return ackedOnConnection == sentOnConnection && reportedDropped == core.droppedTotal() && memoryDelivered()
     }
 
     // MARK: Connection
@@ -131,13 +140,26 @@ struct Flusher {
         }
         definedOperations = 0
         definedErrorTypes = 0
+        sentOnConnection = 0
+        ackedOnConnection = 0
+        core.deliveredByConnection.withLock { $0.append(0) }
         reportedDropped = .max  // report the drop count on the first batch
         backoff = 50_000_000
         core.connected.store(true, ordering: .relaxed)
     }
 
     mutating func disconnect() {
-        if fd >= 0 { close(fd) }
+        if fd >= 0 {
+            // ACKs the daemon sent before it went are still queued: count them first. What was
+            // sent beyond the last ACK was not acknowledged: it is counted as dropped.
+            _ = readIncoming()
+            if sentOnConnection > ackedOnConnection {
+                core.lostInTransit.add(sentOnConnection - ackedOnConnection, ordering: .relaxed)
+            }
+            sentOnConnection = 0
+            ackedOnConnection = 0
+            close(fd)
+        }
         fd = -1
         core.connected.store(false, ordering: .relaxed)
         scheduleRetry()
@@ -152,19 +174,31 @@ struct Flusher {
 
     /// Reads anything the daemon sent; false when it closed the connection or refused us.
     mutating func checkIncoming() -> Bool {
+        if readIncoming() { return true }
+        disconnect()
+        return false
+    }
+
+    /// Reads every queued message (ACKs, an ERROR); false at end of stream or on an ERROR.
+    mutating func readIncoming() -> Bool {
         while true {
             let n = UnixSocket.receive(fd, into: UnsafeMutableRawBufferPointer(start: message, count: WireProtocol.maxMessageBytes),
                                        flags: Int32(MSG_DONTWAIT))
             if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return true }
-            if n <= 0 {
-                disconnect()
-                return false
-            }
+            if n <= 0 { return false }
             let bytes = UnsafeRawBufferPointer(start: message, count: min(n, WireProtocol.maxMessageBytes))
-            if case .error(let e)? = try? WireDecoder.decode(bytes) {
+            switch try? WireDecoder.decode(bytes) {
+            case .ack(let accepted)?:
+                // Cumulative; an older or impossible count is ignored.
+                guard accepted > ackedOnConnection, accepted <= sentOnConnection else { continue }
+                core.delivered.add(accepted - ackedOnConnection, ordering: .relaxed)
+                ackedOnConnection = accepted
+                core.deliveredByConnection.withLock { $0[$0.count - 1] = accepted }
+            case .error(let e)?:
                 refused(e)
-                disconnect()
                 return false
+            default:
+                continue
             }
         }
     }
@@ -198,6 +232,7 @@ struct Flusher {
     mutating func sendMessage(_ length: Int, nonBlocking: Bool) -> Bool {
         let ok = UnixSocket.send(fd, UnsafeRawBufferPointer(start: message, count: length),
                                  flags: nonBlocking ? Int32(MSG_DONTWAIT) : 0)
+        if ok { lastSend = monotonicNanoseconds() }
         return ok || failedSend()
     }
 

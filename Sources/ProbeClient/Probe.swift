@@ -74,15 +74,25 @@ public final class Probe: Sendable {
         Operation(core: core, id: core.operationID(operation)).record(nanoseconds: nanoseconds, failed: failed)
     }
 
-    /// Waits until every event recorded so far has been handed to the daemon.
+    /// Waits until every event recorded so far has been acknowledged by the daemon (or dropped
+    /// and counted, and that count reported).
     /// - Returns: `true` when it was, `false` when `timeout` passed first (daemon absent or slow).
     @discardableResult
     public func flush(timeout: Duration) -> Bool {
         core.flush(timeout: timeout)
     }
 
-    /// Events this probe has dropped because its buffer was full (also reported to the daemon).
-    public var droppedEvents: UInt64 { core.buffer.droppedTotal() }
+    /// Events this probe has dropped and counted (also reported to the daemon): its buffer was
+    /// full, or they were sent on a connection that ended before the daemon acknowledged them.
+    public var droppedEvents: UInt64 { core.droppedTotal() }
+
+    /// Events a daemon has acknowledged receiving. Once `flush` returns true,
+    /// `deliveredEvents + droppedEvents` is every event recorded.
+    public var deliveredEvents: UInt64 { core.delivered.load(ordering: .relaxed) }
+
+    /// Events acknowledged on each connection so far, oldest first.
+    @_spi(Testing)
+    public var deliveredByConnection: [UInt64] { core.deliveredByConnection.withLock { $0 } }
 
     /// Whether the probe is connected to probed right now.
     public var isConnected: Bool { core.connected.load(ordering: .relaxed) }

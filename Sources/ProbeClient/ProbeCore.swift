@@ -29,6 +29,12 @@ final class ProbeCore: @unchecked Sendable {
     let residentMemory = ResidentMemory()
     let names = Mutex(Names())
     let connected = Atomic<Bool>(false)
+    /// Event records a daemon acknowledged (ACK), over every connection.
+    let delivered = Atomic<UInt64>(0)
+    /// Event records sent on a connection that ended before acknowledging them.
+    let lostInTransit = Atomic<UInt64>(0)
+    /// Acknowledged records per connection, oldest first (for tests of restarts).
+    let deliveredByConnection = Mutex<[UInt64]>([])
     let flushRequested = Atomic<UInt64>(0)
     let flushCompleted = Atomic<UInt64>(0)
     let stopping = Atomic<Bool>(false)
@@ -91,6 +97,11 @@ final class ProbeCore: @unchecked Sendable {
         let typeID = errorTypeID(String(reflecting: type(of: error)))
         append(EventRecord(
             operationID: id, flags: .failed, startNanoseconds: start, durationNanoseconds: duration, errorTypeID: typeID))
+    }
+
+    /// Every event dropped so far: buffer full, operation over the limit, or lost in transit.
+    func droppedTotal() -> UInt64 {
+        buffer.droppedTotal() &+ lostInTransit.load(ordering: .relaxed)
     }
 
     func droppedOverLimit() {

@@ -35,6 +35,9 @@ final class IngestServer: @unchecked Sendable {
         /// Defined operation names by id (nil = undefined).
         var operations: [String?] = []
         var errorTypes: [String?] = []
+        /// Event records accepted on this connection, and how many of them were acknowledged.
+        var eventsAccepted: UInt64 = 0
+        var eventsAcknowledged: UInt64 = 0
     }
 
     let listenFD: Int32
@@ -150,6 +153,7 @@ final class IngestServer: @unchecked Sendable {
 
     /// Reads up to `limit` messages from `fd` (fairness: one busy client cannot starve the rest).
     func readMessages(_ fd: Int32, limit: Int) {
+        defer { acknowledge(fd) }
         for _ in 0..<limit {
             guard connections[fd] != nil else { return }
             let n = UnixSocket.receive(fd, into: receiveBuffer, flags: Int32(MSG_DONTWAIT))
@@ -214,6 +218,8 @@ final class IngestServer: @unchecked Sendable {
                 }
             }
             feed.submit(.events(c.id, droppedTotal: dropped, records: records, bytes: bytes.count))
+            connections[fd]?.eventsAccepted &+= UInt64(records.count)
+            connections[fd]?.eventsAcknowledged = .max  // an EVENTS message always gets an ACK, even an empty one
         case (.client, .memoryDeltas(let dropped, let records)):
             for (i, r) in records.enumerated() {
                 let op = Int(r.operationID)
@@ -246,6 +252,17 @@ final class IngestServer: @unchecked Sendable {
                 throw WireError(.redefinition, "error type id \(d.id) is already \"\(existing)\"; ids cannot be rebound on a connection")
             }
             c.errorTypes[index] = d.name
+        }
+    }
+
+    /// Tells the client how many events this connection has accepted, once per read batch in
+    /// which it sent EVENTS. Cumulative, so a lost ACK (client's buffer full) costs nothing:
+    /// the next one covers it. The client counts what was sent but never acknowledged when a
+    /// connection dies as dropped, which keeps delivered + dropped = recorded exact.
+    func acknowledge(_ fd: Int32) {
+        guard let c = connections[fd], c.role == .client, c.eventsAcknowledged != c.eventsAccepted else { return }
+        if UnixSocket.send(fd, WireEncoder.ack(eventsAccepted: c.eventsAccepted), flags: Int32(MSG_DONTWAIT)) {
+            connections[fd]?.eventsAcknowledged = c.eventsAccepted
         }
     }
 
@@ -294,6 +311,7 @@ extension Message {
         case .controlRequest: "CONTROL_REQUEST"
         case .welcome: "WELCOME"
         case .error: "ERROR"
+        case .ack: "ACK"
         case .controlResponse: "CONTROL_RESPONSE"
         }
     }

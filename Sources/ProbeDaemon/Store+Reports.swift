@@ -151,7 +151,11 @@ extension Store {
         w.field("bytes_received", bytesReceived)
         w.field("messages_received", messagesReceived)
         w.field("messages_rejected", messagesRejected)
-        w.field("dropped_events", known.reduce(UInt64(0)) { $0 &+ $1.droppedReported })
+        // A process's drop count covers its whole life: one that reconnected reports it again,
+        // so take the largest per process, not the sum over its connections.
+        var droppedByProcess: [Int32: UInt64] = [:]
+        for c in known { droppedByProcess[c.pid] = max(droppedByProcess[c.pid] ?? 0, c.droppedReported) }
+        w.field("dropped_events", droppedByProcess.values.reduce(UInt64(0), &+))
         w.beginArray("processes")
         for c in known.sorted(by: { ($0.service!, $0.pid, $0.connectedAt) < ($1.service!, $1.pid, $1.connectedAt) }) {
             w.beginObject()

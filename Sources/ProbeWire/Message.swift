@@ -59,5 +59,7 @@ public enum Message: Hashable, Sendable {
     case controlRequest(String)
     case welcome(Welcome)
     case error(WireError)
+    /// ACK: how many event records the daemon has accepted on this connection, cumulative.
+    case ack(eventsAccepted: UInt64)
     case controlResponse(final: Bool, chunk: [UInt8])
 }

@@ -37,6 +37,8 @@ public enum MessageType: UInt8, Sendable {
     case controlRequest = 0x10
     case welcome = 0x81
     case error = 0x82
+    /// ACK: the events the daemon has accepted on this connection so far (cumulative).
+    case ack = 0x83
     case controlResponse = 0x90
 }
 

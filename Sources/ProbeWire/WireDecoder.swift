@@ -116,6 +116,9 @@ public enum WireDecoder {
             try exact(b, h + 4 + textLength, "ERROR")
             let text = String(decoding: UnsafeRawBufferPointer(rebasing: b[(h + 4)...]), as: UTF8.self)
             return .error(WireError(WireErrorCode(rawValue: b.u16(h)), text))
+        case .ack:
+            try exact(b, h + 8, "ACK")
+            return .ack(eventsAccepted: b.u64(h))
         case .controlResponse:
             return .controlResponse(final: flags & 1 == 1, chunk: Array(b[h...]))
         }

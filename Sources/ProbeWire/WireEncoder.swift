@@ -148,6 +148,14 @@ public enum WireEncoder {
         return length
     }
 
+    /// ACK: the cumulative count of event records accepted on this connection.
+    public static func ack(eventsAccepted: UInt64) -> [UInt8] {
+        var w = ByteWriter(capacity: WireProtocol.headerSize + 8)
+        header(.ack, length: WireProtocol.headerSize + 8, into: &w)
+        w.u64(eventsAccepted)
+        return w.bytes
+    }
+
     public static func controlRequest(_ text: String) -> [UInt8] {
         let body = Array(text.utf8)
         var w = ByteWriter(capacity: WireProtocol.headerSize + body.count)

@@ -184,10 +184,15 @@ func mib(_ bytes: Double?) -> String { bytes.map { String(format: "%.1f MiB", $0
             // A first-v1 daemon: WELCOME with bytes 22-23 zero.
             guard buffer.withUnsafeMutableBytes({ UnixSocket.receive(fd, into: $0) }) > 0 else { return }
             UnixSocket.send(fd, WireEncoder.welcome(Welcome(features: [])))
+            var accepted: UInt64 = 0
             while true {
                 let n = buffer.withUnsafeMutableBytes { UnixSocket.receive(fd, into: $0) }
                 guard n > 0 else { return }
                 received.set(received.get() + [buffer[0]])
+                if buffer[0] == MessageType.events.rawValue {  // every v1 daemon acknowledges EVENTS
+                    accepted += UInt64(buffer[8]) | UInt64(buffer[9]) << 8 | UInt64(buffer[10]) << 16 | UInt64(buffer[11]) << 24
+                    UnixSocket.send(fd, WireEncoder.ack(eventsAccepted: accepted))
+                }
             }
         }
         do {

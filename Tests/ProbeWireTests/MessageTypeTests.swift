@@ -7,8 +7,8 @@ struct MessageTypeTests {
     /// Every type the codec knows, found by asking for all 256 byte values.
     static let allTypes: [MessageType] = (0...255).compactMap { MessageType(rawValue: UInt8($0)) }
 
-    @Test func allTypes_areTheEightOfVersion1() {
-        #expect(Self.allTypes.map(\.rawValue) == [0x01, 0x02, 0x03, 0x04, 0x10, 0x81, 0x82, 0x90])
+    @Test func allTypes_areTheNineOfVersion1() {
+        #expect(Self.allTypes.map(\.rawValue) == [0x01, 0x02, 0x03, 0x04, 0x10, 0x81, 0x82, 0x83, 0x90])
     }
 
     @Test func validVectors_coverEveryMessageType() throws {
@@ -32,6 +32,7 @@ struct MessageTypeTests {
         case .controlRequest: .controlRequest
         case .welcome: .welcome
         case .error: .error
+        case .ack: .ack
         case .controlResponse: .controlResponse
         }
     }
@@ -39,7 +40,7 @@ struct MessageTypeTests {
     @Test func daemonToPeerTypes_haveTheHighBitSet() {
         // 0x80 and above travel from the daemon; below, towards it.
         for type in Self.allTypes {
-            let fromDaemon = [MessageType.welcome, .error, .controlResponse].contains(type)
+            let fromDaemon = [MessageType.welcome, .error, .ack, .controlResponse].contains(type)
             #expect((type.rawValue & 0x80 != 0) == fromDaemon, "\(type)")
         }
     }

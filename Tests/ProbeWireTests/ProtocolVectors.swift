@@ -88,6 +88,7 @@ func vectorTypeName(_ message: Message) -> String {
     case .controlRequest: "control_request"
     case .welcome: "welcome"
     case .error: "error"
+    case .ack: "ack"
     case .controlResponse: "control_response"
     }
 }
@@ -155,6 +156,9 @@ func expectMessage(_ message: Message, matches json: [String: Any]) {
         #expect(number("code") == UInt64(e.code.rawValue))
         #expect(json["code_name"] as? String == e.code.description)
         #expect(utf8("message") == Array(e.message.utf8))
+    case .ack(let accepted):
+        expectKeys(["events_accepted"])
+        #expect(number("events_accepted") == accepted)
     case .controlResponse(let final, let chunk):
         expectKeys(["final", "chunk"])
         #expect(json["final"] as? Bool == final)
@@ -172,6 +176,7 @@ func encode(_ message: Message) -> [UInt8] {
     case .controlRequest(let text): WireEncoder.controlRequest(text)
     case .welcome(let w): WireEncoder.welcome(w)
     case .error(let e): WireEncoder.error(e)
+    case .ack(let accepted): WireEncoder.ack(eventsAccepted: accepted)
     case .controlResponse(let final, let chunk): WireEncoder.controlResponse(final: final, chunk: chunk)
     }
 }

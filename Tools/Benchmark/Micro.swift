@@ -1,0 +1,113 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CMallocCounter
+import ProbeClient
+import ProbePosix
+import Synchronization
+
+/// The body every loop times: an opaque call the optimiser cannot remove.
+@inline(never)
+func emptyBody() -> Int { 1 }
+
+/// Keeps results alive.
+nonisolated(unsafe) var sink = 0
+
+/// Client hot-path loops against a connected probe. Each figure is the best of five rounds
+/// (the least disturbed by the other core's work), in ns per call.
+final class Micro: @unchecked Sendable {
+    let probe: Probe
+    let op: Probe.Operation
+    let calls: Int
+
+    init(socket: String, calls: Int) {
+        probe = Probe(service: "bench", socketPath: socket)
+        op = probe.operation("bench.handle")
+        self.calls = calls
+        _ = probe.operation("bench.name")
+        var waited = 0
+        while !probe.isConnected && waited < 500 {
+            sleepNanoseconds(10_000_000)
+            waited += 1
+        }
+    }
+
+    func best(_ loop: (Int) -> Void) -> Double {
+        loop(calls / 10)  // warm up caches and the buffer
+        var best = Double.infinity
+        for _ in 0..<5 {
+            let start = monotonicNanoseconds()
+            loop(calls / 5)
+            best = min(best, Double(monotonicNanoseconds() - start) / Double(calls / 5))
+        }
+        return best
+    }
+
+    func floor() -> Double {
+        best { n in
+            var total: UInt64 = 0
+            for _ in 0..<n {
+                let s = monotonicNanoseconds()
+                sink &+= emptyBody()
+                total &+= monotonicNanoseconds() &- s
+            }
+            sink &+= Int(truncatingIfNeeded: total)
+        }
+    }
+
+    func measureHandleLoop(_ n: Int) {
+        let op = self.op
+        for _ in 0..<n { sink &+= op.measure { emptyBody() } }
+    }
+
+    func measureNameLoop(_ n: Int) {
+        for _ in 0..<n { sink &+= probe.measure("bench.name") { emptyBody() } }
+    }
+
+    func measureHandle() -> Double { best(measureHandleLoop) }
+    func measureName() -> Double { best(measureNameLoop) }
+
+    func record() -> Double {
+        let op = self.op
+        return best { n in for i in 0..<n { op.record(nanoseconds: UInt64(i & 1023)) } }
+    }
+
+    /// Two threads run `loop` at once; the time per call each thread saw.
+    func twoThreads(_ loop: @escaping @Sendable (Int) -> Void) -> Double {
+        let n = calls / 4
+        let times = Mutex<[Double]>([])
+        var threads: [pthread_t] = []
+        final class Job: @unchecked Sendable {
+            let run: () -> Void
+            init(_ r: @escaping () -> Void) { run = r }
+        }
+        for _ in 0..<2 {
+            let job = Job {
+                loop(n / 10)
+                let start = monotonicNanoseconds()
+                loop(n)
+                let t = Double(monotonicNanoseconds() - start) / Double(n)
+                times.withLock { $0.append(t) }
+            }
+            var t = pthread_t()
+            pthread_create(&t, nil, { raw in
+                Unmanaged<Job>.fromOpaque(raw!).takeRetainedValue().run()
+                return nil
+            }, Unmanaged.passRetained(job).toOpaque())
+            threads.append(t)
+        }
+        for t in threads { pthread_join(t, nil) }
+        return times.withLock { $0.reduce(0, +) / Double($0.count) }
+    }
+
+    func allocationsPerCall() -> Double {
+        measureHandleLoop(100_000)
+        let n = 1_000_000
+        let before = UInt64(cmalloc_count())
+        measureHandleLoop(n)
+        measureNameLoop(n)
+        return Double(UInt64(cmalloc_count()) - before) / Double(2 * n)
+    }
+
+    func finish() { _ = probe.flush(timeout: .seconds(10)) }
+}

@@ -1,0 +1,91 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import CMallocCounter
+import ProbeClient
+import ProbePosix
+import Synchronization
+
+// probe-bench: the event path's figures, each measured in the same run.
+//   swift run -c release probe-bench [--clients N] [--events M] [--series S] [--calls C]
+// Starts its own probed (the release build next to it) on a temporary socket.
+
+struct Options {
+    var clients = 4
+    var events = 2_500_000
+    var series = 5_000
+    var calls = 20_000_000
+}
+
+var options = Options()
+var argv = Array(CommandLine.arguments.dropFirst())
+if argv.first == "--ingest-client" {
+    // Child mode: record M events as fast as possible, flush, report.
+    IngestClient.run(socket: argv[1], events: Int(argv[2])!, operations: Int(argv[3]) ?? 1)
+}
+while !argv.isEmpty {
+    let flag = argv.removeFirst()
+    guard let value = argv.first.flatMap(Int.init), value > 0 else {
+        writeStandardError("usage: probe-bench [--clients N] [--events M] [--series S] [--calls C]\n")
+        exit(2)
+    }
+    argv.removeFirst()
+    switch flag {
+    case "--clients": options.clients = value
+    case "--events": options.events = value
+    case "--series": options.series = value
+    case "--calls": options.calls = value
+    default:
+        writeStandardError("probe-bench: unknown flag \(flag)\n")
+        exit(2)
+    }
+}
+
+let daemon = BenchDaemon()
+defer { daemon.stop() }
+func row(_ what: String, _ value: String, _ note: String = "") {
+    say(what.padding(toLength: 52, withPad: " ", startingAt: 0) + value.padding(toLength: 18, withPad: " ", startingAt: 0) + note)
+}
+
+say("probe-bench: \(cpuModel()), \(sysconf(Int32(_SC_NPROCESSORS_ONLN))) CPUs")
+say(String(repeating: "-", count: 100))
+
+// 1. The client's hot path.
+let micro = Micro(socket: daemon.socket, calls: options.calls)
+let floor = micro.floor()
+row("floor: 2× clock_gettime around a closure call", ns(floor))
+let handle = micro.measureHandle()
+row("measure, operation handle, 1 thread", ns(handle), ratio(handle, floor) + " (budget ≤ 1.30×)")
+let byName = micro.measureName()
+row("measure, name string, 1 thread", ns(byName), ratio(byName, floor))
+let twoHandle = micro.twoThreads { micro.measureHandleLoop($0) }
+row("measure, operation handle, 2 threads at once", ns(twoHandle) + " each", ratio(twoHandle, floor))
+let twoName = micro.twoThreads { micro.measureNameLoop($0) }
+row("measure, name string, 2 threads at once", ns(twoName) + " each", ratio(twoName, floor))
+let record = micro.record()
+row("record alone (operation handle)", ns(record))
+let allocations = micro.allocationsPerCall()
+row("heap allocations per measure (calling thread)", String(format3(allocations)), "budget 0")
+micro.finish()
+
+// 2. End-to-end ingest from several processes.
+let ingest = Ingest(daemon: daemon, clients: options.clients, events: options.events)
+let result = ingest.run()
+row("ingest: \(options.clients) processes × \(options.events) events", String(format3(result.eventsPerSecond / 1e6)) + " M events/s", "budget ≥ 10 M/s")
+row("ingest: probed CPU per event", ns(result.cpuPerEvent), String(format3(result.cpuCores)) + " cores busy (budget < 1)")
+row("ingest: received + client-dropped = recorded", result.exact ? "exact" : "MISMATCH",
+    "received \(result.received), dropped \(result.dropped), recorded \(result.recorded)")
+
+// 3. Many series.
+let many = ManySeries(daemon: daemon, series: options.series)
+let (perSeries, statsTime) = many.run()
+row("memory per series (\(options.series) series)", String(perSeries / 1024) + " KiB", "budget ≤ 32 KiB")
+row("probectl stats --json with \(options.series)+ series", ns(statsTime), "budget ≤ 100 ms")
+exit(result.exact ? 0 : 1)
+
+/// Writes a line to standard output at once (unbuffered: the table appears row by row).
+func say(_ line: String) {
+    var text = line + "\n"
+    text.withUTF8 { _ = write(1, $0.baseAddress, $0.count) }
+}

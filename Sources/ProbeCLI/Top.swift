@@ -187,7 +187,7 @@ public enum Top {
         if ops.isEmpty {
             lines.append("no operations recorded yet")
         } else {
-            lines += table(opHeader, opRows, width: width, shrink: 0, left: [0, 5])
+            lines += table(opHeader, opRows, width: width, shrink: 0, left: [0, 5], drop: [6, 5])
             if ops.count > opLimit { lines.append("… \(ops.count - opLimit) more operations") }
         }
         lines.append("")
@@ -200,26 +200,30 @@ public enum Top {
         if processes.isEmpty {
             lines.append("no client processes")
         } else {
-            lines += table(procHeader, procRows, width: width, shrink: 1, left: [1, 2, 6])
+            lines += table(procHeader, procRows, width: width, shrink: 1, left: [1, 2, 6], drop: [4, 5, 2])
             if processes.count > procLimit { lines.append("… \(processes.count - procLimit) more processes") }
         }
         return lines.map { clip($0, width) }
     }
 
-    /// A table whose `shrink` column (the name) gives way first when the terminal is narrow.
-    static func table(_ header: [String], _ rows: [[String]], width: Int, shrink: Int, left: Set<Int>) -> [String] {
+    /// A table for `width` columns: the `drop` columns go first (in that order) when it is too
+    /// wide, then the `shrink` column (the name) gives way down to 12 characters; what still does
+    /// not fit is clipped.
+    static func table(_ header: [String], _ rows: [[String]], width: Int, shrink: Int, left: Set<Int>, drop: [Int] = []) -> [String] {
         var widths = header.map(\.count)
         for row in rows { for (i, c) in row.enumerated() { widths[i] = max(widths[i], c.count) } }
-        let others = widths.enumerated().filter { $0.offset != shrink }.reduce(0) { $0 + $1.element } + 2 * (widths.count - 1)
-        let nameWidth = max(8, min(widths[shrink], width - others))
-        widths[shrink] = nameWidth
+        var shown = Array(header.indices)
+        func total() -> Int { shown.reduce(0) { $0 + widths[$1] } + 2 * (shown.count - 1) }
+        for column in drop where total() > width { shown.removeAll { $0 == column } }
+        let others = total() - widths[shrink]
+        widths[shrink] = max(min(12, widths[shrink]), min(widths[shrink], width - others))
         func line(_ cells: [String]) -> String {
             var out = ""
-            for (i, raw) in cells.enumerated() {
-                let cell = i == shrink ? clip(raw, nameWidth) : raw
+            for (n, i) in shown.enumerated() {
+                let cell = i == shrink ? clip(cells[i], widths[i]) : cells[i]
                 let pad = String(repeating: " ", count: max(0, widths[i] - cell.count))
                 out += left.contains(i) ? cell + pad : pad + cell
-                if i < cells.count - 1 { out += "  " }
+                if n < shown.count - 1 { out += "  " }
             }
             while out.hasSuffix(" ") { out.removeLast() }
             return out
@@ -247,8 +251,8 @@ public enum Top {
         var tm = tm()
         localtime_r(&t, &tm)
         let clock = String(format: "%02d:%02d:%02d", tm.tm_hour, tm.tm_min, tm.tm_sec)
-        let keys = interactive ? "  [c]alls [p]99 [e]rrors [n]ame [q]uit" : ""
-        return "probectl top \(clock)  probed at \(path)  last 10 s, by \(sort.label)\(keys)"
+        let keys = interactive ? "  keys: c p e n sort, q quit" : ""
+        return "probectl top  by \(sort.label), last 10 s  \(clock)\(keys)  probed at \(path)"
     }
 
     // MARK: Running

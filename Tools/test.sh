@@ -13,5 +13,18 @@ if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus
 fi
 
+# The service tests run systemd-analyze (systemd), script (bsdutils) for probectl top in a
+# pseudo-terminal, and setpriv (util-linux) to run a client under another uid.
+missing=""
+command -v systemd-analyze >/dev/null || missing="$missing systemd"
+command -v script >/dev/null || missing="$missing bsdutils"
+command -v setpriv >/dev/null || missing="$missing util-linux"
+if [ -n "$missing" ]; then
+    echo "test.sh: installing$missing for the service tests" >&2
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing
+fi
+
 swift build --build-tests
 swift test --skip-build

@@ -45,3 +45,34 @@ unsigned long cprobe_heap_in_use(void) {
     struct mallinfo2 info = mallinfo2();
     return (unsigned long)info.uordblks;
 }
+
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#ifndef SO_PEERGROUPS
+#define SO_PEERGROUPS 59
+#endif
+
+int cprobe_peer_groups(int fd, unsigned int *gids, int max) {
+    socklen_t len = (socklen_t)(max * sizeof(gid_t));
+    gid_t *buffer = malloc(len > 0 ? len : sizeof(gid_t));
+    if (!buffer) return -1;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, buffer, &len) != 0) {
+        int e = errno;
+        free(buffer);
+        errno = e;
+        return -1;
+    }
+    int n = (int)(len / sizeof(gid_t));
+    for (int i = 0; i < n && i < max; i++) gids[i] = buffer[i];
+    free(buffer);
+    return n;
+}
+
+int cprobe_window_size(int fd, int *rows, int *cols) {
+    struct winsize ws;
+    if (ioctl(fd, TIOCGWINSZ, &ws) != 0) return -1;
+    *rows = ws.ws_row;
+    *cols = ws.ws_col;
+    return 0;
+}

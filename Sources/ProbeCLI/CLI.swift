@@ -16,6 +16,9 @@ public enum CLI {
           stats     latency, calls, errors and rate per operation (per process, and merged),
                     with per-call memory deltas where operations track them
           procs     client processes: resident memory now and peak, growth per minute, leak suspicion
+          top       live view: busiest operations and client processes, refreshed in place
+                    (probectl top --help for its options and keys)
+          reset     clear every operation's statistics (needs probed's user, root or --control-group)
 
         options:
           --socket PATH   the daemon's socket (env PROBED_SOCKET; default as probed resolves it)
@@ -67,6 +70,8 @@ public enum CLI {
                 inv.window = parseWindow(String(arg.dropFirst("--window=".count)))
             case _ where arg.hasPrefix("-"):
                 usageError("unknown option \"\(arg)\"")
+            case "top" where inv.command == nil:
+                Top.main(socket: inv.socket, Array(arguments[(i + 1)...]))
             default:
                 guard inv.command == nil else { usageError("unexpected argument \"\(arg)\"") }
                 inv.command = arg
@@ -74,7 +79,7 @@ public enum CLI {
             i += 1
         }
         guard let command = inv.command else { usageError("no command given") }
-        guard ["status", "stats", "procs"].contains(command) else { usageError("unknown command \"\(command)\"") }
+        guard ["status", "stats", "procs", "reset"].contains(command) else { usageError("unknown command \"\(command)\"") }
         if inv.window != nil && command != "stats" { usageError("--window applies only to stats") }
         // The table shows now (the last minute); JSON keeps the lifetime figures it always had.
         let window = inv.window ?? (inv.json ? .all : .oneMinute)
@@ -96,6 +101,10 @@ public enum CLI {
         }
         if inv.json {
             print(text)
+            exit(0)
+        }
+        if command == "reset" {
+            print(resetMessage(text))
             exit(0)
         }
         do {

@@ -17,6 +17,8 @@ final class ControlServer: @unchecked Sendable {
     let store: Store
     let log: Log
     weak var ingest: IngestServer?
+    /// Who may change state (reset); everybody allowed to connect may read. Set before the first connection.
+    var statePolicy = AccessPolicy()
     let active = Atomic<Int>(0)
     static let maxSessions = 64
 
@@ -45,8 +47,9 @@ final class ControlServer: @unchecked Sendable {
     func session(fd: Int32, peer: PeerCredentials, firstRequest: String) {
         var request = firstRequest
         var buffer = [UInt8](repeating: 0, count: WireProtocol.maxMessageBytes + 1)
+        let mayChangeState = statePolicy.allows(peer, fd: fd)
         while true {
-            let response = answer(request, peer: peer)
+            let response = answer(request, peer: peer, mayChangeState: mayChangeState)
             guard send(response, on: fd) else { return }
             let n = buffer.withUnsafeMutableBytes { UnixSocket.receive(fd, into: $0) }
             guard n > 0 else { return }
@@ -74,7 +77,7 @@ final class ControlServer: @unchecked Sendable {
     }
 
     /// Parses one request and renders its answer (a JSON object; `{"error": …}` when refused).
-    func answer(_ text: String, peer: PeerCredentials) -> String {
+    func answer(_ text: String, peer: PeerCredentials, mayChangeState: Bool = false) -> String {
         let request: ControlRequest
         do {
             request = try ControlRequest.parse(text)
@@ -106,8 +109,10 @@ final class ControlServer: @unchecked Sendable {
             return blocking { [store] in await store.procsJSON() }
         case "ping":
             return "{\"schema_version\":\(Schema.version),\"ok\":true}"
+        case "reset":
+            return reset(peer: peer, allowed: mayChangeState)
         default:
-            return ControlServer.errorJSON("unknown command \"\(request.command)\"; this probed knows status, stats, procs, ping")
+            return ControlServer.errorJSON("unknown command \"\(request.command)\"; this probed knows status, stats, procs, ping, reset")
         }
     }
 

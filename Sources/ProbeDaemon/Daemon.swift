@@ -18,24 +18,51 @@ public enum Daemon {
             print("probed \(probeVersion) (protocol \(WireProtocol.version))")
             exit(0)
         }
-        let options: DaemonOptions
+        var settings: DaemonSettings
         do {
-            options = try DaemonOptions.parse(arguments)
+            settings = try DaemonSettings.resolve(arguments)
+        } catch let error as ConfigFile.Invalid {
+            writeStandardError("probed: \(error)\n")  // PATH:LINE: reason
+            exit(2)
         } catch {
             writeStandardError("probed: \(error)\n\(DaemonOptions.usage)\n")
             exit(2)
         }
+        if settings.checkOnly {
+            print(settings.render())
+            exit(0)
+        }
+        var options = settings.options
         let log = Log(level: options.logLevel)
         signal(SIGPIPE, SIG_IGN)
         raiseDescriptorLimit()
+        let notifier = ServiceNotifier()
 
-        let path = SocketPath.forDaemon(explicit: options.socketPath)
-        let listenFD: Int32
+        // Under socket activation systemd's probed.socket owns the socket file; else probed does.
+        let activated: (fd: Int32, path: String)?
         do {
-            listenFD = try claimSocket(at: path, log: log)
+            activated = try SocketActivation.inherited()
         } catch {
             log.error("\(error)")
             exit(1)
+        }
+        let path = activated?.path ?? SocketPath.forDaemon(explicit: options.socketPath)
+        let listenFD: Int32
+        if let activated {
+            listenFD = activated.fd
+            if let asked = options.socketPath, asked != path {
+                log.warning("socket \(asked) ignored: systemd passed \(path) (probed.socket decides the path)")
+            }
+        } else {
+            do {
+                listenFD = try claimSocket(at: path, log: log)
+            } catch {
+                log.error("\(error)")
+                exit(1)
+            }
+        }
+        if activated == nil || options.allowGroup != nil {
+            SocketFileAccess.apply(to: path, allowGroup: options.allowGroup, log: log)
         }
 
         // Block the shutdown signals in every thread; one thread waits for them with sigwait.
@@ -47,12 +74,13 @@ public enum Daemon {
         let store = Store(configuration: .init(warmup: options.warmup, socketPath: path, memory: options.memory))
         let feed = StoreFeed()
         let control = ControlServer(store: store, log: log)
+        control.statePolicy = .changingState(options)
         let ingest: IngestServer
         do {
-            ingest = try IngestServer(listenFD: listenFD, feed: feed, log: log, policy: AccessPolicy(), control: control)
+            ingest = try IngestServer(listenFD: listenFD, feed: feed, log: log, policy: .connecting(options), control: control)
         } catch {
             log.error("cannot start: \(error)")
-            unlink(path)
+            if activated == nil { unlink(path) }
             exit(1)
         }
         control.ingest = ingest
@@ -64,31 +92,32 @@ public enum Daemon {
                 // A name that does not resolve is a bad argument (2); a refused bind is a failure (1).
                 let unresolvable = if case .unresolvable = error { true } else { false }
                 writeStandardError("probed: --metrics-listen \(address): \(error)\(unresolvable ? "" : "; choose another address or port")\n")
-                unlink(path)
+                if activated == nil { unlink(path) }
                 exit(unresolvable ? 2 : 1)
             }
         }
         Task.detached { await feed.drain(into: store) }
         Thread.detachNewThread { ingest.run() }
         MemorySampler(store: store, interval: options.memory.sampleInterval, log: log).start()
-        log.info("listening on \(path) (protocol \(WireProtocol.version), warm-up \(options.warmup) calls, pid \(getpid()))")
+        let who = options.allowGroup.map { "uid \(geteuid()), root and group \($0)" } ?? "uid \(geteuid()) and root"
+        log.info("listening on \(path)\(activated == nil ? "" : " (from systemd)") (protocol \(WireProtocol.version), warm-up \(options.warmup) calls, pid \(getpid()); clients allowed: \(who)\(settings.configPath.map { "; settings from \($0)" } ?? ""))")
         if let metrics {
             Thread.detachNewThread { metrics.run() }
             let host = options.metricsAddress?.host.map { $0.contains(":") ? "[\($0)]" : $0 } ?? "*"  // *: every interface
             log.info("serving Prometheus metrics at http://\(host):\(metrics.port)/metrics")
         }
+        // Clients are accepted from here on (the ingest thread is running): tell systemd.
+        notifier.notify("READY=1\nMAINPID=\(getpid())\nSTATUS=listening on \(path)")
+        ServiceReporter(notifier: notifier, store: store, ingest: ingest, log: log).start()
 
         while true {
             var received: Int32 = 0
             guard sigwait(&signals, &received) == 0 else { continue }
             if received == SIGHUP {
-                log.info("SIGHUP received; nothing to reload in this version")
+                reload(&settings, running: &options, log: log, notifier: notifier)
                 continue
             }
-            log.info("received signal \(received); closing \(path) and exiting")
-            close(listenFD)
-            unlink(path)
-            exit(0)
+            shutdown(signal: received, path: path, listenFD: listenFD, ownsSocket: activated == nil, ingest: ingest, log: log, notifier: notifier)
         }
     }
 
@@ -108,7 +137,7 @@ public enum Daemon {
             mkdir(directory, 0o755)
         }
         do {
-            return try UnixSocket.listen(path: path, mode: 0o660)
+            return try UnixSocket.listen(path: path, mode: 0o600)  // widened to match --allow-group after
         } catch {
             throw StartError(description: "cannot listen on \(path): \(error)")
         }

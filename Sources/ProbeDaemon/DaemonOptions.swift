@@ -8,6 +8,10 @@ public struct DaemonOptions: Sendable, Equatable {
     /// `--metrics-listen`: where to serve Prometheus metrics; nil (the default) serves none.
     public var metricsAddress: TCPAddress? = nil
     public var memory = MemoryOptions()
+    /// `--allow-group`: members (primary or supplementary) may connect; the socket file is theirs too.
+    public var allowGroup: GroupRef? = nil
+    /// `--control-group`: members may change state (reset); others allowed to connect may only read.
+    public var controlGroup: GroupRef? = nil
 
     public init() {}
 
@@ -19,6 +23,8 @@ public struct DaemonOptions: Sendable, Equatable {
         usage: probed [--socket PATH] [--warmup N] [--log-level error|warning|info|debug]
                       [--metrics-listen ADDRESS:PORT]
                       [--sample-interval DURATION] [--leak-threshold SIZE] [--leak-window DURATION]
+                      [--allow-group GROUP] [--control-group GROUP] [--config PATH]
+               probed --check-config [--config PATH] [FLAGS]
                probed --version | --help
 
           --socket PATH     listen here (env PROBED_SOCKET; default: $RUNTIME_DIRECTORY/probed.sock
@@ -35,11 +41,20 @@ public struct DaemonOptions: Sendable, Equatable {
                             1MiB (the default), 10MB
           --leak-window DURATION
                             recent span the memory trend is fitted over, 20s to 15m (default 5m)
+          --allow-group GROUP
+                            members of GROUP may connect too (default: only probed's own user and
+                            root); the socket file becomes mode 0660, group GROUP
+          --control-group GROUP
+                            members of GROUP may change state (probectl reset) as well as probed's
+                            own user and root; everybody allowed to connect may read
+          --config PATH     read settings from PATH, `key = value` lines named like the flags
+                            (default /etc/probed.conf when it exists); flags override the file
+          --check-config    validate the file and flags, print the effective settings, and exit
         """
 
     /// Parses `arguments` (without the program name). Throws a message naming the bad argument.
-    public static func parse(_ arguments: [String]) throws(UsageError) -> DaemonOptions {
-        var o = DaemonOptions()
+    public static func parse(_ arguments: [String], base: DaemonOptions = DaemonOptions()) throws(UsageError) -> DaemonOptions {
+        var o = base
         var i = 0
         func value(_ flag: String) throws(UsageError) -> String {
             i += 1
@@ -99,6 +114,12 @@ public struct DaemonOptions: Sendable, Equatable {
                     throw UsageError(description: "--leak-window: \"\(text)\" is not a duration from 20s to 15m (e.g. 2m, 5m)")
                 }
                 o.memory.leakWindow = ns
+            case "--allow-group", "--control-group":
+                let text = try take()
+                guard let group = GroupRef.resolve(text) else {
+                    throw UsageError(description: "\(flag): there is no group \"\(text)\" on this system; create it (groupadd \(text)) or name another")
+                }
+                if flag == "--allow-group" { o.allowGroup = group } else { o.controlGroup = group }
             default:
                 throw UsageError(description: "unknown argument \"\(arg)\"")
             }

@@ -14,7 +14,11 @@ public struct AccessPolicy: Sendable {
         self.uids = uids
         self.gids = gids
     }
-    public func allows(_ c: PeerCredentials) -> Bool { uids.contains(c.uid) || gids.contains(c.gid) }
+    /// `groups` gives the peer's supplementary groups; it is called only when they can matter.
+    public func allows(_ c: PeerCredentials, groups: () -> [UInt32] = { [] }) -> Bool {
+        if uids.contains(c.uid) || gids.contains(c.gid) { return true }
+        return !gids.isEmpty && groups().contains(where: gids.contains)
+    }
 }
 
 /// The ingest thread: one epoll loop over the listening socket and every client connection.
@@ -53,6 +57,8 @@ final class IngestServer: @unchecked Sendable {
     let receiveBuffer: UnsafeMutableRawBufferPointer
     let barriers = Mutex<[DispatchSemaphore]>([])
     let stopping = Atomic<Bool>(false)
+    /// Bumped on every turn of the ingest loop (at least once a second): the watchdog's proof of life.
+    let heartbeat = Atomic<UInt64>(0)
 
     init(listenFD: Int32, feed: StoreFeed, log: Log, policy: AccessPolicy, control: ControlServer) throws(SystemError) {
         self.listenFD = listenFD
@@ -101,6 +107,7 @@ final class IngestServer: @unchecked Sendable {
     func run() {
         var ready = [Int32](repeating: 0, count: 256)
         while !stopping.load(ordering: .relaxed) {
+            heartbeat.add(1, ordering: .relaxed)
             let n = epoll.wait(into: &ready, timeoutMilliseconds: 1000)
             if n < 0 {
                 if errno == EINTR { continue }
@@ -136,8 +143,8 @@ final class IngestServer: @unchecked Sendable {
                 close(fd)
                 continue
             }
-            guard policy.allows(peer) else {
-                log.warning("refused connection from pid \(peer.pid) uid \(peer.uid): not allowed by policy (daemon uid \(geteuid()); see --allow-group)")
+            guard policy.allows(peer, fd: fd) else {
+                log.warning("refused connection from pid \(peer.pid) uid \(peer.uid) gid \(peer.gid): not allowed by policy (daemon uid \(geteuid()); see --allow-group)")
                 UnixSocket.send(fd, WireEncoder.error(WireError(.refused, "uid \(peer.uid) is not allowed to connect to this probed")), flags: Int32(MSG_DONTWAIT))
                 close(fd)
                 continue

@@ -26,3 +26,10 @@ int cprobe_accept(int fd);
 /// Bytes of heap the process has allocated and not freed (glibc mallinfo2().uordblks; main arena
 /// and others). For measuring memory budgets in tests and benchmarks.
 unsigned long cprobe_heap_in_use(void);
+
+/// getsockopt(SO_PEERGROUPS): the peer's supplementary groups as the kernel recorded them at
+/// connect (Linux 4.13+). Writes at most `max` gids; returns their count, or -1 with errno set.
+int cprobe_peer_groups(int fd, unsigned int *gids, int max);
+
+/// ioctl(TIOCGWINSZ): the terminal's rows and columns. 0 on success.
+int cprobe_window_size(int fd, int *rows, int *cols);

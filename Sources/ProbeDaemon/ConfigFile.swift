@@ -1,0 +1,211 @@
+import Foundation
+import ProbePosix
+
+/// probed's configuration file: `key = value` lines, one per flag, named like the flags without
+/// their dashes (`warmup = 5`, `log-level = debug`, `allow-group = probe`). Blank lines and lines
+/// starting with `#` are ignored; a value may be wrapped in double quotes. Each value is checked
+/// by the same code as its flag, and a bad one is reported as `PATH:LINE: reason`.
+public enum ConfigFile {
+    public static let defaultPath = "/etc/probed.conf"
+    /// The settings a file may hold, in the order `--check-config` prints them.
+    public static let keys = ["socket", "warmup", "log-level", "metrics-listen", "sample-interval", "leak-threshold",
+                              "leak-window", "allow-group", "control-group"]
+    /// Settings SIGHUP applies at once; every other change is reported as needing a restart.
+    public static let liveKeys: Set<String> = ["log-level"]
+    /// Larger files are refused: a configuration is a few lines.
+    static let maximumBytes = 1 << 20
+
+    public struct Invalid: Error, CustomStringConvertible, Equatable {
+        public var description: String
+    }
+
+    public struct Entry: Equatable, Sendable {
+        public var key: String
+        public var value: String
+        public var line: Int
+    }
+
+    /// Splits `text` into entries; throws on a line that is not `key = value`, an unknown key, or a
+    /// key given twice.
+    public static func entries(_ text: String, path: String) throws(Invalid) -> [Entry] {
+        var result: [Entry] = []
+        var seen: [String: Int] = [:]
+        for (index, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
+            let number = index + 1
+            let line = raw.trimmingCharacters(in: .whitespaces.union(CharacterSet(charactersIn: "\r")))
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            guard let eq = line.firstIndex(of: "=") else {
+                throw Invalid(description: "\(path):\(number): expected `key = value`, found \"\(line)\"")
+            }
+            var key = line[..<eq].trimmingCharacters(in: .whitespaces)
+            if key.hasPrefix("--") { key.removeFirst(2) }
+            var value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+            if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
+            guard keys.contains(key) else {
+                throw Invalid(description: "\(path):\(number): unknown setting \"\(key)\"; a file may set \(keys.joined(separator: ", "))")
+            }
+            if let first = seen[key] {
+                throw Invalid(description: "\(path):\(number): \(key) is already set on line \(first); keep one")
+            }
+            guard !value.isEmpty else {
+                throw Invalid(description: "\(path):\(number): \(key) has no value")
+            }
+            seen[key] = number
+            result.append(Entry(key: key, value: value, line: number))
+        }
+        return result
+    }
+
+    /// Applies `entries` onto `base`, each through the flag parser.
+    public static func apply(_ entries: [Entry], path: String, to base: DaemonOptions) throws(Invalid) -> DaemonOptions {
+        var options = base
+        for e in entries {
+            do {
+                options = try DaemonOptions.parse(["--\(e.key)", e.value], base: options)
+            } catch {
+                var reason = error.description
+                if reason.hasPrefix("--") { reason.removeFirst(2) }
+                throw Invalid(description: "\(path):\(e.line): \(reason)")
+            }
+        }
+        return options
+    }
+
+    /// Reads and applies the file at `path`.
+    public static func load(_ path: String, onto base: DaemonOptions = DaemonOptions()) throws(Invalid) -> (DaemonOptions, [Entry]) {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            let reason = access(path, F_OK) == 0 ? "cannot be read (permissions?)" : "does not exist"
+            throw Invalid(description: "\(path): the configuration file \(reason)")
+        }
+        guard data.count <= maximumBytes else {
+            throw Invalid(description: "\(path): \(data.count) bytes is too large for a configuration file (limit \(maximumBytes))")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw Invalid(description: "\(path): not UTF-8 text")
+        }
+        let list = try entries(text, path: path)
+        return (try apply(list, path: path, to: base), list)
+    }
+}
+
+/// The settings probed runs with: the defaults, then the configuration file, then the flags.
+public struct DaemonSettings: Sendable {
+    public var options: DaemonOptions
+    /// The file read, nil when none was.
+    public var configPath: String?
+    /// Where each key's value came from: "PATH:LINE" or "command line"; absent: the default.
+    public var sources: [String: String]
+    /// `--check-config`: validate, print, exit.
+    public var checkOnly: Bool
+    /// The command line, without `--config` and `--check-config`: SIGHUP applies it again over the file.
+    public var flags: [String]
+    /// `--config` as given (nil: the default path when it exists).
+    public var explicitConfig: String?
+
+    /// Resolves `arguments`. `--config PATH` names the file (it must exist); without it
+    /// `/etc/probed.conf` is read when present.
+    /// Throws `DaemonOptions.UsageError` for a bad flag, `ConfigFile.Invalid` for a bad file.
+    public static func resolve(_ arguments: [String], defaultConfig: String = ConfigFile.defaultPath) throws -> DaemonSettings {
+        var flags: [String] = []
+        var explicit: String? = nil
+        var check = false
+        var i = 0
+        while i < arguments.count {
+            let arg = arguments[i]
+            if arg == "--config" {
+                guard i + 1 < arguments.count, !arguments[i + 1].isEmpty else {
+                    throw DaemonOptions.UsageError(description: "--config needs a path")
+                }
+                explicit = arguments[i + 1]
+                i += 2
+                continue
+            }
+            if arg.hasPrefix("--config=") {
+                explicit = String(arg.dropFirst("--config=".count))
+                guard explicit?.isEmpty == false else { throw DaemonOptions.UsageError(description: "--config needs a path") }
+            } else if arg == "--check-config" {
+                check = true
+            } else {
+                flags.append(arg)
+            }
+            i += 1
+        }
+        var settings = DaemonSettings(options: DaemonOptions(), configPath: nil, sources: [:], checkOnly: check,
+                                      flags: flags, explicitConfig: explicit)
+        try settings.reload(defaultConfig: defaultConfig)
+        return settings
+    }
+
+    /// Reads the file again and applies the flags over it (SIGHUP).
+    public mutating func reload(defaultConfig: String = ConfigFile.defaultPath) throws {
+        var options = DaemonOptions()
+        var sources: [String: String] = [:]
+        var path = explicitConfig
+        if path == nil, access(defaultConfig, F_OK) == 0 { path = defaultConfig }
+        if let path {
+            let (read, entries) = try ConfigFile.load(path, onto: options)
+            options = read
+            for e in entries { sources[e.key] = "\(path):\(e.line)" }
+        }
+        options = try DaemonOptions.parse(flags, base: options)
+        for flag in flags where flag.hasPrefix("--") {
+            let key = String(flag.dropFirst(2).prefix(while: { $0 != "=" }))
+            if ConfigFile.keys.contains(key) { sources[key] = "command line" }
+        }
+        self.options = options
+        self.sources = sources
+        self.configPath = path
+    }
+
+    /// `key = value` for every setting, each with where it came from, as `--check-config` prints them.
+    public func render() -> String {
+        var lines = ["# probed settings: defaults, then \(configPath ?? "no configuration file"), then the command line"]
+        let pairs = options.settings
+        let width = pairs.map { $0.key.count + 3 + ($0.value?.count ?? 3) }.max() ?? 0
+        for (key, value) in pairs {
+            let source = sources[key] ?? "default"
+            let text = value.map { "\(key) = \($0)" } ?? "# \(key): off"
+            lines.append(text + String(repeating: " ", count: max(1, width - text.count + 2)) + "# " + source)
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension DaemonOptions {
+    /// Every setting as it would be written in the file; nil for an optional one that is off.
+    public var settings: [(key: String, value: String?)] {
+        [
+            ("socket", socketPath ?? SocketPath.forDaemon(explicit: nil)),
+            ("warmup", String(warmup)),
+            ("log-level", logLevel.name),
+            ("metrics-listen", metricsAddress?.description),
+            ("sample-interval", DaemonOptions.durationText(memory.sampleInterval)),
+            ("leak-threshold", DaemonOptions.sizeText(memory.leakThresholdBytesPerMinute)),
+            ("leak-window", DaemonOptions.durationText(memory.leakWindow)),
+            ("allow-group", allowGroup?.name),
+            ("control-group", controlGroup?.name),
+        ]
+    }
+
+    /// The changes from `old` to `self`, as (key, old value, new value).
+    public func changes(from old: DaemonOptions) -> [(key: String, old: String, new: String)] {
+        zip(old.settings, settings).compactMap { a, b in
+            a.value == b.value ? nil : (a.key, a.value ?? "off", b.value ?? "off")
+        }
+    }
+
+    static func durationText(_ ns: UInt64) -> String {
+        if ns % 60_000_000_000 == 0 { return "\(ns / 60_000_000_000)m" }
+        if ns % 1_000_000_000 == 0 { return "\(ns / 1_000_000_000)s" }
+        if ns % 1_000_000 == 0 { return "\(ns / 1_000_000)ms" }
+        return "\(ns)ns"
+    }
+
+    static func sizeText(_ bytes: Double) -> String {
+        guard bytes == bytes.rounded(), bytes < 1e18 else { return String(bytes) }
+        let n = UInt64(bytes)
+        if n % 1_048_576 == 0 { return "\(n / 1_048_576)MiB" }
+        if n % 1024 == 0 { return "\(n / 1024)KiB" }
+        return "\(n)"
+    }
+}

@@ -1,0 +1,148 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import ProbeControl
+import ProbePosix
+import Testing
+
+/// probed as a system service: the notify protocol, socket activation, SIGHUP, the units.
+@Suite struct ServiceTests {
+    @Test func notifyProtocol_readyStatusWatchdog_thenStoppingOnSigterm() throws {
+        let dir = TemporaryDirectory()
+        let systemd = try NotifyListener(path: dir.file("notify.sock"))
+        let daemon = try SpawnedDaemon(["--socket", dir.file("probed.sock")],
+                                       environment: ["NOTIFY_SOCKET": systemd.path, "WATCHDOG_USEC": "400000", "INVOCATION_ID": "test"],
+                                       log: dir.file("probed.log"))
+        let running = systemd.collect { m in
+            m.contains { $0.contains("READY=1") } && m.contains { $0.contains("WATCHDOG=1") }
+                && m.contains { $0.contains("STATUS=") && $0.contains("clients connected") }
+        }
+        print("notify messages while running: \(running.prefix(6))")
+        let ready = try #require(running.first { $0.contains("READY=1") })
+        #expect(ready.contains("MAINPID=\(daemon.pid)"))
+        #expect(UnixSocket.isLive(path: dir.file("probed.sock")), "READY=1 is sent once clients are accepted")
+        #expect(running.contains { $0.hasPrefix("WATCHDOG=1") })
+        #expect(running.contains { $0.contains("STATUS=0 clients connected, ") && $0.contains("events/s") })
+        daemon.signal(SIGTERM)
+        let stopping = systemd.collect { m in m.contains { $0.contains("STOPPING=1") } }
+        #expect(stopping.contains { $0.contains("STOPPING=1") })
+        #expect(daemon.waitForExit() == 0)
+        // Under systemd ($INVOCATION_ID) every log line carries its syslog priority for journald.
+        let lines = daemon.logText.split(separator: "\n")
+        #expect(!lines.isEmpty && lines.allSatisfy { $0.hasPrefix("<") }, "\(daemon.logText)")
+        #expect(daemon.logText.contains("<6>listening on"))
+    }
+
+    @Test func socketActivation_servesTheInheritedSocket_andLeavesTheFileToSystemd() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.file("activated.sock")
+        let listening = try UnixSocket.listen(path: path)
+        defer { close(listening) }
+        let daemon = try SpawnedDaemon(["--log-level", "debug"], listenFD: listening, log: dir.file("probed.log"))
+        #expect(daemon.waitForLog("(from systemd)"), "\(daemon.logText)")
+        let o = try run(Products.path("probectl"), ["--socket", path, "status", "--json"])
+        #expect(o.status == 0, "\(o.stderr)")
+        let status = try JSONDecoder.snakeCase.decode(StatusReport.self, from: Data(o.stdout.utf8))
+        #expect(status.socket == path && status.pid == Int(daemon.pid))
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit() == 0)
+        #expect(SocketPath.isSocket(path), "the socket file belongs to the socket unit: probed must not remove it")
+    }
+
+    @Test func socketActivation_withAStreamSocket_refusesToStartNamingTheFix() throws {
+        let dir = TemporaryDirectory()
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(dir.file("stream.sock").utf8)
+        withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: bytes) }
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        listen(fd, 4)
+        let daemon = try SpawnedDaemon([], listenFD: fd, log: dir.file("probed.log"))
+        #expect(daemon.waitForExit() == 1)
+        #expect(daemon.logText.contains("not a Unix SOCK_SEQPACKET socket") && daemon.logText.contains("ListenSequentialPacket="), "\(daemon.logText)")
+    }
+
+    @Test func sighup_rereadsTheConfigFile_appliesLogLevel_andReportsWhatNeedsARestart() throws {
+        let dir = TemporaryDirectory()
+        let config = dir.file("probed.conf")
+        try "log-level = info\nwarmup = 10\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let socket = dir.file("probed.sock")
+        let daemon = try SpawnedDaemon(["--socket", socket, "--config", config], log: dir.file("probed.log"))
+        #expect(daemon.waitForLog("listening on"))
+        #expect(daemon.logText.contains("settings from \(config)"))
+
+        try "log-level = debug\nwarmup = 3\n".write(toFile: config, atomically: true, encoding: .utf8)
+        daemon.signal(SIGHUP)
+        #expect(daemon.waitForLog("log-level changed from info to debug (\(config)); applied"), "\(daemon.logText)")
+        #expect(daemon.logText.contains("warmup changed from 10 to 3 (\(config)); takes effect after a restart"))
+        // Debug lines now appear: a client's connection is logged at debug.
+        let peer = try RawPeer(socket)
+        try peer.handshake(service: "after-reload")
+        #expect(daemon.waitForLog("client connected: service after-reload"))
+
+        try "log-level = loud\n".write(toFile: config, atomically: true, encoding: .utf8)
+        daemon.signal(SIGHUP)
+        #expect(daemon.waitForLog("configuration not reloaded, keeping the settings in effect: \(config):1: log-level: \"loud\""), "\(daemon.logText)")
+        #expect(UnixSocket.isLive(path: socket), "a bad file on reload does not stop probed")
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit() == 0)
+    }
+
+    @Test func badConfigFile_refusedAtStart_withFileLineAndReason() throws {
+        let dir = TemporaryDirectory()
+        let config = dir.file("probed.conf")
+        try "# comment\nwarmup = 5\nsample-interval = 5h\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let o = try run(Products.path("probed"), ["--config", config, "--socket", dir.file("p.sock")])
+        #expect(o.status == 2)
+        #expect(o.stderr.contains("\(config):3: sample-interval: \"5h\" is not a duration"), "\(o.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.file("p.sock")))
+        let missing = try run(Products.path("probed"), ["--config", dir.file("absent.conf")])
+        #expect(missing.status == 2 && missing.stderr.contains("absent.conf: the configuration file does not exist"))
+    }
+
+    @Test func checkConfig_printsEffectiveSettings_flagsOverridingTheFile() throws {
+        let dir = TemporaryDirectory()
+        let config = dir.file("probed.conf")
+        try "warmup = 5\nlog-level = debug\nallow-group = nogroup\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let o = try run(Products.path("probed"), ["--config", config, "--check-config", "--warmup", "7"])
+        print(o.stdout)
+        #expect(o.status == 0)
+        #expect(o.stdout.contains("warmup = 7") && o.stdout.contains("# command line"))
+        #expect(o.stdout.contains("log-level = debug") && o.stdout.contains("# \(config):2"))
+        #expect(o.stdout.contains("allow-group = nogroup"))
+        #expect(o.stdout.contains("leak-window = 5m") && o.stdout.contains("# default"))
+    }
+
+    /// install.sh into a temporary prefix, then `systemd-analyze verify` on the units it installed
+    /// (ExecStart= rewritten to the installed binary, so the check holds on a fresh machine).
+    @Test func installScript_installsBinariesAndUnits_thatSystemdAnalyzeVerifies() throws {
+        let dir = TemporaryDirectory()
+        let install = Repository.root + "/Tools/install.sh"
+        let dry = try run("/bin/bash", [install, "--from", Products.directory.path, "--prefix", dir.file("usr"),
+                                        "--unit-dir", dir.file("units"), "--config", dir.file("etc/probed.conf"), "--no-start", "--dry-run"])
+        #expect(dry.status == 0, "\(dry.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.file("usr")), "--dry-run changes nothing")
+        for _ in 0..<2 {  // idempotent: a second run succeeds and changes nothing more
+            let o = try run("/bin/bash", [install, "--from", Products.directory.path, "--prefix", dir.file("usr"),
+                                          "--unit-dir", dir.file("units"), "--config", dir.file("etc/probed.conf"), "--group", "nogroup", "--no-start"])
+            #expect(o.status == 0, "\(o.stdout)\(o.stderr)")
+        }
+        #expect(FileManager.default.isExecutableFile(atPath: dir.file("usr/bin/probed")))
+        #expect(FileManager.default.isExecutableFile(atPath: dir.file("usr/bin/probectl")))
+        let unit = try String(contentsOfFile: dir.file("units/probed.service"), encoding: .utf8)
+        #expect(unit.contains("ExecStart=\(dir.file("usr/bin/probed")) --config \(dir.file("etc/probed.conf"))"))
+        let conf = try String(contentsOfFile: dir.file("etc/probed.conf"), encoding: .utf8)
+        #expect(conf.components(separatedBy: "\nallow-group = nogroup").count == 2, "one allow-group line however often it runs")
+        let check = try run(dir.file("usr/bin/probed"), ["--config", dir.file("etc/probed.conf"), "--check-config"])
+        #expect(check.status == 0 && check.stdout.contains("allow-group = nogroup"), "\(check.stderr)")
+
+        let analyze = try #require(["/usr/bin/systemd-analyze", "/bin/systemd-analyze"].first { FileManager.default.isExecutableFile(atPath: $0) },
+                                   "systemd-analyze is missing: apt-get install systemd (Tools/test.sh does)")
+        let verify = try run(analyze, ["verify", dir.file("units/probed.service"), dir.file("units/probed.socket")])
+        print("systemd-analyze verify: status \(verify.status) \(verify.stdout)\(verify.stderr)")
+        #expect(verify.status == 0 && verify.stderr.isEmpty, "\(verify.stderr)")
+    }
+}

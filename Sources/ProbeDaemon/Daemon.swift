@@ -71,6 +71,7 @@ public enum Daemon {
         Task.detached { await feed.drain(into: store) }
         Thread.detachNewThread { ingest.run() }
         MemorySampler(store: store, interval: options.memory.sampleInterval, log: log).start()
+        GPUSampler(store: store, interval: options.memory.sampleInterval, libraryPath: options.nvmlLibrary, log: log).start()
         log.info("listening on \(path) (protocol \(WireProtocol.version), warm-up \(options.warmup) calls, pid \(getpid()))")
         if let metrics {
             Thread.detachNewThread { metrics.run() }

@@ -8,6 +8,8 @@ public struct DaemonOptions: Sendable, Equatable {
     /// `--metrics-listen`: where to serve Prometheus metrics; nil (the default) serves none.
     public var metricsAddress: TCPAddress? = nil
     public var memory = MemoryOptions()
+    /// `--nvml-library`: the NVML library file to load; nil: `$PROBED_NVML_LIBRARY`, else libnvidia-ml.so.1.
+    public var nvmlLibrary: String? = nil
 
     public init() {}
 
@@ -19,6 +21,7 @@ public struct DaemonOptions: Sendable, Equatable {
         usage: probed [--socket PATH] [--warmup N] [--log-level error|warning|info|debug]
                       [--metrics-listen ADDRESS:PORT]
                       [--sample-interval DURATION] [--leak-threshold SIZE] [--leak-window DURATION]
+                      [--nvml-library PATH]
                probed --version | --help
 
           --socket PATH     listen here (env PROBED_SOCKET; default: $RUNTIME_DIRECTORY/probed.sock
@@ -35,6 +38,9 @@ public struct DaemonOptions: Sendable, Equatable {
                             1MiB (the default), 10MB
           --leak-window DURATION
                             recent span the memory trend is fitted over, 20s to 15m (default 5m)
+          --nvml-library PATH
+                            NVIDIA's NVML library to load for GPU figures, sampled at --sample-interval
+                            (env PROBED_NVML_LIBRARY; default libnvidia-ml.so.1; absent: no GPU figures)
         """
 
     /// Parses `arguments` (without the program name). Throws a message naming the bad argument.
@@ -99,6 +105,10 @@ public struct DaemonOptions: Sendable, Equatable {
                     throw UsageError(description: "--leak-window: \"\(text)\" is not a duration from 20s to 15m (e.g. 2m, 5m)")
                 }
                 o.memory.leakWindow = ns
+            case "--nvml-library":
+                let path = try take()
+                guard !path.isEmpty else { throw UsageError(description: "--nvml-library needs a path to a library file") }
+                o.nvmlLibrary = path
             default:
                 throw UsageError(description: "unknown argument \"\(arg)\"")
             }

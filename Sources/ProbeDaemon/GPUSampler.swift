@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import CNVML
 import ProbePosix
 
 /// Loads NVML once at start and, when it is there, reads every device and its processes once per
@@ -69,7 +70,8 @@ final class GPUSampler: Sendable {
             for (query, e) in d.errors { errors["GPU \(d.index) \(query)"] = e }
         }
         for (what, e) in errors.sorted(by: { $0.key < $1.key }) where known[what] != e {
-            log.warning("NVML: \(what): \(e)")
+            // NOT_SUPPORTED is a property of the device (say, no utilisation counters), not a fault.
+            if e.hasSuffix("(NVML error \(NVML_ERROR_NOT_SUPPORTED))") { log.info("NVML: \(what): \(e)") } else { log.warning("NVML: \(what): \(e)") }
         }
         for what in known.keys.sorted() where errors[what] == nil {
             log.info("NVML: \(what) answers again")

@@ -41,5 +41,11 @@ extension CLI {
         return notes.isEmpty ? "" : "\n" + notes.joined(separator: "\n")
     }
 
+    /// `procs` cells for a process's device memory, its growth and leak verdict.
+    static func gpuCells(_ r: ProcessMemoryRow) -> [String] {
+        [Format.bytes(r.gpuMemoryBytes), r.gpuMemoryGrowthBytesPerMin.map { Format.signedBytes($0) } ?? "-",
+         r.gpuLeakSuspected.map { $0 ? "SUSPECTED" : "no" } ?? "-"]
+    }
+
     static func warningMark(_ r: OperationRow) -> String { (r.warnings ?? []).isEmpty ? "" : " !" }
 }

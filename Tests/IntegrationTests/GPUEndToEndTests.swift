@@ -141,6 +141,9 @@ let twoDevices = """
             row = try daemon.procs().processes.first { $0.pid == client.pid }
         }
         #expect(row?.gpuMemoryBytes == 768 * MiB)
+        let procsTable = try daemon.probectl(["procs"])
+        print(procsTable.stdout)
+        #expect(procsTable.status == 0 && procsTable.stdout.contains("GPU MEM") && procsTable.stdout.contains("768MiB"))
 
         // Its unsynchronised operation carries the warning; its synchronised one does not.
         let rows = try daemon.stats().operations.filter { $0.pid == client.pid }

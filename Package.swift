@@ -6,6 +6,7 @@ import PackageDescription
 //   ProbePosix    — thin seams over sockets, clocks and paths (no Foundation)
 //   ProbeClient   — the library a service links (no Foundation)
 //   ProbeControl  — probectl <-> probed request/response types and the control client
+//   CNVML         — our NVML declarations and a dlopen loader (GPU figures, loaded at run time)
 //   ProbeDaemon   — histograms, series, the store actor, ingest and control servers
 //   ProbeCLI      — probectl's commands and table rendering
 //   probed, probectl, probe-demo — thin executables over those libraries
@@ -21,10 +22,12 @@ let package = Package(
     targets: [
         .target(name: "ProbeWire"),
         .target(name: "CProbeSys"),
+        // Our declarations of the NVML subset probed uses, and a dlopen loader: no NVIDIA package needed.
+        .target(name: "CNVML", linkerSettings: [.linkedLibrary("dl")]),
         .target(name: "ProbePosix", dependencies: ["CProbeSys"]),
         .target(name: "ProbeClient", dependencies: ["ProbeWire", "ProbePosix"]),
         .target(name: "ProbeControl", dependencies: ["ProbeWire", "ProbePosix"]),
-        .target(name: "ProbeDaemon", dependencies: ["ProbeWire", "ProbePosix", "ProbeControl"]),
+        .target(name: "ProbeDaemon", dependencies: ["ProbeWire", "ProbePosix", "ProbeControl", "CNVML"]),
         .target(name: "ProbeCLI", dependencies: ["ProbeControl", "ProbePosix"]),
         .executableTarget(name: "probed", dependencies: ["ProbeDaemon"]),
         .executableTarget(name: "probectl", dependencies: ["ProbeCLI"]),
@@ -61,7 +64,7 @@ let package = Package(
             path: "Tests/Fixtures/LoadFixture"
         ),
         .testTarget(name: "ProbeWireTests", dependencies: ["ProbeWire"]),
-        .testTarget(name: "ProbeDaemonTests", dependencies: ["ProbeDaemon", "ProbeWire", "ProbeControl", "ProbePosix"]),
+        .testTarget(name: "ProbeDaemonTests", dependencies: ["ProbeDaemon", "ProbeWire", "ProbeControl", "ProbePosix", "CNVML"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["ProbeControl", "ProbeWire", "ProbePosix", "ProbeClient"]

@@ -4,16 +4,19 @@ extension CLI {
     /// `probectl procs`: one line per client process with its memory and leak assessment.
     public static func render(procs p: ProcsReport) -> String {
         guard !p.processes.isEmpty else { return "no client processes connected" }
+        // GPU columns only where probed has NVML figures for some process.
+        let gpu = p.processes.contains { $0.gpuMemoryBytes != nil }
         var t = TextTable(
-            ["SERVICE", "PID", "STATE", "RSS", "PEAK", "GROWTH/MIN", "FIT", "TREND", "LEAK", "EVENTS", "DROPPED"],
-            rightAligned: [1, 3, 4, 5, 6, 9, 10])
+            ["SERVICE", "PID", "STATE", "RSS", "PEAK", "GROWTH/MIN", "FIT", "TREND", "LEAK", "EVENTS", "DROPPED"]
+                + (gpu ? ["GPU MEM", "GPU GROWTH/MIN", "GPU LEAK"] : []),
+            rightAligned: [1, 3, 4, 5, 6, 9, 10, 11, 12])
         for r in p.processes {
             t.add([
                 r.service, String(r.pid), r.state, Format.bytes(r.rssBytes), Format.bytes(r.rssPeakBytes),
                 r.rssGrowthBytesPerMin.map { Format.signedBytes($0) } ?? "-",
                 r.rssGrowthFit.map { Format.decimal($0, 2) } ?? "-",
                 r.trend, r.leakSuspected ? "SUSPECTED" : "no", String(r.eventsReceived), String(r.droppedEvents),
-            ])
+            ] + (gpu ? gpuCells(r) : []))
         }
         let threshold = Format.bytes(UInt64(p.leakThresholdBytesPerMin))
         return t.render() + """

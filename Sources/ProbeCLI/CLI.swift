@@ -16,6 +16,7 @@ public enum CLI {
           stats     latency, calls, errors and rate per operation (per process, and merged),
                     with per-call memory deltas where operations track them
           procs     client processes: resident memory now and peak, growth per minute, leak suspicion
+          gpu       GPUs (via NVML): memory, utilisation, temperature, power, and the processes on each
           top       live view: busiest operations and client processes, refreshed in place
                     (probectl top --help for its options and keys)
           reset     clear every operation's statistics (needs probed's user, root or --control-group)
@@ -79,7 +80,7 @@ public enum CLI {
             i += 1
         }
         guard let command = inv.command else { usageError("no command given") }
-        guard ["status", "stats", "procs", "reset"].contains(command) else { usageError("unknown command \"\(command)\"") }
+        guard ["status", "stats", "procs", "reset", "gpu"].contains(command) else { usageError("unknown command \"\(command)\"") }
         if inv.window != nil && command != "stats" { usageError("--window applies only to stats") }
         // The table shows now (the last minute); JSON keeps the lifetime figures it always had.
         let window = inv.window ?? (inv.json ? .all : .oneMinute)
@@ -111,6 +112,7 @@ public enum CLI {
             switch command {
             case "status": print(try render(status: JSONDecoder.snakeCase.decode(StatusReport.self, from: Data(text.utf8))))
             case "procs": print(try render(procs: JSONDecoder.snakeCase.decode(ProcsReport.self, from: Data(text.utf8))))
+            case "gpu": print(try render(gpu: JSONDecoder.snakeCase.decode(GPUReport.self, from: Data(text.utf8))))
             default: print(try render(stats: JSONDecoder.snakeCase.decode(StatsReport.self, from: Data(text.utf8))))
             }
         } catch {
@@ -169,11 +171,11 @@ public enum CLI {
             ? "(calls, rate and latency \(scope), P99 ALL since each series began; latency over successful calls past warm-up"
             : "(calls and latency since each series began, rate over the last 10 s; latency over successful calls past warm-up"
         note += memory == nil ? ")" : "; MEMΔ: change in resident memory per memory-tracked call, since each series began)"
-        return t.render() + "\n" + note
+        return t.render() + "\n" + note + warningNotes(s)
     }
 
     static func row(_ r: OperationRow, pid: String, lifetimeP99: Bool, indent: Bool = false) -> [String] {
-        var cells = [indent ? "" : r.service, indent ? "  └" : r.operation, pid, String(r.calls), String(r.errors), String(r.warmup),
+        var cells = [indent ? "" : r.service, indent ? "  └" : r.operation + warningMark(r), pid, String(r.calls), String(r.errors), String(r.warmup),
                      Format.rate(r.ratePerS), Format.duration(r.minNs), Format.duration(r.meanNs), Format.duration(r.p50Ns),
                      Format.duration(r.p90Ns), Format.duration(r.p99Ns)]
         if lifetimeP99 { cells.append(Format.duration(r.lifetimeP99Ns)) }

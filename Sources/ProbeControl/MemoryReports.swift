@@ -31,6 +31,12 @@ public struct ProcessMemoryRow: Codable, Sendable, Equatable {
     public var eventsReceived: UInt64
     public var droppedEvents: UInt64
     public var memoryDeltasDropped: UInt64
+    /// Device memory the process holds on all GPUs together, per NVML; nil without NVML.
+    public var gpuMemoryBytes: UInt64?
+    /// Theil–Sen slope of that memory and the leak verdict, as for resident memory.
+    public var gpuMemoryGrowthBytesPerMin: Double?
+    public var gpuTrend: String?
+    public var gpuLeakSuspected: Bool?
 }
 
 public struct ProcsReport: Codable, Sendable {

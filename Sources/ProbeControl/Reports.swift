@@ -39,6 +39,12 @@ public struct OperationRow: Codable, Sendable, Equatable {
     public var memDeltaMeanBytes: Int64?
     public var memDeltaMaxBytes: Int64?
     public var memDeltaTotalBytes: Int64?
+    /// Whether at least 99% of the series' calls waited for the device (`measure(sync:)`), and
+    /// how many did; warnings such as unsynchronised timings of a GPU-holding process. Lifetime
+    /// figures; nil from a probed that predates them.
+    public var deviceSynchronized: Bool?
+    public var synchronizedCalls: UInt64?
+    public var warnings: [String]?
 }
 
 public struct StatsReport: Codable, Sendable {

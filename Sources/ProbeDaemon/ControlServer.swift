@@ -107,12 +107,14 @@ final class ControlServer: @unchecked Sendable {
         case "procs":
             ingest?.barrier()
             return blocking { [store] in await store.procsJSON() }
+        case "gpu":
+            return blocking { [store] in await store.gpuJSON() }
         case "ping":
             return "{\"schema_version\":\(Schema.version),\"ok\":true}"
         case "reset":
             return reset(peer: peer, allowed: mayChangeState)
         default:
-            return ControlServer.errorJSON("unknown command \"\(request.command)\"; this probed knows status, stats, procs, ping, reset")
+            return ControlServer.errorJSON("unknown command \"\(request.command)\"; this probed knows status, stats, procs, gpu, ping, reset")
         }
     }
 

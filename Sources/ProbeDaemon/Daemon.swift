@@ -99,6 +99,7 @@ public enum Daemon {
         Task.detached { await feed.drain(into: store) }
         Thread.detachNewThread { ingest.run() }
         MemorySampler(store: store, interval: options.memory.sampleInterval, log: log).start()
+        GPUSampler(store: store, interval: options.memory.sampleInterval, libraryPath: options.nvmlLibrary, log: log).start()
         let who = options.allowGroup.map { "uid \(geteuid()), root and group \($0)" } ?? "uid \(geteuid()) and root"
         log.info("listening on \(path)\(activated == nil ? "" : " (from systemd)") (protocol \(WireProtocol.version), warm-up \(options.warmup) calls, pid \(getpid()); clients allowed: \(who)\(settings.configPath.map { "; settings from \($0)" } ?? ""))")
         if let metrics {

@@ -12,6 +12,8 @@ public struct DaemonOptions: Sendable, Equatable {
     public var allowGroup: GroupRef? = nil
     /// `--control-group`: members may change state (reset); others allowed to connect may only read.
     public var controlGroup: GroupRef? = nil
+    /// `--nvml-library`: the NVML library file to load; nil: `$PROBED_NVML_LIBRARY`, else libnvidia-ml.so.1.
+    public var nvmlLibrary: String? = nil
 
     public init() {}
 
@@ -25,6 +27,7 @@ public struct DaemonOptions: Sendable, Equatable {
                       [--sample-interval DURATION] [--leak-threshold SIZE] [--leak-window DURATION]
                       [--allow-group GROUP] [--control-group GROUP] [--config PATH]
                probed --check-config [--config PATH] [FLAGS]
+                      [--nvml-library PATH]
                probed --version | --help
 
           --socket PATH     listen here (env PROBED_SOCKET; default: $RUNTIME_DIRECTORY/probed.sock
@@ -50,6 +53,9 @@ public struct DaemonOptions: Sendable, Equatable {
           --config PATH     read settings from PATH, `key = value` lines named like the flags
                             (default /etc/probed.conf when it exists); flags override the file
           --check-config    validate the file and flags, print the effective settings, and exit
+          --nvml-library PATH
+                            NVIDIA's NVML library to load for GPU figures, sampled at --sample-interval
+                            (env PROBED_NVML_LIBRARY; default libnvidia-ml.so.1; absent: no GPU figures)
         """
 
     /// Parses `arguments` (without the program name). Throws a message naming the bad argument.
@@ -120,6 +126,10 @@ public struct DaemonOptions: Sendable, Equatable {
                     throw UsageError(description: "\(flag): there is no group \"\(text)\" on this system; create it (groupadd \(text)) or name another")
                 }
                 if flag == "--allow-group" { o.allowGroup = group } else { o.controlGroup = group }
+            case "--nvml-library":
+                let path = try take()
+                guard !path.isEmpty else { throw UsageError(description: "--nvml-library needs a path to a library file") }
+                o.nvmlLibrary = path
             default:
                 throw UsageError(description: "unknown argument \"\(arg)\"")
             }

@@ -23,6 +23,8 @@ final class Series {
     var lastSeen: UInt64
     /// Per-call resident-memory deltas, when the client tracks them for this operation.
     var memory = MemoryDeltaStats()
+    /// Calls whose timing waited for the device (EventFlags.deviceSynchronized), since the series began.
+    var synchronizedCalls: UInt64 = 0
 
     init(key: SeriesKey, now: UInt64) {
         self.key = key

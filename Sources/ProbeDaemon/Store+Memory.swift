@@ -118,6 +118,7 @@ extension Store {
             w.field("events_received", c.eventsReceived)
             w.field("dropped_events", c.droppedReported)
             w.field("memory_deltas_dropped", m?.deltasDropped ?? 0)
+            writeGPUMemory(of: id, to: &w)
             w.endObject()
         }
         w.endArray()

@@ -18,6 +18,8 @@ extension Store {
         var errorTypes: [String: UInt64] = [:]
         var processes = 0
         var memory = MemoryDeltaStats()
+        /// Device synchronisation and GPU memory of the rows' processes (see Store+DeviceSync.swift).
+        var sync = DeviceSyncSummary()
 
         init(window: StatsWindow) { self.window = window }
 
@@ -90,6 +92,7 @@ extension Store {
             w.field("mem_delta_mean_bytes", memory.meanBytes)
             w.field("mem_delta_max_bytes", memory.largest)
             w.field("mem_delta_total_bytes", memory.total)
+            sync.write(to: &w)
             w.endObject()
         }
     }
@@ -107,6 +110,7 @@ extension Store {
         let ordered = series.values.sorted {
             ($0.key.service, $0.key.operation, $0.key.pid) < ($1.key.service, $1.key.operation, $1.key.pid)
         }
+        let gpuByPid = gpu.memoryByPid
         var merged = Aggregate(window: window)
         var current: (String, String)? = nil
         func flushMerged() {
@@ -117,6 +121,7 @@ extension Store {
         for s in ordered {
             var one = Aggregate(window: window)
             one.add(s, now: now)
+            one.sync.add(s, gpuBytes: gpuByPid[s.key.pid])
             one.write(service: s.key.service, pid: s.key.pid, operation: s.key.operation, to: &w)
         }
         for s in ordered {
@@ -126,6 +131,7 @@ extension Store {
                 current = (s.key.service, s.key.operation)
             }
             merged.add(s, now: now)
+            merged.sync.add(s, gpuBytes: gpuByPid[s.key.pid])
         }
         flushMerged()
         w.endArray()

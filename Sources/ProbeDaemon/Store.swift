@@ -62,6 +62,8 @@ public actor Store {
     var messagesRejected: UInt64 = 0
     /// Resident-memory history and trend per client connection (see Store+Memory.swift).
     var memory: [ConnectionID: ProcessMemory] = [:]
+    /// NVML's devices and each client's device memory (see Store+GPU.swift).
+    var gpu = GPUState()
 
     public init(configuration: Configuration = Configuration(), clock: any DaemonClock = MonotonicClock()) {
         self.configuration = configuration
@@ -146,6 +148,7 @@ public actor Store {
                 last = s
             }
             let failed = r.failed
+            s.synchronizedCalls &+= UInt64((r.flags & EventFlags.deviceSynchronized.rawValue) >> 1)  // branch-free
             s.add(duration: r.durationNanoseconds, failed: failed, warmupLimit: warmupLimit)
             if failed && r.errorTypeID != 0 {
                 let t = Int(r.errorTypeID)

@@ -81,12 +81,13 @@ final class RunningDaemon: @unchecked Sendable {
     let process = Process()
     let log: String
 
-    init(_ arguments: [String] = [], socket: String? = nil) throws {
+    init(_ arguments: [String] = [], socket: String? = nil, environment: [String: String]? = nil) throws {
         self.socket = socket ?? directory.file("probed.sock")
         log = directory.file("probed.log")
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         process.executableURL = URL(fileURLWithPath: Products.path("probed"))
         process.arguments = ["--socket", self.socket, "--log-level", "debug"] + arguments
+        if let environment { process.environment = environment }
         process.standardError = FileHandle(forWritingAtPath: log)
         process.standardOutput = FileHandle.nullDevice
         try process.run()

@@ -13,6 +13,8 @@ import ProbePosix
 // With --pause-after, it flushes after the N-th call and sleeps S seconds before the rest
 // (two phases a known time apart, for the windowed statistics).
 // With --linger it then stays connected for S seconds before exiting.
+// With --synced-operation NAME --synced-calls N it also makes N device-synchronised calls of NAME
+// (`measure(sync:)` with an empty sync and body), as a GPU service would.
 
 var options: [String: String] = [:]
 var args = Array(CommandLine.arguments.dropFirst())
@@ -44,6 +46,10 @@ for (i, d) in durations.enumerated() {
         usleep(UInt32(pauseSeconds * 1_000_000))
     }
     op.record(nanoseconds: d, failed: failEvery > 0 && (i + 1) % failEvery == 0)
+}
+if let name = options["--synced-operation"], let n = Int(options["--synced-calls"] ?? "") {
+    let synced = probe.operation(name)
+    for _ in 0..<n { synced.measure(sync: {}) {} }
 }
 let flushed = probe.flush(timeout: .seconds(20))
 print("recorded \(durations.count) dropped \(probe.droppedEvents) flushed \(flushed)")

@@ -1,0 +1,51 @@
+import ProbeControl
+
+extension CLI {
+    /// `probectl gpu`: one block per device with its figures and the processes on it, or why
+    /// there are no GPU figures.
+    public static func render(gpu g: GPUReport) -> String {
+        guard g.available else {
+            return "no GPU figures: \(g.reason ?? "NVML is not available")\n"
+                + "(probed loads NVIDIA's NVML, libnvidia-ml.so.1, at start; name another file with probed --nvml-library PATH)"
+        }
+        if let error = g.error { return "NVML is loaded (\(g.library ?? "?")) but cannot count devices: \(error)" }
+        guard !g.devices.isEmpty else { return "NVML is loaded (\(g.library ?? "?")) and reports no GPUs" }
+        var blocks: [String] = []
+        for d in g.devices {
+            var lines = ["GPU \(d.index): \(d.name ?? "-")  \(d.uuid ?? "-")"]
+            let memory = d.memoryTotalBytes == nil ? "-"
+                : "\(Format.bytes(d.memoryUsedBytes)) used of \(Format.bytes(d.memoryTotalBytes)), \(Format.bytes(d.memoryFreeBytes)) free"
+            let utilization = d.utilizationGpuPercent.map { "\($0)% gpu, \(d.utilizationMemoryPercent.map { "\($0)%" } ?? "-") memory" } ?? "not reported"
+            lines.append("  memory       \(memory)")
+            lines.append("  utilization  \(utilization)")
+            lines.append("  temperature  \(d.temperatureCelsius.map { "\($0) °C" } ?? "-")    power \(d.powerWatts.map { Format.decimal($0, 1) + " W" } ?? "-")")
+            for (query, e) in d.errors.sorted(by: { $0.key < $1.key }) { lines.append("  ! \(query): \(e)") }
+            if let processes = d.processes {
+                if processes.isEmpty {
+                    lines.append("  no compute processes")
+                } else {
+                    var t = TextTable(["PID", "SERVICE", "GPU MEMORY"], rightAligned: [0, 2])
+                    for p in processes { t.add([String(p.pid), p.service ?? "-", Format.bytes(p.memoryUsedBytes)]) }
+                    lines.append(t.render().split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }.joined(separator: "\n"))
+                }
+            }
+            blocks.append(lines.joined(separator: "\n"))
+        }
+        return blocks.joined(separator: "\n\n") + "\n(sampled every \(Format.duration(g.sampleIntervalNs)) from \(g.library ?? "NVML"))"
+    }
+
+    /// Footnotes for `probectl stats`: the warnings of each operation, marked `!` in the table.
+    static func warningNotes(_ s: StatsReport) -> String {
+        let notes = s.operations.filter { $0.pid == nil && !($0.warnings ?? []).isEmpty }
+            .flatMap { r in r.warnings!.map { "! \(r.service) \(r.operation): \($0)" } }
+        return notes.isEmpty ? "" : "\n" + notes.joined(separator: "\n")
+    }
+
+    /// `procs` cells for a process's device memory, its growth and leak verdict.
+    static func gpuCells(_ r: ProcessMemoryRow) -> [String] {
+        [Format.bytes(r.gpuMemoryBytes), r.gpuMemoryGrowthBytesPerMin.map { Format.signedBytes($0) } ?? "-",
+         r.gpuLeakSuspected.map { $0 ? "SUSPECTED" : "no" } ?? "-"]
+    }
+
+    static func warningMark(_ r: OperationRow) -> String { (r.warnings ?? []).isEmpty ? "" : " !" }
+}

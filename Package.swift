@@ -48,6 +48,12 @@ let package = Package(
             dependencies: ["ProbeClient", "ProbePosix", "CMallocCounter"],
             path: "Tools/MemoryBench"
         ),
+        // The `measure` benchmark: the hot path against its floor, with and without attributes.
+        .executableTarget(
+            name: "probe-measure-bench",
+            dependencies: ["ProbeClient", "ProbePosix", "CMallocCounter"],
+            path: "Tools/MeasureBench"
+        ),
         .testTarget(name: "ProbeWireTests", dependencies: ["ProbeWire"]),
         .testTarget(name: "ProbeDaemonTests", dependencies: ["ProbeDaemon", "ProbeWire", "ProbeControl", "ProbePosix"]),
         .testTarget(

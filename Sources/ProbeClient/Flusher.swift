@@ -30,6 +30,7 @@ struct Flusher {
     var nextAttempt: UInt64 = 0
     var lastRefusal = ""
     var memory: MemoryFlushState
+    var details = CallDetailFlushState()
 
     init(core: ProbeCore) {
         self.core = core
@@ -71,6 +72,7 @@ struct Flusher {
             pending[i] = Pending(records: full, count: n)
         }
         drainMemoryDeltas()
+        drainCallDetails()
         guard sendDefinitions() else { return }
         var sentAny = false
         for i in pending.indices {
@@ -91,11 +93,12 @@ struct Flusher {
             if sendMessage(length, nonBlocking: final) { reportedDropped = dropped }
         }
         _ = sendMemoryDeltas(final: final)
+        _ = sendCallDetails(final: final)
     }
 
     func allDelivered() -> Bool {
         for i in pending.indices where !pending[i].isEmpty || !core.buffer.isEmpty(i) { return false }
-        return reportedDropped == core.buffer.droppedTotal() && memoryDelivered()
+        return reportedDropped == core.buffer.droppedTotal() && memoryDelivered() && callDetailsDelivered()
     }
 
     // MARK: Connection
@@ -123,6 +126,8 @@ struct Flusher {
         case .welcome(let welcome):
             memory.accepted = welcome.features.contains(.memoryDeltas)
             memory.reportedDropped = .max  // report the drop count on the first batch
+            details.accepted = welcome.features.contains(.callDetails)
+            core.thresholds.clearDaemon()  // this daemon sends its thresholds again after DEFINE
         case .error(let e):
             refused(e)
             return disconnect()
@@ -161,10 +166,15 @@ struct Flusher {
                 return false
             }
             let bytes = UnsafeRawBufferPointer(start: message, count: min(n, WireProtocol.maxMessageBytes))
-            if case .error(let e)? = try? WireDecoder.decode(bytes) {
+            switch try? WireDecoder.decode(bytes) {
+            case .error(let e)?:
                 refused(e)
                 disconnect()
                 return false
+            case .threshold(let operation, let ns)?:
+                core.thresholds.setDaemon(operation, nanoseconds: ns)
+            default:
+                break
             }
         }
     }

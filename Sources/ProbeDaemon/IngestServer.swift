@@ -291,6 +291,8 @@ extension Message {
         case .define: "DEFINE"
         case .events: "EVENTS"
         case .memoryDeltas: "MEMORY"
+        case .callDetail: "CALL_DETAIL"
+        case .threshold: "THRESHOLD"
         case .controlRequest: "CONTROL_REQUEST"
         case .welcome: "WELCOME"
         case .error: "ERROR"

@@ -35,6 +35,12 @@ let package = Package(
             dependencies: ["ProbeClient", "ProbePosix"],
             path: "Tests/Fixtures/ProbeFixture"
         ),
+        // A client process that measures real calls with items and attributes, some slow, some failing.
+        .executableTarget(
+            name: "probe-slow-fixture",
+            dependencies: ["ProbeClient", "ProbePosix"],
+            path: "Tests/Fixtures/SlowFixture"
+        ),
         // A client process whose memory the tests know: leaks steadily, allocates once, or records deltas.
         .executableTarget(
             name: "probe-leak-fixture",

@@ -46,6 +46,7 @@ final class ControlServer: @unchecked Sendable {
         var request = firstRequest
         var buffer = [UInt8](repeating: 0, count: WireProtocol.maxMessageBytes + 1)
         while true {
+            if followIfAsked(request, fd: fd) { return }
             let response = answer(request, peer: peer)
             guard send(response, on: fd) else { return }
             let n = buffer.withUnsafeMutableBytes { UnixSocket.receive(fd, into: $0) }
@@ -104,10 +105,12 @@ final class ControlServer: @unchecked Sendable {
         case "procs":
             ingest?.barrier()
             return blocking { [store] in await store.procsJSON() }
+        case "slow", "errors", "threshold", "thresholds":
+            return answerCallDetail(request) ?? ControlServer.errorJSON("internal error")
         case "ping":
             return "{\"schema_version\":\(Schema.version),\"ok\":true}"
         default:
-            return ControlServer.errorJSON("unknown command \"\(request.command)\"; this probed knows status, stats, procs, ping")
+            return ControlServer.errorJSON("unknown command \"\(request.command)\"; this probed knows status, stats, procs, slow, errors, threshold, thresholds, ping")
         }
     }
 

@@ -50,6 +50,11 @@ final class IngestServer: @unchecked Sendable {
     let receiveBuffer: UnsafeMutableRawBufferPointer
     let barriers = Mutex<[DispatchSemaphore]>([])
     let stopping = Atomic<Bool>(false)
+    /// Slow-call thresholds set with `probectl threshold`, and the rate-limited log of slow and failed calls.
+    let thresholds = ThresholdTable()
+    lazy var detailLog = RateLimitedLog { [log] level, line in
+        level == .warning ? log.warning(line) : log.info(line)
+    }
 
     init(listenFD: Int32, feed: StoreFeed, log: Log, policy: AccessPolicy, control: ControlServer) throws(SystemError) {
         self.listenFD = listenFD
@@ -202,6 +207,7 @@ final class IngestServer: @unchecked Sendable {
             try define(d, on: &c)
             connections[fd] = c
             feed.submit(.define(c.id, d))
+            sendThresholdIfSet(fd, d)
         case (.client, .events(let dropped, let records)):
             for (i, r) in records.enumerated() {
                 let op = Int(r.operationID)
@@ -222,6 +228,8 @@ final class IngestServer: @unchecked Sendable {
                 }
             }
             feed.submit(.memoryDeltas(c.id, droppedTotal: dropped, records: records, bytes: bytes.count))
+        case (.client, .callDetail(let d)):
+            try acceptCallDetail(d, on: c, bytes: bytes.count)
         case (.unknown, _):
             throw WireError(.outOfOrder, "the first message must be HELLO (a client) or CONTROL_REQUEST (a control session), not \(message.typeName)")
         case (.client, .hello):
@@ -272,6 +280,7 @@ final class IngestServer: @unchecked Sendable {
     func serveBarriers() {
         var sink = [UInt8](repeating: 0, count: 64)
         while read(wakeRead, &sink, sink.count) > 0 {}
+        applyThresholdChanges()
         let waiting = barriers.withLock { list in
             defer { list.removeAll() }
             return list

@@ -23,6 +23,9 @@ final class Series {
     var lastSeen: UInt64
     /// Per-call resident-memory deltas, when the client tracks them for this operation.
     var memory = MemoryDeltaStats()
+    /// Items (batch sizes) and slow calls (CALL_DETAILs flagged slow) of the series.
+    var items = ItemStats()
+    var slowCalls: UInt64 = 0
 
     init(key: SeriesKey, now: UInt64) {
         self.key = key
@@ -78,6 +81,6 @@ final class Series {
 
     /// Heap bytes this series holds, windows included (names and the object header aside).
     var footprintBytes: Int {
-        windows.footprintBytes + errorTypeCounts.capacity * 8 + errorTypeNames.capacity * 16
+        windows.footprintBytes + errorTypeCounts.capacity * 8 + errorTypeNames.capacity * 16 + items.footprintBytes
     }
 }

@@ -18,6 +18,8 @@ extension Store {
         var errorTypes: [String: UInt64] = [:]
         var processes = 0
         var memory = MemoryDeltaStats()
+        /// Items, slow calls and the last minute's error rate.
+        var detail = CallFigures()
 
         init(window: StatsWindow) { self.window = window }
 
@@ -28,6 +30,8 @@ extension Store {
             processes += 1
             // Memory deltas are lifetime figures, whatever the window.
             memory.merge(s.memory)
+            let spanOf = { [self] (seconds: UInt64) in span(s, seconds: seconds, now: now) }
+            detail.add(s, window: window, now: now, span: spanOf)
             guard let seconds = window.seconds else {
                 calls &+= s.calls
                 errors &+= s.errors
@@ -90,6 +94,7 @@ extension Store {
             w.field("mem_delta_mean_bytes", memory.meanBytes)
             w.field("mem_delta_max_bytes", memory.largest)
             w.field("mem_delta_total_bytes", memory.total)
+            detail.write(to: &w)
             w.endObject()
         }
     }

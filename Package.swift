@@ -38,6 +38,12 @@ let package = Package(
             dependencies: ["ProbeClient", "ProbePosix"],
             path: "Tests/Fixtures/ProbeFixture"
         ),
+        // A client process that measures real calls with items and attributes, some slow, some failing.
+        .executableTarget(
+            name: "probe-slow-fixture",
+            dependencies: ["ProbeClient", "ProbePosix"],
+            path: "Tests/Fixtures/SlowFixture"
+        ),
         // A client process whose memory the tests know: leaks steadily, allocates once, or records deltas.
         .executableTarget(
             name: "probe-leak-fixture",
@@ -62,6 +68,13 @@ let package = Package(
             name: "probe-load-fixture",
             dependencies: ["ProbeClient", "ProbePosix"],
             path: "Tests/Fixtures/LoadFixture"
+
+        ),
+        // The `measure` benchmark: the hot path against its floor, with and without attributes.
+        .executableTarget(
+            name: "probe-measure-bench",
+            dependencies: ["ProbeClient", "ProbePosix", "CMallocCounter"],
+            path: "Tools/MeasureBench"
         ),
         .testTarget(name: "ProbeWireTests", dependencies: ["ProbeWire"]),
         .testTarget(name: "ProbeDaemonTests", dependencies: ["ProbeDaemon", "ProbeWire", "ProbeControl", "ProbePosix", "CNVML"]),

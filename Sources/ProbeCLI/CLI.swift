@@ -20,12 +20,19 @@ public enum CLI {
           top       live view: busiest operations and client processes, refreshed in place
                     (probectl top --help for its options and keys)
           reset     clear every operation's statistics (needs probed's user, root or --control-group)
+          slow [OPERATION] [--follow]
+                    recent slow calls, newest first, with their attributes (--follow: stream new ones)
+          errors [OPERATION] [--follow]
+                    recent failures with error type and message; error rate over the last minute
+          threshold [OPERATION DURATION|off]
+                    set probed's slow-call threshold for an operation (e.g. 50ms), or list them
 
         options:
           --socket PATH   the daemon's socket (env PROBED_SOCKET; default as probed resolves it)
           --window W      stats over the last 10s, 1m, 5m or 15m, or all since each series began
                           (default: 1m in the table, all with --json)
           --json          print the daemon's JSON (schema_version, snake_case keys)
+          --follow, -f    slow and errors: print new entries as they arrive until interrupted
           --help          this text
         """
 
@@ -45,6 +52,7 @@ public enum CLI {
     }
 
     public static func main(_ arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Never {
+        if !arguments.contains("--help") && !arguments.contains("-h") && isCallDetailCommand(arguments) { runCallDetail(arguments) }
         var inv = Invocation()
         var i = 0
         while i < arguments.count {

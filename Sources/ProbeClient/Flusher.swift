@@ -34,6 +34,7 @@ struct Flusher {
     var sentOnConnection: UInt64 = 0
     var ackedOnConnection: UInt64 = 0
     var lastSend: UInt64 = 0
+    var details = CallDetailFlushState()
 
     init(core: ProbeCore) {
         self.core = core
@@ -77,6 +78,7 @@ struct Flusher {
             pending[i] = Pending(records: full, count: n)
         }
         drainMemoryDeltas()
+        drainCallDetails()
         guard sendDefinitions() else { return }
         var sentAny = false
         for i in pending.indices {
@@ -100,11 +102,13 @@ struct Flusher {
             if sendMessage(length, nonBlocking: final) { reportedDropped = dropped }
         }
         _ = sendMemoryDeltas(final: final)
+        _ = sendCallDetails(final: final)
     }
 
     func allDelivered() -> Bool {
         for i in pending.indices where !pending[i].isEmpty || !core.buffer.isEmpty(i) { return false }
         return ackedOnConnection == sentOnConnection && reportedDropped == core.droppedTotal() && memoryDelivered()
+            && callDetailsDelivered()
     }
 
     // MARK: Connection
@@ -132,6 +136,8 @@ struct Flusher {
         case .welcome(let welcome):
             memory.accepted = welcome.features.contains(.memoryDeltas)
             memory.reportedDropped = .max  // report the drop count on the first batch
+            details.accepted = welcome.features.contains(.callDetails)
+            core.thresholds.clearDaemon()  // this daemon sends its thresholds again after DEFINE
         case .error(let e):
             refused(e)
             return disconnect()
@@ -197,6 +203,8 @@ struct Flusher {
             case .error(let e)?:
                 refused(e)
                 return false
+            case .threshold(let operation, let ns)?:
+                core.thresholds.setDaemon(operation, nanoseconds: ns)
             default:
                 continue
             }

@@ -36,34 +36,38 @@ extension Probe.Operation {
     /// `measure` with a resident-memory read before the clock starts and after it stops, so the
     /// reads are not part of the call's duration.
     @inlinable
-    func measureTrackingMemory<T>(_ body: () throws -> T) rethrows -> T {
+    func measureTrackingMemory<T>(items: Int, attributes: () -> [String: String], _ body: () throws -> T) rethrows -> T {
         let before = core.residentMemory.bytes()
         let start = monotonicNanoseconds()
         do {
             let value = try body()
             let duration = monotonicNanoseconds() &- start
-            core.append(EventRecord(operationID: id, startNanoseconds: start, durationNanoseconds: duration))
+            core.complete(id: id, start: start, duration: duration, items: items, attributes: attributes)
             core.appendMemoryDelta(id: id, before: before, after: core.residentMemory.bytes())
             return value
         } catch {
-            core.recordFailure(id: id, start: start, duration: monotonicNanoseconds() &- start, error: error)
+            core.recordFailure(
+                id: id, start: start, duration: monotonicNanoseconds() &- start, items: items, error: error, attributes: attributes)
             core.appendMemoryDelta(id: id, before: before, after: core.residentMemory.bytes())
             throw error
         }
     }
 
     @inlinable
-    func measureTrackingMemory<T>(_ body: () async throws -> T) async rethrows -> T {
+    func measureTrackingMemory<T>(
+        items: Int, attributes: () -> [String: String], _ body: () async throws -> T
+    ) async rethrows -> T {
         let before = core.residentMemory.bytes()
         let start = monotonicNanoseconds()
         do {
             let value = try await body()
             let duration = monotonicNanoseconds() &- start
-            core.append(EventRecord(operationID: id, startNanoseconds: start, durationNanoseconds: duration))
+            core.complete(id: id, start: start, duration: duration, items: items, attributes: attributes)
             core.appendMemoryDelta(id: id, before: before, after: core.residentMemory.bytes())
             return value
         } catch {
-            core.recordFailure(id: id, start: start, duration: monotonicNanoseconds() &- start, error: error)
+            core.recordFailure(
+                id: id, start: start, duration: monotonicNanoseconds() &- start, items: items, error: error, attributes: attributes)
             core.appendMemoryDelta(id: id, before: before, after: core.residentMemory.bytes())
             throw error
         }

@@ -20,44 +20,59 @@ extension Probe {
             self.tracksMemory = trackMemory
         }
 
-        /// Times `body`; see ``Probe/measure(_:_:)-(String,()->T)``. When the operation tracks
-        /// memory, also records the change in resident memory across the call.
+        /// Times `body`; see ``Probe/measure(_:items:attributes:_:)-(String,_,_,()->T)``. When the
+        /// operation tracks memory, also records the change in resident memory across the call.
+        /// - Parameters:
+        ///   - items: the batch's size (at least 1 is recorded), for items per second and latency per item.
+        ///   - attributes: the input's properties (batch size, shape, model); evaluated only when the
+        ///     call fails or is slower than the operation's threshold, and then sent to probed with it.
         @inlinable
-        public func measure<T>(_ body: () throws -> T) rethrows -> T {
-            if _slowPath(tracksMemory) { return try measureTrackingMemory(body) }
+        public func measure<T>(
+            items: Int = 1, attributes: @autoclosure () -> [String: String] = [:], _ body: () throws -> T
+        ) rethrows -> T {
+            if _slowPath(tracksMemory) { return try measureTrackingMemory(items: items, attributes: attributes, body) }
             let start = monotonicNanoseconds()
             do {
                 let value = try body()
-                core.append(EventRecord(operationID: id, startNanoseconds: start, durationNanoseconds: monotonicNanoseconds() &- start))
+                core.complete(id: id, start: start, duration: monotonicNanoseconds() &- start, items: items, attributes: attributes)
                 return value
             } catch {
-                core.recordFailure(id: id, start: start, duration: monotonicNanoseconds() &- start, error: error)
+                core.recordFailure(
+                    id: id, start: start, duration: monotonicNanoseconds() &- start, items: items, error: error, attributes: attributes)
                 throw error
             }
         }
 
-        /// Times an `async` body.
+        /// Times an `async` body; `items` and `attributes` as for the synchronous one.
         @inlinable
-        public func measure<T>(_ body: () async throws -> T) async rethrows -> T {
-            if _slowPath(tracksMemory) { return try await measureTrackingMemory(body) }
+        public func measure<T>(
+            items: Int = 1, attributes: @autoclosure () -> [String: String] = [:], _ body: () async throws -> T
+        ) async rethrows -> T {
+            if _slowPath(tracksMemory) { return try await measureTrackingMemory(items: items, attributes: attributes, body) }
             let start = monotonicNanoseconds()
             do {
                 let value = try await body()
-                core.append(EventRecord(operationID: id, startNanoseconds: start, durationNanoseconds: monotonicNanoseconds() &- start))
+                core.complete(id: id, start: start, duration: monotonicNanoseconds() &- start, items: items, attributes: attributes)
                 return value
             } catch {
-                core.recordFailure(id: id, start: start, duration: monotonicNanoseconds() &- start, error: error)
+                core.recordFailure(
+                    id: id, start: start, duration: monotonicNanoseconds() &- start, items: items, error: error, attributes: attributes)
                 throw error
             }
         }
 
         /// Records a call measured elsewhere; `failed` marks it as a failure without an error type.
+        /// `items` and `attributes` as for ``measure(items:attributes:_:)-(_,_,()->T)``.
         @inlinable
-        public func record(nanoseconds: UInt64, failed: Bool = false) {
-            let end = monotonicNanoseconds()
-            core.append(EventRecord(
-                operationID: id, flags: failed ? .failed : [], startNanoseconds: end &- nanoseconds,
-                durationNanoseconds: nanoseconds))
+        public func record(
+            nanoseconds: UInt64, failed: Bool = false, items: Int = 1, attributes: @autoclosure () -> [String: String] = [:]
+        ) {
+            let start = monotonicNanoseconds() &- nanoseconds
+            if _slowPath(failed) {
+                core.recordFailure(id: id, start: start, duration: nanoseconds, items: items, error: nil, attributes: attributes)
+            } else {
+                core.complete(id: id, start: start, duration: nanoseconds, items: items, attributes: attributes)
+            }
         }
     }
 }

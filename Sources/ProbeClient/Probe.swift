@@ -58,20 +58,33 @@ public final class Probe: Sendable {
 
     /// Times `body` with the monotonic clock, returns its value and records the call; when `body`
     /// throws, the call is recorded as failed (with the error's type name) and the error rethrown.
+    /// - Parameters:
+    ///   - items: the batch's size, for items per second and latency per item (default 1).
+    ///   - attributes: the input's properties, e.g. `["batch": "\(n)", "shape": "\(shape)"]`;
+    ///     evaluated only when the call fails or is slow (see ``operation(_:slowThreshold:)``).
     @inlinable
-    public func measure<T>(_ operation: String, _ body: () throws -> T) rethrows -> T {
-        try Operation(core: core, id: core.operationID(operation)).measure(body)
+    public func measure<T>(
+        _ operation: String, items: Int = 1, attributes: @autoclosure () -> [String: String] = [:], _ body: () throws -> T
+    ) rethrows -> T {
+        try Operation(core: core, id: core.operationID(operation)).measure(items: items, attributes: attributes(), body)
     }
 
-    /// Times an `async` body; see ``measure(_:_:)-(String,()->T)``.
+    /// Times an `async` body; see ``measure(_:items:attributes:_:)-(String,_,_,()->T)``.
     @inlinable
-    public func measure<T>(_ operation: String, _ body: () async throws -> T) async rethrows -> T {
-        try await Operation(core: core, id: core.operationID(operation)).measure(body)
+    public func measure<T>(
+        _ operation: String, items: Int = 1, attributes: @autoclosure () -> [String: String] = [:],
+        _ body: () async throws -> T
+    ) async rethrows -> T {
+        try await Operation(core: core, id: core.operationID(operation)).measure(items: items, attributes: attributes(), body)
     }
 
     /// Records a call measured elsewhere.
-    public func record(_ operation: String, nanoseconds: UInt64, failed: Bool = false) {
-        Operation(core: core, id: core.operationID(operation)).record(nanoseconds: nanoseconds, failed: failed)
+    public func record(
+        _ operation: String, nanoseconds: UInt64, failed: Bool = false, items: Int = 1,
+        attributes: @autoclosure () -> [String: String] = [:]
+    ) {
+        Operation(core: core, id: core.operationID(operation))
+            .record(nanoseconds: nanoseconds, failed: failed, items: items, attributes: attributes())
     }
 
     /// Waits until every event recorded so far has been acknowledged by the daemon (or dropped

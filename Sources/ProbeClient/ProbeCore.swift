@@ -28,6 +28,10 @@ final class ProbeCore: @unchecked Sendable {
     @usableFromInline
     let residentMemory = ResidentMemory()
     let names = Mutex(Names())
+    /// Slow-call thresholds per operation id, and the details of slow and failed calls.
+    @usableFromInline
+    let thresholds = SlowThresholds()
+    let callDetails = CallDetailQueue()
     let connected = Atomic<Bool>(false)
     /// Event records a daemon acknowledged (ACK), over every connection.
     let delivered = Atomic<UInt64>(0)
@@ -94,9 +98,7 @@ final class ProbeCore: @unchecked Sendable {
 
     @usableFromInline
     func recordFailure(id: UInt32, start: UInt64, duration: UInt64, error: any Error) {
-        let typeID = errorTypeID(String(reflecting: type(of: error)))
-        append(EventRecord(
-            operationID: id, flags: .failed, startNanoseconds: start, durationNanoseconds: duration, errorTypeID: typeID))
+        recordFailure(id: id, start: start, duration: duration, items: 1, error: error, attributes: { [:] })
     }
 
     /// Every event dropped so far: buffer full, operation over the limit, or lost in transit.

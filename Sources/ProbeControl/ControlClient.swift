@@ -49,6 +49,15 @@ public struct ControlClient {
         return String(decoding: response, as: UTF8.self)
     }
 
+    /// Sends `request` and returns its first response chunk (nil at end of stream); read the rest
+    /// with `next()`. For streamed responses such as `--follow`.
+    public func send(_ request: String) throws(Failure) -> (final: Bool, chunk: [UInt8])? {
+        guard UnixSocket.send(fd, WireEncoder.controlRequest(request)) else {
+            throw Failure(message: "probed at \(path) closed the connection: \(SystemError("send"))")
+        }
+        return try next()
+    }
+
     /// The next response chunk, or nil at end of stream.
     public func next() throws(Failure) -> (final: Bool, chunk: [UInt8])? {
         var buffer = [UInt8](repeating: 0, count: WireProtocol.maxMessageBytes)

@@ -45,6 +45,15 @@ public struct OperationRow: Codable, Sendable, Equatable {
     public var deviceSynchronized: Bool?
     public var synchronizedCalls: UInt64?
     public var warnings: [String]?
+    /// Items processed (batch sizes summed, every call), items per second over the window (at most
+    /// its last minute; `all`: the last 10 s), mean duration per item over counted calls.
+    public var items: UInt64?
+    public var itemsPerS: Double?
+    public var meanPerItemNs: UInt64?
+    /// Calls the client reported slower than the operation's threshold.
+    public var slowCalls: UInt64?
+    /// Failed calls over all calls in the last minute (nil when none).
+    public var errorRate1M: Double?
 }
 
 public struct StatsReport: Codable, Sendable {

@@ -49,6 +49,7 @@ final class ControlServer: @unchecked Sendable {
         var buffer = [UInt8](repeating: 0, count: WireProtocol.maxMessageBytes + 1)
         let mayChangeState = statePolicy.allows(peer, fd: fd)
         while true {
+            if followIfAsked(request, fd: fd) { return }
             let response = answer(request, peer: peer, mayChangeState: mayChangeState)
             guard send(response, on: fd) else { return }
             let n = buffer.withUnsafeMutableBytes { UnixSocket.receive(fd, into: $0) }
@@ -109,12 +110,17 @@ final class ControlServer: @unchecked Sendable {
             return blocking { [store] in await store.procsJSON() }
         case "gpu":
             return blocking { [store] in await store.gpuJSON() }
+        case "threshold" where !mayChangeState:
+            log.warning("refused a threshold change from pid \(peer.pid) uid \(peer.uid): changing state needs probed's user (uid \(geteuid())), root or --control-group")
+            return ControlServer.errorJSON("uid \(peer.uid) may read but not change probed's state: thresholds need probed's own user, root or a member of its --control-group")
+        case "slow", "errors", "threshold", "thresholds":
+            return answerCallDetail(request) ?? ControlServer.errorJSON("internal error")
         case "ping":
             return "{\"schema_version\":\(Schema.version),\"ok\":true}"
         case "reset":
             return reset(peer: peer, allowed: mayChangeState)
         default:
-            return ControlServer.errorJSON("unknown command \"\(request.command)\"; this probed knows status, stats, procs, gpu, ping, reset")
+            return ControlServer.errorJSON("unknown command \"\(request.command)\"; this probed knows status, stats, procs, gpu, slow, errors, threshold, thresholds, ping, reset")
         }
     }
 

@@ -59,6 +59,11 @@ final class IngestServer: @unchecked Sendable {
     let stopping = Atomic<Bool>(false)
     /// Bumped on every turn of the ingest loop (at least once a second): the watchdog's proof of life.
     let heartbeat = Atomic<UInt64>(0)
+    /// Slow-call thresholds set with `probectl threshold`, and the rate-limited log of slow and failed calls.
+    let thresholds = ThresholdTable()
+    lazy var detailLog = RateLimitedLog { [log] level, line in
+        level == .warning ? log.warning(line) : log.info(line)
+    }
 
     init(listenFD: Int32, feed: StoreFeed, log: Log, policy: AccessPolicy, control: ControlServer) throws(SystemError) {
         self.listenFD = listenFD
@@ -213,6 +218,7 @@ final class IngestServer: @unchecked Sendable {
             try define(d, on: &c)
             connections[fd] = c
             feed.submit(.define(c.id, d))
+            sendThresholdIfSet(fd, d)
         case (.client, .events(let dropped, let records)):
             for (i, r) in records.enumerated() {
                 let op = Int(r.operationID)
@@ -235,6 +241,8 @@ final class IngestServer: @unchecked Sendable {
                 }
             }
             feed.submit(.memoryDeltas(c.id, droppedTotal: dropped, records: records, bytes: bytes.count))
+        case (.client, .callDetail(let d)):
+            try acceptCallDetail(d, on: c, bytes: bytes.count)
         case (.unknown, _):
             throw WireError(.outOfOrder, "the first message must be HELLO (a client) or CONTROL_REQUEST (a control session), not \(message.typeName)")
         case (.client, .hello):
@@ -296,6 +304,7 @@ final class IngestServer: @unchecked Sendable {
     func serveBarriers() {
         var sink = [UInt8](repeating: 0, count: 64)
         while read(wakeRead, &sink, sink.count) > 0 {}
+        applyThresholdChanges()
         let waiting = barriers.withLock { list in
             defer { list.removeAll() }
             return list
@@ -315,6 +324,8 @@ extension Message {
         case .define: "DEFINE"
         case .events: "EVENTS"
         case .memoryDeltas: "MEMORY"
+        case .callDetail: "CALL_DETAIL"
+        case .threshold: "THRESHOLD"
         case .controlRequest: "CONTROL_REQUEST"
         case .welcome: "WELCOME"
         case .error: "ERROR"

@@ -25,6 +25,9 @@ final class Series {
     var memory = MemoryDeltaStats()
     /// Calls whose timing waited for the device (EventFlags.deviceSynchronized), since the series began.
     var synchronizedCalls: UInt64 = 0
+    /// Items (batch sizes) and slow calls (CALL_DETAILs flagged slow) of the series.
+    var items = ItemStats()
+    var slowCalls: UInt64 = 0
 
     init(key: SeriesKey, now: UInt64) {
         self.key = key
@@ -80,6 +83,6 @@ final class Series {
 
     /// Heap bytes this series holds, windows included (names and the object header aside).
     var footprintBytes: Int {
-        windows.footprintBytes + errorTypeCounts.capacity * 8 + errorTypeNames.capacity * 16
+        windows.footprintBytes + errorTypeCounts.capacity * 8 + errorTypeNames.capacity * 16 + items.footprintBytes
     }
 }

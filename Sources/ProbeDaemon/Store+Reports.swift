@@ -20,6 +20,8 @@ extension Store {
         var memory = MemoryDeltaStats()
         /// Device synchronisation and GPU memory of the rows' processes (see Store+DeviceSync.swift).
         var sync = DeviceSyncSummary()
+        /// Items, slow calls and the last minute's error rate.
+        var detail = CallFigures()
 
         init(window: StatsWindow) { self.window = window }
 
@@ -30,6 +32,8 @@ extension Store {
             processes += 1
             // Memory deltas are lifetime figures, whatever the window.
             memory.merge(s.memory)
+            let spanOf = { [self] (seconds: UInt64) in span(s, seconds: seconds, now: now) }
+            detail.add(s, window: window, now: now, span: spanOf)
             guard let seconds = window.seconds else {
                 calls &+= s.calls
                 errors &+= s.errors
@@ -93,6 +97,7 @@ extension Store {
             w.field("mem_delta_max_bytes", memory.largest)
             w.field("mem_delta_total_bytes", memory.total)
             sync.write(to: &w)
+            detail.write(to: &w)
             w.endObject()
         }
     }

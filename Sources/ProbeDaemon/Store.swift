@@ -13,6 +13,8 @@ public enum IngestItem: Sendable {
     case events(ConnectionID, droppedTotal: UInt64, records: [EventRecord], bytes: Int)
     /// Per-call resident-memory deltas (a MEMORY message).
     case memoryDeltas(ConnectionID, droppedTotal: UInt64, records: [MemoryDeltaRecord], bytes: Int)
+    /// One slow or failed call (a CALL_DETAIL), with the names the ingest side resolved.
+    case callDetail(ConnectionID, CallDetail, operation: String, errorType: String?, bytes: Int)
     /// A message was refused and the connection closed.
     case rejected(ConnectionID)
     case disconnected(ConnectionID)
@@ -64,6 +66,9 @@ public actor Store {
     var memory: [ConnectionID: ProcessMemory] = [:]
     /// NVML's devices and each client's device memory (see Store+GPU.swift).
     var gpu = GPUState()
+    /// Slow and failed calls per operation (see Store+CallDetails.swift), and their followers.
+    var callLogs = CallLogs()
+    let callFeed = CallFeed()
 
     public init(configuration: Configuration = Configuration(), clock: any DaemonClock = MonotonicClock()) {
         self.configuration = configuration
@@ -89,6 +94,8 @@ public actor Store {
             messagesReceived &+= 1
             bytesReceived &+= UInt64(bytes)
             ingestMemoryDeltas(records, droppedTotal: dropped, on: id)
+        case .callDetail(let id, let detail, let operation, let errorType, let bytes):
+            ingestCallDetail(detail, operation: operation, errorType: errorType, bytes: bytes, on: id)
         case .rejected(let id):
             messagesRejected &+= 1
             clients[id]?.state = "rejected"
@@ -138,6 +145,7 @@ public actor Store {
         client.droppedReported = max(client.droppedReported, droppedTotal)
         eventsReceived &+= UInt64(records.count)
         var last: Series? = nil
+        let second = now / 1_000_000_000
         for r in records {
             let index = Int(r.operationID)
             guard index < client.operations.count, let s = client.operations[index] else { continue }
@@ -150,6 +158,7 @@ public actor Store {
             let failed = r.failed
             s.synchronizedCalls &+= UInt64((r.flags & EventFlags.deviceSynchronized.rawValue) >> 1)  // branch-free
             s.add(duration: r.durationNanoseconds, failed: failed, warmupLimit: warmupLimit)
+            s.items.add(r.items, duration: r.durationNanoseconds, counted: !failed && s.calls > warmupLimit, second: second)
             if failed && r.errorTypeID != 0 {
                 let t = Int(r.errorTypeID)
                 s.addError(named: (t < client.errorTypes.count ? client.errorTypes[t] : nil) ?? "unknown")

@@ -56,10 +56,14 @@ public enum Message: Hashable, Sendable {
     case events(droppedTotal: UInt64, records: [EventRecord])
     /// MEMORY: `droppedTotal` is the client's cumulative count of memory deltas it had to drop.
     case memoryDeltas(droppedTotal: UInt64, records: [MemoryDeltaRecord])
+    /// CALL_DETAIL: one slow or failed call with its context.
+    case callDetail(CallDetail)
     case controlRequest(String)
     case welcome(Welcome)
     case error(WireError)
     /// ACK: how many event records the daemon has accepted on this connection, cumulative.
     case ack(eventsAccepted: UInt64)
+    /// THRESHOLD: calls of `operationID` longer than `nanoseconds` are slow; 0 = no daemon threshold.
+    case threshold(operationID: UInt32, nanoseconds: UInt64)
     case controlResponse(final: Bool, chunk: [UInt8])
 }

@@ -34,11 +34,15 @@ public enum MessageType: UInt8, Sendable {
     case events = 0x03
     /// Per-call resident-memory deltas; sent only to a daemon whose WELCOME lists `memoryDeltas`.
     case memoryDeltas = 0x04
+    /// One slow or failed call with its context; sent only to a daemon whose WELCOME lists `callDetails`.
+    case callDetail = 0x05
     case controlRequest = 0x10
     case welcome = 0x81
     case error = 0x82
     /// ACK: the events the daemon has accepted on this connection so far (cumulative).
     case ack = 0x83
+    /// The daemon's slow-call threshold for one operation of the client.
+    case threshold = 0x84
     case controlResponse = 0x90
 }
 

@@ -96,6 +96,10 @@ public enum WireDecoder {
                 records.append(MemoryDeltaRecord(operationID: b.u32(offset), deltaBytes: Int64(bitPattern: b.u64(offset + 8))))
             }
             return .memoryDeltas(droppedTotal: b.u64(h + 8), records: records)
+        case .callDetail:
+            return .callDetail(try callDetail(b))
+        case .threshold:
+            return try threshold(b)
         case .controlRequest:
             guard b.count - h <= WireProtocol.maxControlRequestBytes else {
                 throw WireError(.oversized, "control request of \(b.count - h) bytes exceeds \(WireProtocol.maxControlRequestBytes)")

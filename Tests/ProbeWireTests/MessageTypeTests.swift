@@ -29,6 +29,8 @@ struct MessageTypeTests {
         case .define: .define
         case .events: .events
         case .memoryDeltas: .memoryDeltas
+        case .callDetail: .callDetail
+        case .threshold: .threshold
         case .controlRequest: .controlRequest
         case .welcome: .welcome
         case .error: .error
@@ -40,7 +42,7 @@ struct MessageTypeTests {
     @Test func daemonToPeerTypes_haveTheHighBitSet() {
         // 0x80 and above travel from the daemon; below, towards it.
         for type in Self.allTypes {
-            let fromDaemon = [MessageType.welcome, .error, .ack, .controlResponse].contains(type)
+            let fromDaemon = [MessageType.welcome, .error, .ack, .threshold, .controlResponse].contains(type)
             #expect((type.rawValue & 0x80 != 0) == fromDaemon, "\(type)")
         }
     }

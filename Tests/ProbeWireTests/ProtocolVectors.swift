@@ -85,6 +85,8 @@ func vectorTypeName(_ message: Message) -> String {
     case .define: "define"
     case .events: "events"
     case .memoryDeltas: "memory_deltas"
+    case .callDetail: "call_detail"
+    case .threshold: "threshold"
     case .controlRequest: "control_request"
     case .welcome: "welcome"
     case .error: "error"
@@ -141,6 +143,22 @@ func expectMessage(_ message: Message, matches json: [String: Any]) {
             #expect((e["flags"] as? NSNumber)?.uint64Value == UInt64(r.flags))
             #expect((e["rss_delta_bytes"] as? NSNumber)?.int64Value == r.deltaBytes)
         }
+    case .callDetail(let d):
+        expectKeys(["operation_id", "flags", "start_ns", "start_wall_ns", "duration_ns", "items", "error_type_id", "error", "attributes"])
+        #expect(number("operation_id") == UInt64(d.operationID))
+        #expect(number("flags") == UInt64(d.flags.rawValue))
+        #expect(number("start_ns") == d.startNanoseconds)
+        #expect(number("start_wall_ns") == d.startWallNanoseconds)
+        #expect(number("duration_ns") == d.durationNanoseconds)
+        #expect(number("items") == UInt64(d.items))
+        #expect(number("error_type_id") == UInt64(d.errorTypeID))
+        #expect(utf8("error") == Array(d.errorDescription.utf8))
+        let pairs = (json["attributes"] as? [[String]]) ?? []
+        #expect(pairs.map { $0.map { Array($0.utf8) } } == d.attributes.map { [Array($0.key.utf8), Array($0.value.utf8)] })
+    case .threshold(let operation, let ns):
+        expectKeys(["operation_id", "threshold_ns"])
+        #expect(number("operation_id") == UInt64(operation))
+        #expect(number("threshold_ns") == ns)
     case .controlRequest(let text):
         expectKeys(["text"])
         #expect(utf8("text") == Array(text.utf8))
@@ -173,6 +191,8 @@ func encode(_ message: Message) -> [UInt8] {
     case .define(let d): WireEncoder.define(d)
     case .events(let dropped, let records): WireEncoder.events(droppedTotal: dropped, records: records)
     case .memoryDeltas(let dropped, let records): WireEncoder.memoryDeltas(droppedTotal: dropped, records: records)
+    case .callDetail(let d): WireEncoder.callDetail(d)
+    case .threshold(let operation, let ns): WireEncoder.threshold(operationID: operation, nanoseconds: ns)
     case .controlRequest(let text): WireEncoder.controlRequest(text)
     case .welcome(let w): WireEncoder.welcome(w)
     case .error(let e): WireEncoder.error(e)

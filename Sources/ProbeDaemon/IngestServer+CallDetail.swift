@@ -1,0 +1,50 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ProbePosix
+import ProbeWire
+
+extension IngestServer {
+    /// Checks a CALL_DETAIL against the connection's names, hands it to the store and logs it
+    /// (rate-limited).
+    func acceptCallDetail(_ d: CallDetail, on c: Connection, bytes: Int) throws(WireError) {
+        let op = Int(d.operationID)
+        guard op < c.operations.count, let operation = c.operations[op] else {
+            throw WireError(.unknownOperation, "CALL_DETAIL uses operation id \(d.operationID), which this connection never defined")
+        }
+        let et = Int(d.errorTypeID)
+        guard et == 0 || (et < c.errorTypes.count && c.errorTypes[et] != nil) else {
+            throw WireError(.unknownOperation, "CALL_DETAIL uses error type id \(d.errorTypeID), which this connection never defined")
+        }
+        let errorType = et == 0 ? nil : c.errorTypes[et]
+        feed.submit(.callDetail(c.id, d, operation: operation, errorType: errorType, bytes: bytes))
+        let entry = CallEntry(sequence: 0, service: c.service, pid: c.peer.pid, operation: operation, detail: d, errorType: errorType)
+        detailLog.write(d.failed ? .warning : .info, entry.logLine)
+    }
+
+    /// After a DEFINE of an operation probed has a threshold for, tells the client.
+    func sendThresholdIfSet(_ fd: Int32, _ d: Definition) {
+        guard d.kind == .operation, let ns = thresholds.value(d.name) else { return }
+        UnixSocket.send(fd, WireEncoder.threshold(operationID: d.id, nanoseconds: ns), flags: Int32(MSG_DONTWAIT))
+    }
+
+    /// Sends changed thresholds to every connection that defined the operation (ingest thread).
+    func applyThresholdChanges() {
+        let changes = thresholds.takeChanges()
+        guard !changes.isEmpty else { return }
+        for (fd, c) in connections where c.role == .client {
+            for (operation, ns) in changes {
+                for (id, name) in c.operations.enumerated() where name == operation {
+                    UnixSocket.send(fd, WireEncoder.threshold(operationID: UInt32(id), nanoseconds: ns), flags: Int32(MSG_DONTWAIT))
+                }
+            }
+        }
+    }
+
+    /// Sets `operation`'s threshold (0 removes it) and has the ingest thread tell the clients;
+    /// returns once it has (the barrier runs after the changes are sent).
+    func setThreshold(_ operation: String, nanoseconds: UInt64) {
+        thresholds.set(operation, nanoseconds: nanoseconds)
+        barrier()
+    }
+}

@@ -28,3 +28,7 @@ fi
 
 swift build --build-tests
 swift test --skip-build
+
+# Every libFuzzer target briefly (20 s each, about a minute in all), so each change is fuzzed;
+# Tools/fuzz.sh TARGET SECONDS runs one for longer. A crash fails the test command.
+bash Tools/fuzz.sh all 20

@@ -13,24 +13,16 @@ extension ControlServer {
         switch request.command {
         case "slow", "errors":
             let operation: String?
-            switch request.arguments["operation"] {
-            case nil: operation = nil
-            case let name as String: operation = name
-            default: return ControlServer.errorJSON("\"operation\" must be a string")
-            }
+            do { operation = try request.operationFilter() } catch { return ControlServer.errorJSON(error.description) }
             ingest?.barrier()
             if request.command == "slow" {
                 return blocking { [store] in await store.slowJSON(operation: operation) }
             }
             return blocking { [store] in await store.errorsJSON(operation: operation) }
         case "threshold":
-            guard let operation = request.arguments["operation"] as? String, !operation.isEmpty else {
-                return ControlServer.errorJSON("\"threshold\" needs an \"operation\" string")
-            }
-            guard let value = request.arguments["threshold_ns"] as? NSNumberLike, let ns = value.nonNegativeInteger else {
-                return ControlServer.errorJSON("\"threshold\" needs \"threshold_ns\": a whole number of nanoseconds, 0 to remove it")
-            }
-            ingest?.setThreshold(operation, nanoseconds: ns)
+            let arguments: (operation: String, nanoseconds: UInt64)
+            do { arguments = try request.thresholdArguments() } catch { return ControlServer.errorJSON(error.description) }
+            ingest?.setThreshold(arguments.operation, nanoseconds: arguments.nanoseconds)
             return thresholdsJSON()
         case "thresholds":
             return thresholdsJSON()
@@ -59,9 +51,7 @@ extension ControlServer {
     /// non-final chunk saying what is followed, then one chunk per new entry (a JSON line).
     /// Returns false when `text` is not such a request (the session goes on as usual).
     func followIfAsked(_ text: String, fd: Int32) -> Bool {
-        guard let request = try? ControlRequest.parse(text), request.arguments["follow"] as? Bool == true,
-              request.command == "slow" || request.command == "errors"
-        else { return false }
+        guard let request = try? ControlRequest.parse(text), request.follows else { return false }
         let operation = request.arguments["operation"] as? String
         let kind: CallFeed.Kind = request.command == "slow" ? .slow : .errors
         let subscription = store.callFeed.subscribe(kind, operation: operation)
@@ -98,18 +88,5 @@ extension ControlServer {
         var byte: UInt8 = 0
         let n = recv(fd, &byte, 1, Int32(MSG_DONTWAIT | MSG_PEEK))
         return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)
-    }
-}
-
-/// JSON numbers as `JSONSerialization` gives them.
-protocol NSNumberLike {
-    var nonNegativeInteger: UInt64? { get }
-}
-
-extension NSNumber: NSNumberLike {
-    var nonNegativeInteger: UInt64? {
-        let d = doubleValue
-        guard d.isFinite, d >= 0, d < 1.8e19, d == d.rounded() else { return nil }
-        return uint64Value
     }
 }

@@ -146,22 +146,3 @@ final class ControlServer: @unchecked Sendable {
         return result.withLock { $0 ?? ControlServer.errorJSON("internal error") }
     }
 }
-
-/// A control request: a JSON object with a `command` string and optional arguments.
-struct ControlRequest {
-    struct Invalid: Error, CustomStringConvertible {
-        var description: String
-    }
-    var command: String
-    var arguments: [String: Any]
-
-    static func parse(_ text: String) throws(Invalid) -> ControlRequest {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
-            throw Invalid(description: "the request is not a JSON object; send e.g. {\"command\":\"stats\"}")
-        }
-        guard let command = object["command"] as? String else {
-            throw Invalid(description: "the request has no \"command\" string")
-        }
-        return ControlRequest(command: command, arguments: object)
-    }
-}

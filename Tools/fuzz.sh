@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Runs one libFuzzer target (or all of them) for a while.
+#
+#   Tools/fuzz.sh TARGET SECONDS     TARGET: wire | control | http | all
+#
+# Targets, one per parser that reads bytes a peer controls:
+#   wire     WireDecoder.decode            (Sources/ProbeWire: ingest and control sockets)
+#   control  ControlRequest.parse + args   (Sources/ProbeDaemon/ControlRequest.swift: probectl's JSON)
+#   http     HTTPRequestHead.endOfHead/route (Sources/ProbeDaemon/HTTPRequestHead.swift: /metrics)
+#
+# Each is built with `swiftc -sanitize=fuzzer,address -parse-as-library -O` from the parser's own
+# sources and a small entry file in Tools/fuzz/, into .build-fuzz/ (ignored). Seeds: the protocol
+# vectors (Protocol/vectors/*.hex) for wire, Tools/fuzz/seeds/TARGET/ for the others. The working
+# corpus grows in .build-fuzz/corpus-TARGET/ and is kept between runs. A crash leaves its input as
+# .build-fuzz/crash-TARGET-*; turn it into a regression vector or test together with the fix.
+# SWIFT_BACKTRACE=enable=no: Swift's crash handler would otherwise trip ASan and can hang.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+usage() { echo "usage: Tools/fuzz.sh wire|control|http|all SECONDS" >&2; exit 2; }
+[ $# -eq 2 ] || usage
+target=$1 seconds=$2
+[[ "$seconds" =~ ^[0-9]+$ ]] || usage
+
+out=.build-fuzz
+mkdir -p "$out"
+
+sources() {
+    case $1 in
+        wire) echo Sources/ProbeWire/*.swift Tools/fuzz/WireDecoderFuzz.swift ;;
+        control) echo Sources/ProbeDaemon/ControlRequest.swift Tools/fuzz/ControlRequestFuzz.swift ;;
+        http) echo Sources/ProbeDaemon/HTTPRequestHead.swift Tools/fuzz/HTTPRequestFuzz.swift ;;
+        *) usage ;;
+    esac
+}
+
+maxlen() {
+    case $1 in
+        wire) echo 65536 ;;     # WireProtocol.maxMessageBytes (+ bigger is refused as oversized)
+        control) echo 4200 ;;   # a CONTROL_REQUEST carries at most 4096 bytes of text
+        http) echo 9000 ;;      # the request head is refused past 8192 bytes
+    esac
+}
+
+build() {
+    local t=$1 bin=$out/fuzz-$1
+    # Rebuild only when a source is newer than the binary.
+    local newer=1
+    if [ -x "$bin" ]; then
+        newer=0
+        for f in $(sources "$t"); do [ "$f" -nt "$bin" ] && newer=1; done
+    fi
+    if [ $newer -eq 1 ]; then
+        echo "fuzz.sh: building $t" >&2
+        # shellcheck disable=SC2046
+        swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name "Fuzz_$t" \
+            $(sources "$t") -o "$bin"
+    fi
+}
+
+seed() {
+    local t=$1 corpus=$out/corpus-$1
+    mkdir -p "$corpus"
+    if [ "$t" = wire ]; then
+        # Each vector's bytes: hex pairs with `#` comments and whitespace stripped.
+        for f in Protocol/vectors/*.hex; do
+            hex=$(sed 's/#.*//' "$f" | tr -d ' \t\r\n')
+            printf "$(printf '%s' "$hex" | sed 's/../\\x&/g')" > "$corpus/vector-$(basename "$f" .hex)"
+        done
+    else
+        cp Tools/fuzz/seeds/"$t"/* "$corpus"/
+    fi
+}
+
+run() {
+    local t=$1
+    build "$t"
+    seed "$t"
+    echo "fuzz.sh: running $t for ${seconds}s" >&2
+    # detect_leaks=0: LeakSanitizer reports the Swift runtime's and Foundation's one-time caches.
+    SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 \
+        timeout -s KILL $((seconds + 60)) "$out/fuzz-$t" \
+        -max_total_time="$seconds" -max_len="$(maxlen "$t")" -timeout=10 -rss_limit_mb=2048 \
+        -print_final_stats=1 -artifact_prefix="$out/crash-$t-" "$out/corpus-$t"
+}
+
+if [ "$target" = all ]; then
+    for t in wire control http; do run "$t"; done
+else
+    run "$target"
+fi

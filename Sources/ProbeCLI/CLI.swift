@@ -145,6 +145,9 @@ public enum CLI {
             warm-up: first \(s.warmupCalls) calls of each series excluded from latency
             \(s.connectedProcesses) connected processes, \(s.series) series, \(s.eventsReceived) events received, \(s.droppedEvents) dropped by clients, \(s.messagesRejected) messages rejected
             """
+        if let refused = s.seriesRefused, refused > 0 {
+            out += "\n\(refused) new series refused (probed holds at most --max-series \(s.maxSeries ?? 0)); \(s.eventsRefused ?? 0) of their events counted, not measured"
+        }
         if !s.processes.isEmpty {
             var t = TextTable(["SERVICE", "PID", "STATE", "OPS", "EVENTS", "DROPPED"], rightAligned: [1, 3, 4, 5])
             for p in s.processes {

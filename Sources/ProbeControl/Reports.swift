@@ -88,6 +88,10 @@ public struct StatusReport: Codable, Sendable {
     public var messagesReceived: UInt64
     public var messagesRejected: UInt64
     public var droppedEvents: UInt64
+    /// `--max-series` and what it refused (absent from daemons before it existed).
+    public var maxSeries: Int?
+    public var seriesRefused: UInt64?
+    public var eventsRefused: UInt64?
     public var processes: [ProcessRow]
 }
 

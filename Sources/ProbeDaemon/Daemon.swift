@@ -71,7 +71,8 @@ public enum Daemon {
         for s in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&signals, s) }
         pthread_sigmask(SIG_BLOCK, &signals, nil)
 
-        let store = Store(configuration: .init(warmup: options.warmup, socketPath: path, memory: options.memory))
+        let store = Store(configuration: .init(
+            warmup: options.warmup, socketPath: path, memory: options.memory, maxSeries: options.maxSeries, log: log))
         let feed = StoreFeed()
         let control = ControlServer(store: store, log: log)
         control.statePolicy = .changingState(options)

@@ -14,6 +14,9 @@ public struct DaemonOptions: Sendable, Equatable {
     public var controlGroup: GroupRef? = nil
     /// `--nvml-library`: the NVML library file to load; nil: `$PROBED_NVML_LIBRARY`, else libnvidia-ml.so.1.
     public var nvmlLibrary: String? = nil
+    /// `--max-series`: the most series probed holds; new ones past it are refused, counted and logged.
+    public var maxSeries = DaemonOptions.defaultMaxSeries
+    public static let defaultMaxSeries = 100_000
 
     public init() {}
 
@@ -26,6 +29,7 @@ public struct DaemonOptions: Sendable, Equatable {
                       [--metrics-listen ADDRESS:PORT]
                       [--sample-interval DURATION] [--leak-threshold SIZE] [--leak-window DURATION]
                       [--allow-group GROUP] [--control-group GROUP] [--config PATH]
+                      [--max-series N]
                probed --check-config [--config PATH] [FLAGS]
                       [--nvml-library PATH]
                probed --version | --help
@@ -50,6 +54,9 @@ public struct DaemonOptions: Sendable, Equatable {
           --control-group GROUP
                             members of GROUP may change state (probectl reset) as well as probed's
                             own user and root; everybody allowed to connect may read
+          --max-series N    hold at most N series (default 100000, ~32 KiB each at most); a new
+                            operation past it is refused: counted (probectl status: series_refused),
+                            logged once per client connection with its pid, its events not measured
           --config PATH     read settings from PATH, `key = value` lines named like the flags
                             (default /etc/probed.conf when it exists); flags override the file
           --check-config    validate the file and flags, print the effective settings, and exit
@@ -126,6 +133,12 @@ public struct DaemonOptions: Sendable, Equatable {
                     throw UsageError(description: "\(flag): there is no group \"\(text)\" on this system; create it (groupadd \(text)) or name another")
                 }
                 if flag == "--allow-group" { o.allowGroup = group } else { o.controlGroup = group }
+            case "--max-series":
+                let text = try take()
+                guard let n = Int(text), n >= 1, n <= 10_000_000 else {
+                    throw UsageError(description: "--max-series: \"\(text)\" is not a whole number from 1 to 10000000")
+                }
+                o.maxSeries = n
             case "--nvml-library":
                 let path = try take()
                 guard !path.isEmpty else { throw UsageError(description: "--nvml-library needs a path to a library file") }

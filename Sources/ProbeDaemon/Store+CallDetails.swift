@@ -8,7 +8,10 @@ extension Store {
         messagesReceived &+= 1
         bytesReceived &+= UInt64(bytes)
         guard let client = clients[id], let service = client.service else { return }
-        if d.slow { series[SeriesKey(service: service, pid: client.pid, operation: operation)]?.slowCalls &+= 1 }
+        guard let s = series[SeriesKey(service: service, pid: client.pid, operation: operation)] else {
+            return  // refused by --max-series: its call log would be a series by another name
+        }
+        if d.slow { s.slowCalls &+= 1 }
         let kept = callLogs.add(CallEntry(sequence: 0, service: service, pid: client.pid, operation: operation, detail: d, errorType: errorType))
         callFeed.publish(kept)
     }

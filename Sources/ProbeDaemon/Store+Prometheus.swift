@@ -33,6 +33,9 @@ public struct MetricsSnapshot: Sendable {
     public var bytesReceived: UInt64 = 0
     public var messagesReceived: UInt64 = 0
     public var messagesRejected: UInt64 = 0
+    /// `--max-series` refusals: new series refused, and the events that named them.
+    public var seriesRefused: UInt64 = 0
+    public var eventsRefused: UInt64 = 0
     /// Client-reported drops, every process since probed started.
     public var droppedEvents: UInt64 = 0
     public var connectedProcesses = 0
@@ -75,6 +78,8 @@ extension Store {
         s.bytesReceived = bytesReceived
         s.messagesReceived = messagesReceived
         s.messagesRejected = messagesRejected
+        s.seriesRefused = seriesRefused
+        s.eventsRefused = eventsRefused
         s.warmup = configuration.warmup
         let uptime = clock.now() &- startedAt
         s.startTimeSeconds = Double(wallClockNanoseconds() &- min(uptime, wallClockNanoseconds())) / 1e9
@@ -210,6 +215,12 @@ public enum PrometheusExposition {
         w.family("probed_messages_rejected_total", .counter,
                  "Client messages probed refused (malformed, oversized, out of order); each closed its connection.")
         w.sample("probed_messages_rejected_total", [], snapshot.messagesRejected)
+        w.family("probed_series_refused_total", .counter,
+                 "New series probed refused because it already held --max-series series.")
+        w.sample("probed_series_refused_total", [], snapshot.seriesRefused)
+        w.family("probed_refused_events_total", .counter,
+                 "Events received for operations refused by --max-series: counted, not measured.")
+        w.sample("probed_refused_events_total", [], snapshot.eventsRefused)
         w.family("probed_client_dropped_events_total", .counter,
                  "Events clients reported dropped before they reached probed, every process since probed started.")
         w.sample("probed_client_dropped_events_total", [], snapshot.droppedEvents)

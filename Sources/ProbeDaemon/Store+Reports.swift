@@ -162,6 +162,9 @@ extension Store {
         w.field("bytes_received", bytesReceived)
         w.field("messages_received", messagesReceived)
         w.field("messages_rejected", messagesRejected)
+        w.field("max_series", configuration.maxSeries)
+        w.field("series_refused", seriesRefused)
+        w.field("events_refused", eventsRefused)
         // A process's drop count covers its whole life: one that reconnected reports it again,
         // so take the largest per process, not the sum over its connections.
         var droppedByProcess: [Int32: UInt64] = [:]
@@ -178,6 +181,8 @@ extension Store {
             w.field("events_received", c.eventsReceived)
             w.field("dropped_events", c.droppedReported)
             w.field("operations", c.operations.lazy.compactMap { $0 }.count)
+            w.field("series_refused", c.seriesRefused)
+            w.field("events_refused", c.eventsRefused)
             w.endObject()
         }
         w.endArray()

@@ -31,10 +31,17 @@ public actor Store {
         public var socketPath: String = ""
         /// Resident-memory sampling, history and leak detection.
         public var memory = MemoryOptions()
-        public init(warmup: Int = 10, socketPath: String = "", memory: MemoryOptions = MemoryOptions()) {
+        /// `--max-series`: new series past this many are refused (see Store+SeriesCap.swift).
+        public var maxSeries: Int = DaemonOptions.defaultMaxSeries
+        /// Where refusals are logged; nil logs nothing (unit tests).
+        public var log: Log? = nil
+        public init(warmup: Int = 10, socketPath: String = "", memory: MemoryOptions = MemoryOptions(),
+                    maxSeries: Int = DaemonOptions.defaultMaxSeries, log: Log? = nil) {
             self.warmup = warmup
             self.socketPath = socketPath
             self.memory = memory
+            self.maxSeries = maxSeries
+            self.log = log
         }
     }
 
@@ -51,6 +58,9 @@ public actor Store {
         var errorTypes: [String?] = []
         var eventsReceived: UInt64 = 0
         var droppedReported: UInt64 = 0
+        /// DEFINEs refused by `--max-series`, and the events that named them.
+        var seriesRefused: UInt64 = 0
+        var eventsRefused: UInt64 = 0
     }
 
     public let configuration: Configuration
@@ -62,6 +72,8 @@ public actor Store {
     var bytesReceived: UInt64 = 0
     var messagesReceived: UInt64 = 0
     var messagesRejected: UInt64 = 0
+    var seriesRefused: UInt64 = 0
+    var eventsRefused: UInt64 = 0
     /// Resident-memory history and trend per client connection (see Store+Memory.swift).
     var memory: [ConnectionID: ProcessMemory] = [:]
     /// NVML's devices and each client's device memory (see Store+GPU.swift).
@@ -121,6 +133,8 @@ public actor Store {
             let key = SeriesKey(service: service, pid: client.pid, operation: d.name)
             if let existing = series[key] {
                 client.operations[index] = existing
+            } else if !admitNewSeries(key, client: &client) {
+                client.operations[index] = nil
             } else {
                 let s = Series(key: key, now: clock.now())
                 series[key] = s
@@ -148,7 +162,12 @@ public actor Store {
         let second = now / 1_000_000_000
         for r in records {
             let index = Int(r.operationID)
-            guard index < client.operations.count, let s = client.operations[index] else { continue }
+            guard index < client.operations.count, let s = client.operations[index] else {
+                // Defined (the ingest side checked) but refused by --max-series.
+                client.eventsRefused &+= 1
+                eventsRefused &+= 1
+                continue
+            }
             if s !== last {
                 // Close the series' past second (if one has ended) before adding to the current one.
                 s.touch(now)

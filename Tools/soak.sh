@@ -41,8 +41,10 @@ cleanup() {
 trap cleanup EXIT
 
 timeout -s KILL $((seconds + 120)) "$bin/probed" --socket "$socket" --warmup 0 2> "$dir/probed.log" &
-daemon=$!
+wrapper=$!
 for _ in $(seq 100); do [ -S "$socket" ] && break; sleep 0.1; done
+daemon=$(cat "/proc/$wrapper/task/$wrapper/children" | awk '{print $1}')  # probed itself, not timeout
+[ -n "$daemon" ] || { echo "soak.sh: probed did not start: $(cat "$dir/probed.log")" >&2; exit 1; }
 "$bin/probectl" --socket "$socket" status > /dev/null
 
 for i in $(seq "$clients"); do

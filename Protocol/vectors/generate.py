@@ -2,7 +2,7 @@
 """Writes the protocol v1 test vectors in this directory from the layouts in ../PROTOCOL.md.
 
 Run it from anywhere: `python3 Protocol/vectors/generate.py`. It deletes the vector files it
-owns (NN-*.hex and NN-*.json) and writes them again, so the output is deterministic. It is an
+owns (NN-*.hex, NN-*.json, NNN-*.hex and NNN-*.json) and writes them again, so the output is deterministic. It is an
 implementation of PROTOCOL.md independent of the Swift codec: the Swift tests check that the
 codec agrees with it. See README.md in this directory for the file format.
 """
@@ -15,8 +15,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 # Message types and error codes (PROTOCOL.md §4 and §9).
-HELLO, DEFINE, EVENTS, MEMORY_DELTAS, CONTROL_REQUEST = 0x01, 0x02, 0x03, 0x04, 0x10
-WELCOME, ERROR, ACK, CONTROL_RESPONSE = 0x81, 0x82, 0x83, 0x90
+HELLO, DEFINE, EVENTS, MEMORY_DELTAS, CALL_DETAIL, CONTROL_REQUEST = 0x01, 0x02, 0x03, 0x04, 0x05, 0x10
+WELCOME, ERROR, ACK, THRESHOLD, CONTROL_RESPONSE = 0x81, 0x82, 0x83, 0x84, 0x90
 CODES = {
     "malformed": 1, "oversized": 2, "unknown_type": 3, "unsupported_version": 4,
     "out_of_order": 5, "unknown_operation": 6, "bad_name": 7, "limit_exceeded": 8,
@@ -24,6 +24,8 @@ CODES = {
 }
 FAILED, DEVICE_SYNCHRONIZED = 1 << 0, 1 << 1
 FEATURE_MEMORY_DELTAS = 1 << 0  # WELCOME features bit 0
+FEATURE_CALL_DETAILS = 1 << 1  # WELCOME features bit 1
+DETAIL_FAILED, DETAIL_SLOW, DETAIL_TRUNCATED = 1 << 0, 1 << 1, 1 << 2  # CALL_DETAIL flags
 UNKNOWN_TYPE = 0x7E  # a type value no version defines yet
 
 
@@ -50,8 +52,8 @@ class Message:
 
 def header(m, type_, length, version=1, flags=0):
     names = {HELLO: "HELLO", DEFINE: "DEFINE", EVENTS: "EVENTS", MEMORY_DELTAS: "MEMORY_DELTAS",
-             CONTROL_REQUEST: "CONTROL_REQUEST", WELCOME: "WELCOME", ERROR: "ERROR",
-             ACK: "ACK", CONTROL_RESPONSE: "CONTROL_RESPONSE"}
+             CALL_DETAIL: "CALL_DETAIL", CONTROL_REQUEST: "CONTROL_REQUEST", WELCOME: "WELCOME",
+             ERROR: "ERROR", ACK: "ACK", THRESHOLD: "THRESHOLD", CONTROL_RESPONSE: "CONTROL_RESPONSE"}
     m.add(u8(type_), f"type 0x{type_:02x} ({names.get(type_, 'unknown')})")
     m.add(u8(version), f"version {version}")
     m.add(u16(flags), f"flags 0x{flags:04x}")
@@ -124,6 +126,55 @@ def memory_deltas(dropped, records, count=None, reserved=0, **hdr):
     return m
 
 
+def _utf8(text):
+    return text if isinstance(text, bytes) else text.encode()
+
+
+def call_detail(op, flags, start, wall, duration, items=1, error_type=0, error_text="", attributes=(),
+                error_length=None, attribute_count=None, trailing=b"", **hdr):
+    """CALL_DETAIL; `attributes` is a list of (key, value) pairs, each str or raw bytes."""
+    err = _utf8(error_text)
+    attrs = [(_utf8(k), _utf8(v)) for k, v in attributes]
+    e = len(err) if error_length is None else error_length
+    n = len(attrs) if attribute_count is None else attribute_count
+    size = 50 + len(err) + 1 + sum(4 + len(k) + len(v) for k, v in attrs) + len(trailing)
+    m = Message()
+    header(m, CALL_DETAIL, hdr.pop("length", size), **hdr)
+    m.add(u32(op), f"operation_id {op}")
+    m.add(u32(flags), f"flags 0x{flags:x}")
+    m.add(u64(start), f"start_ns {start} (CLOCK_MONOTONIC)")
+    m.add(u64(wall), f"start_wall_ns {wall} (CLOCK_REALTIME)")
+    m.add(u64(duration), f"duration_ns {duration}")
+    m.add(u32(items), f"items {items}")
+    m.add(u32(error_type), f"error_type_id {error_type}")
+    m.add(u16(e), f"error_length {e}")
+    m.add(err, "error (UTF-8)")
+    m.add(u8(n), f"attribute_count {n}")
+    for i, (k, v) in enumerate(attrs):
+        m.add(u16(len(k)), f"attribute {i}: key_length {len(k)}")
+        m.add(k, f"attribute {i}: key (UTF-8)")
+        m.add(u16(len(v)), f"attribute {i}: value_length {len(v)}")
+        m.add(v, f"attribute {i}: value (UTF-8)")
+    if trailing:
+        m.add(trailing, "trailing bytes")
+    return m
+
+
+def call_detail_meaning(op, flags, start, wall, duration, items=1, error_type=0, error_text="", attributes=()):
+    return {"type": "call_detail", "operation_id": op, "flags": flags, "start_ns": start,
+            "start_wall_ns": wall, "duration_ns": duration, "items": items, "error_type_id": error_type,
+            "error": error_text, "attributes": [[k, v] for k, v in attributes]}
+
+
+def threshold(op, ns, reserved=0, length=24):
+    m = Message()
+    header(m, THRESHOLD, length)
+    m.add(u32(op), f"operation_id {op}")
+    m.add(u32(reserved), f"reserved {reserved}")
+    m.add(u64(ns), f"threshold_ns {ns}" + (" (none)" if ns == 0 else ""))
+    return m
+
+
 def text_message(type_, body, flags=0, **hdr):
     data = body if isinstance(body, bytes) else body.encode()
     m = Message()
@@ -182,6 +233,15 @@ SAMPLE_DELTAS = [
     delta(4095, -9_007_199_254_740_991),
 ]
 LONG_NAME = "é" * 64  # 128 bytes of UTF-8: the longest legal name
+# start_wall_ns values stay below 2^53 (so any JSON parser reads them exactly), which puts them in
+# 1970; a real CLOCK_REALTIME reading is larger and travels the same way.
+SLOW_DETAIL = (0, DETAIL_SLOW, 86_400_000_000_000, 9_007_199_254_740_991, 250_000_000, 32,
+               [("batch", "32"), ("shape", "32x3x224x224")])
+FAILED_DETAIL = (1, DETAIL_FAILED, 86_400_003_000_000, 1_234_567_890_123_456, 750_000, 1, 1,
+                 "ValueError: input contains NaN at index 7 — « rejeté »")
+TRUNCATED_DETAIL = (4095, DETAIL_FAILED | DETAIL_SLOW | DETAIL_TRUNCATED, 5, 0, 9_007_199_254_740_991, 4_294_967_295,
+                    0, "x" * 510 + "é",
+                    [("k" * 64, "é" * 128), ("empty", "")] + [(f"a{i:02}", str(i)) for i in range(14)])
 
 VALID = [
     ("01-hello", "HELLO from service \"ranker\", pid 4242, speaking version 1 only",
@@ -209,10 +269,11 @@ VALID = [
     ("08-control-request", "CONTROL_REQUEST {\"command\":\"stats\"}",
      text_message(CONTROL_REQUEST, '{"command":"stats"}'),
      {"type": "control_request", "text": '{"command":"stats"}'}),
-    ("09-welcome", "WELCOME: version 1, the daemon's limits and features bit 0 (it accepts MEMORY_DELTAS)",
-     welcome(features=FEATURE_MEMORY_DELTAS),
+    ("09-welcome", "WELCOME: version 1, the daemon's limits and features 3: bit 0 (it accepts MEMORY_DELTAS) "
+                   "and bit 1 (it accepts CALL_DETAIL and sends THRESHOLD)",
+     welcome(features=FEATURE_MEMORY_DELTAS | FEATURE_CALL_DETAILS),
      {"type": "welcome", "version": 1, "max_message_bytes": 65536, "max_operations": 4096,
-      "max_name_bytes": 128, "features": 1}),
+      "max_name_bytes": 128, "features": 3}),
     ("10-error", "ERROR bad_name (7) with its text",
      error(7, "operation name is empty"),
      {"type": "error", "code": 7, "code_name": "bad_name", "message": "operation name is empty"}),
@@ -239,6 +300,25 @@ VALID = [
     ("17-ack", "ACK: the daemon has accepted 123456789 event records on this connection",
      ack(123456789),
      {"type": "ack", "events_accepted": 123456789}),
+    ("18-call-detail-slow", "CALL_DETAIL of a slow call of operation 0: a batch of 32 that took 250 ms, "
+                            "with attributes batch = 32 and shape = 32x3x224x224",
+     call_detail(*SLOW_DETAIL[:6], attributes=SLOW_DETAIL[6]),
+     call_detail_meaning(*SLOW_DETAIL[:6], attributes=SLOW_DETAIL[6])),
+    ("19-call-detail-failed", "CALL_DETAIL of a failed call of operation 1 with error type 1, its error "
+                              "description and no attributes",
+     call_detail(*FAILED_DETAIL),
+     call_detail_meaning(*FAILED_DETAIL)),
+    ("20-call-detail-truncated", "CALL_DETAIL of a failed and slow call without an error type, cut by the client "
+                                 "(truncated flag) to the limits: a 512-byte error, 16 attributes, one with a 64-byte "
+                                 "key and a 256-byte value, one with an empty value",
+     call_detail(*TRUNCATED_DETAIL[:8], attributes=TRUNCATED_DETAIL[8]),
+     call_detail_meaning(*TRUNCATED_DETAIL[:8], attributes=TRUNCATED_DETAIL[8])),
+    ("21-threshold", "THRESHOLD: calls of the client's operation 2 that take longer than 50 ms are slow",
+     threshold(2, 50_000_000),
+     {"type": "threshold", "operation_id": 2, "threshold_ns": 50_000_000}),
+    ("22-threshold-none", "THRESHOLD 0 for operation 4095: the daemon's threshold was removed (none)",
+     threshold(4095, 0),
+     {"type": "threshold", "operation_id": 4095, "threshold_ns": 0}),
 ]
 
 _big = Message()
@@ -247,6 +327,7 @@ _big.add(bytes(65537 - 8), "65529 zero bytes: one more than fits")
 
 OK_RECORD = record(0, 0, 1000, 10, 1, 0)
 OK_DELTA = delta(0, 4096)
+OK_DETAIL = (0, DETAIL_SLOW, 1000, 2000, 10)  # operation_id, flags, start_ns, start_wall_ns, duration_ns
 
 INVALID = [
     ("50-bad-empty-packet", "a packet of 0 bytes", raw(b"", "nothing"), "malformed"),
@@ -354,6 +435,53 @@ INVALID = [
      memory_deltas(0, [], count=4095), "oversized"),
     ("99-bad-order-memory-reserved-before-count", "MEMORY_DELTAS with reserved field 1 and count 4095: reserved is checked first",
      memory_deltas(0, [], count=4095, reserved=1), "reserved_nonzero"),
+    # 100 and up: the 50-99 range is full.
+    ("100-bad-call-detail-neither-failed-nor-slow", "CALL_DETAIL with flags 0x4 (truncated only): a detail is "
+                                                     "sent only for a failed or slow call",
+     call_detail(0, DETAIL_TRUNCATED, 1000, 2000, 10), "malformed"),
+    ("101-bad-call-detail-items-0", "CALL_DETAIL with items 0",
+     call_detail(*OK_DETAIL, items=0), "malformed"),
+    ("102-bad-call-detail-error-513", "CALL_DETAIL with a 513-byte error description (limit 512)",
+     call_detail(0, DETAIL_FAILED, 1000, 2000, 10, error_text="x" * 513), "oversized"),
+    ("103-bad-call-detail-17-attributes", "CALL_DETAIL with 17 attributes (limit 16)",
+     call_detail(*OK_DETAIL, attributes=[(f"a{i:02}", "1") for i in range(17)]), "oversized"),
+    ("104-bad-call-detail-key-65", "CALL_DETAIL whose attribute key is 65 bytes (limit 64)",
+     call_detail(*OK_DETAIL, attributes=[("k" * 65, "1")]), "oversized"),
+    ("105-bad-call-detail-duplicate-key", "CALL_DETAIL with the key \"batch\" twice",
+     call_detail(*OK_DETAIL, attributes=[("batch", "32"), ("shape", "1x3"), ("batch", "64")]), "malformed"),
+    ("106-bad-call-detail-trailing-byte", "CALL_DETAIL with one byte after its last attribute",
+     call_detail(*OK_DETAIL, attributes=[("batch", "32")], trailing=b"\x00"), "malformed"),
+    ("107-bad-call-detail-unknown-flag", "CALL_DETAIL with flag bit 3 set besides slow (bits 3-31 are reserved)",
+     call_detail(0, DETAIL_SLOW | 1 << 3, 1000, 2000, 10), "reserved_nonzero"),
+    ("108-bad-call-detail-short", "CALL_DETAIL of 50 bytes: its fixed part without the attribute count",
+     raw(call_detail(*OK_DETAIL).bytes()[:4] + u32(50) + call_detail(*OK_DETAIL).bytes()[8:50],
+         "header (length 50), the fixed fields, error_length 0; no attribute_count"), "malformed"),
+    ("109-bad-call-detail-empty-key", "CALL_DETAIL whose attribute has an empty key",
+     call_detail(*OK_DETAIL, attributes=[("", "32")]), "malformed"),
+    ("110-bad-call-detail-value-257", "CALL_DETAIL whose attribute value is 257 bytes (limit 256)",
+     call_detail(*OK_DETAIL, attributes=[("batch", "v" * 257)]), "oversized"),
+    ("111-bad-call-detail-error-invalid-utf8", "CALL_DETAIL whose error description contains the byte 0xFF",
+     call_detail(0, DETAIL_FAILED, 1000, 2000, 10, error_text=b"bad \xff"), "malformed"),
+    ("112-bad-call-detail-error-past-end", "CALL_DETAIL whose error_length (40) runs past the end of the message",
+     call_detail(0, DETAIL_FAILED, 1000, 2000, 10, error_text="timeout", error_length=40), "malformed"),
+    ("113-bad-call-detail-attribute-missing", "CALL_DETAIL whose attribute_count (2) promises more attributes than it carries",
+     call_detail(*OK_DETAIL, attributes=[("batch", "32")], attribute_count=2), "malformed"),
+    ("114-bad-call-detail-key-invalid-utf8", "CALL_DETAIL whose attribute key ends in the middle of a character (C3)",
+     call_detail(*OK_DETAIL, attributes=[(b"shape\xc3", "1")]), "malformed"),
+    ("115-bad-order-call-detail-flags-before-items", "CALL_DETAIL with an unknown flag bit and items 0: flags are checked first",
+     call_detail(0, DETAIL_SLOW | 1 << 31, 1000, 2000, 10, items=0), "reserved_nonzero"),
+    ("116-bad-order-call-detail-items-before-error-length", "CALL_DETAIL with items 0 and a 513-byte error: items are checked first",
+     call_detail(0, DETAIL_FAILED, 1000, 2000, 10, items=0, error_text="x" * 513), "malformed"),
+    ("117-bad-order-call-detail-count-before-attributes", "CALL_DETAIL with 17 attributes, the first with an empty key: "
+                                                          "the count is checked first",
+     call_detail(*OK_DETAIL, attributes=[("", "1")] + [(f"a{i:02}", "1") for i in range(16)]), "oversized"),
+    ("118-bad-threshold-short", "THRESHOLD of 16 bytes (must be 24)",
+     raw(threshold(0, 1, length=16).bytes()[:16], "header (length 16), operation_id, reserved; no threshold_ns"),
+     "malformed"),
+    ("119-bad-threshold-long", "THRESHOLD of 25 bytes (must be 24)",
+     threshold(0, 1, length=25).add(b"\x00", "one extra byte"), "malformed"),
+    ("120-bad-threshold-reserved", "THRESHOLD with reserved field 1",
+     threshold(0, 50_000_000, reserved=1), "reserved_nonzero"),
 ]
 
 
@@ -376,7 +504,7 @@ def render(title, message):
 
 def main():
     for old in HERE.iterdir():
-        if re.fullmatch(r"\d\d-.*\.(hex|json)", old.name):
+        if re.fullmatch(r"\d{2,3}-.*\.(hex|json)", old.name):
             old.unlink()
     names = set()
     for name, title, message, meaning in VALID:
@@ -386,9 +514,17 @@ def main():
         write(name, title, message, {"error": code, "code": CODES[code], "note": title})
         names.add(name)
     assert len(names) == len(VALID) + len(INVALID), "duplicate vector name"
-    assert all(1 <= int(n[:2]) <= 49 for n, *_ in VALID), "valid vectors are numbered 01-49"
-    assert all(50 <= int(n[:2]) <= 99 and n[3:].startswith("bad-") for n, *_ in INVALID), \
-        "invalid vectors are numbered 50-99 and named NN-bad-..."
+    def number(n):
+        match = re.fullmatch(r"(\d{2,3})-(.+)", n)
+        assert match, f"{n}: a vector name is NN-name or NNN-name"
+        assert len(match[1]) == (2 if int(match[1]) < 100 else 3), f"{n}: numbers below 100 have 2 digits"
+        return int(match[1]), match[2]
+    assert len({number(n)[0] for n in names}) == len(names), "duplicate vector number"
+    assert all(1 <= number(n)[0] <= 49 and not number(n)[1].startswith("bad-") for n, *_ in VALID), \
+        "valid vectors are numbered 01-49"
+    assert all((50 <= number(n)[0] <= 99 or 100 <= number(n)[0] <= 999) and number(n)[1].startswith("bad-")
+               for n, *_ in INVALID), \
+        "invalid vectors are numbered 50-99, then 100-999, and named NN-bad-... or NNN-bad-..."
 
 
 def write(name, title, message, meaning):

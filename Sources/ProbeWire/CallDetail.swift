@@ -98,6 +98,11 @@ public struct CallDetail: Hashable, Sendable {
                 cut = true
             }
         }
+        // Cutting (or "_" for an empty key) can make two keys equal: keep the first, mark the cut.
+        var seen = Set<[UInt8]>()
+        let before = attributes.count
+        attributes.removeAll { !seen.insert(Array($0.key.utf8)).inserted }
+        if attributes.count != before { cut = true }
         if errorDescription.utf8.count > Limits.maxErrorBytes {
             errorDescription = String(decoding: WireEncoder.clampName(errorDescription, limit: Limits.maxErrorBytes), as: UTF8.self)
             cut = true
@@ -205,7 +210,8 @@ extension WireDecoder {
                 throw WireError(.oversized, "CALL_DETAIL attribute \(i) value of \(valueLength) bytes exceeds \(CallDetail.Limits.maxValueBytes)")
             }
             let value = try text(b, at: &offset, count: valueLength, what: "attribute \(i) value")
-            guard !attributes.contains(where: { $0.key == key }) else {
+            // Byte for byte: String == would call canonically equivalent keys duplicates.
+            guard !attributes.contains(where: { $0.key.utf8.elementsEqual(key.utf8) }) else {
                 throw WireError(.malformed, "CALL_DETAIL attribute key \"\(key)\" appears twice")
             }
             attributes.append(CallDetail.Attribute(key, value))

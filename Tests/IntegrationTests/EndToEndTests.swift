@@ -112,14 +112,14 @@ func within1Percent(_ got: UInt64?, _ want: UInt64) -> Bool {
         #expect(text.status == 0 && text.stdout.contains("1 connected processes"))
     }
 
-    @Test func measure_throughTheClient_recordsValuesAndFailuresWithTypeNames() throws {
+    @Test func measure_throughTheClient_recordsValuesAndFailuresWithTypeNames() async throws {
         struct ModelUnavailable: Error {}
         let daemon = try RunningDaemon(["--warmup", "0"])
         let probe = Probe(service: "inproc", socketPath: daemon.socket)
         let value = probe.measure("predict") { 6 * 7 }
         #expect(value == 42)
         #expect(throws: ModelUnavailable.self) { try probe.measure("predict") { throw ModelUnavailable() } }
-        let asyncValue = try runAsync { await probe.measure("predict") { () async -> Int in 7 } }
+        let asyncValue = await probe.measure("predict") { () async -> Int in 7 }
         #expect(asyncValue == 7)
         #expect(probe.flush(timeout: .seconds(10)))
         let row = try #require(try daemon.stats().operations.first { $0.pid != nil && $0.service == "inproc" })
@@ -143,16 +143,4 @@ func within1Percent(_ got: UInt64?, _ want: UInt64) -> Bool {
         let replacement = try RunningDaemon(socket: first.socket)
         #expect(try replacement.status().connectedProcesses == 0)
     }
-}
-
-/// Runs async work from a synchronous test and waits for it.
-func runAsync<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) throws -> T {
-    let result = Locked<Result<T, Error>?>(nil)
-    let done = DispatchSemaphore(value: 0)
-    Task {
-        do { result.set(.success(try await work())) } catch { result.set(.failure(error)) }
-        done.signal()
-    }
-    done.wait()
-    return try result.get()!.get()
 }

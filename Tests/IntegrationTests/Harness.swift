@@ -159,8 +159,18 @@ final class RawPeer {
     @discardableResult
     func send(_ bytes: [UInt8]) -> Bool { UnixSocket.send(fd, bytes) }
 
-    /// The next message, nil at end of stream or timeout.
+    /// The next message other than an ACK (acknowledgements of earlier EVENTS), nil at end of
+    /// stream or timeout.
     func receive() -> Message? {
+        while true {
+            let m = receiveAny()
+            if case .ack? = m { continue }
+            return m
+        }
+    }
+
+    /// The next message, nil at end of stream or timeout.
+    func receiveAny() -> Message? {
         var buffer = [UInt8](repeating: 0, count: WireProtocol.maxMessageBytes)
         let n = buffer.withUnsafeMutableBytes { UnixSocket.receive(fd, into: $0) }
         guard n > 0 else { return nil }

@@ -121,13 +121,13 @@ func mib(_ bytes: Double?) -> String { bytes.map { String(format: "%.1f MiB", $0
         #expect(table.stdout.contains("MEMΔ MEAN") && table.stdout.contains("+16.0MiB"))
     }
 
-    @Test func trackMemory_throughTheClientInThisProcess_recordsADeltaPerCall_andFailures() throws {
+    @Test func trackMemory_throughTheClientInThisProcess_recordsADeltaPerCall_andFailures() async throws {
         struct Boom: Error {}
         let daemon = try RunningDaemon(["--warmup", "0"])
         let probe = Probe(service: "inproc-memory", socketPath: daemon.socket)
         #expect(probe.measure("load", trackMemory: true) { 6 * 7 } == 42)
         #expect(throws: Boom.self) { try probe.measure("load", trackMemory: true) { throw Boom() } }
-        let asyncValue = try runAsync { await probe.measure("load", trackMemory: true) { () async -> Int in 7 } }
+        let asyncValue = await probe.measure("load", trackMemory: true) { () async -> Int in 7 }
         #expect(asyncValue == 7)
         probe.measure("untracked") {}
         #expect(probe.flush(timeout: .seconds(10)))
@@ -188,7 +188,7 @@ func mib(_ bytes: Double?) -> String { bytes.map { String(format: "%.1f MiB", $0
             while true {
                 let n = buffer.withUnsafeMutableBytes { UnixSocket.receive(fd, into: $0) }
                 guard n > 0 else { return }
-                received.set(received.get() + [buffer[0]])
+                received.update { $0.append(buffer[0]) }
                 if buffer[0] == MessageType.events.rawValue {  // every v1 daemon acknowledges EVENTS
                     accepted += UInt64(buffer[8]) | UInt64(buffer[9]) << 8 | UInt64(buffer[10]) << 16 | UInt64(buffer[11]) << 24
                     UnixSocket.send(fd, WireEncoder.ack(eventsAccepted: accepted))

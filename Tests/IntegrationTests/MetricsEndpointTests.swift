@@ -161,19 +161,19 @@ func recordWithFixture(_ daemon: RunningDaemon, service: String, operation: Stri
         let group = DispatchGroup()
         DispatchQueue.global().async(group: group) {
             let silent = try? httpExchange(port: port, nil)
-            if let silent { var r = results.get(); r["silent"] = silent; results.set(r) }
+            if let silent { results.update { $0["silent"] = silent } }
         }
         DispatchQueue.global().async(group: group) {
             // Half a request head, then nothing.
             let partial = try? httpExchange(port: port, Array("GET /metrics HTTP/1.1\r\nHost: x\r\n".utf8))
-            if let partial { var r = results.get(); r["partial"] = partial; results.set(r) }
+            if let partial { results.update { $0["partial"] = partial } }
         }
         // Meanwhile, eight scrapes at once all succeed.
         usleep(200_000)
         let scrapes = Locked<[Int?]>([])
         DispatchQueue.concurrentPerform(iterations: 8) { _ in
             let r = try? httpGet(port: port, "/metrics")
-            scrapes.set(scrapes.get() + [r?.status])
+            scrapes.update { $0.append(r?.status) }
             _ = r.map { #expect($0.body.contains(#"probe_calls_total{service="svc",operation="op"} 3"#)) }
         }
         #expect(scrapes.get().count == 8 && scrapes.get().allSatisfy { $0 == 200 }, "\(scrapes.get())")
@@ -192,7 +192,7 @@ func recordWithFixture(_ daemon: RunningDaemon, service: String, operation: Stri
         let group = DispatchGroup()
         for _ in 0..<2 {
             DispatchQueue.global().async(group: group) {
-                while !stop.get() { scrapes.set(scrapes.get() + [try? httpGet(port: port, "/metrics").status]) }
+                while !stop.get() { let status = try? httpGet(port: port, "/metrics").status; scrapes.update { $0.append(status) } }
             }
         }
         // A client buffer of 65,536 events per CPU shard (64 at most) holds them all, so none

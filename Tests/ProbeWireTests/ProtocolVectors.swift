@@ -18,8 +18,12 @@ struct ProtocolVector: Sendable, CustomTestStringConvertible {
         (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any] ?? [:]
     }
 
-    /// The error code name an invalid vector expects (`"malformed"`…); nil for a valid vector.
-    var expectedError: String? { meaning["error"] as? String }
+    /// The error code name an invalid vector expects (`"malformed"`…); nil for a valid vector,
+    /// which has a `type` (a valid `call_detail` has an `error` key too: its error text).
+    var expectedError: String? {
+        let meaning = meaning
+        return meaning["type"] == nil ? meaning["error"] as? String : nil
+    }
 }
 
 enum ProtocolVectors {
@@ -38,7 +42,17 @@ enum ProtocolVectors {
         return URL(fileURLWithPath: #filePath).appendingPathComponent("../../../Protocol/vectors").standardized
     }()
 
-    /// Every vector, sorted by name; throws on a missing pair, bad hex or bad JSON.
+    /// A vector's number: the digits before the first `-` (`NN-name` or, from 100 on, `NNN-name`);
+    /// nil for a name that has none.
+    static func number(_ name: String) -> Int? {
+        guard let dash = name.firstIndex(of: "-") else { return nil }
+        let digits = name[..<dash]
+        guard (2...3).contains(digits.count), digits.allSatisfy(\.isASCII), let n = Int(digits) else { return nil }
+        return n
+    }
+
+    /// Every vector, sorted by number (so `100-…` comes after `99-…`); throws on a missing pair,
+    /// a name without a number, bad hex or bad JSON.
     static func load() throws -> [ProtocolVector] {
         let files = try FileManager.default.contentsOfDirectory(atPath: directory.path)
         let hexNames = Set(files.filter { $0.hasSuffix(".hex") }.map { String($0.dropLast(4)) })
@@ -46,7 +60,11 @@ enum ProtocolVectors {
         guard hexNames == jsonNames else {
             throw LoadError(description: "unpaired vector files: \(hexNames.symmetricDifference(jsonNames).sorted())")
         }
-        return try hexNames.sorted().map { name in
+        if let unnumbered = hexNames.sorted().first(where: { number($0) == nil }) {
+            throw LoadError(description: "\(unnumbered): a vector's name starts with its number (NN- or NNN-)")
+        }
+        let ordered = hexNames.sorted { (number($0)!, $0) < (number($1)!, $1) }
+        return try ordered.map { name in
             let hex = try String(contentsOf: directory.appendingPathComponent(name + ".hex"), encoding: .utf8)
             let json = try String(contentsOf: directory.appendingPathComponent(name + ".json"), encoding: .utf8)
             guard (try? JSONSerialization.jsonObject(with: Data(json.utf8))) is [String: Any] else {

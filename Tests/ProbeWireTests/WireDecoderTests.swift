@@ -12,6 +12,20 @@ struct WireDecoderTests {
         #expect(!ProtocolVectors.invalid.isEmpty)
     }
 
+    /// README.md's numbering: valid vectors 01-49; invalid ones 50-99, then 100 and up, named `…-bad-…`.
+    @Test func vectors_followTheNumberingScheme() throws {
+        for vector in try ProtocolVectors.load() {
+            let number = try #require(ProtocolVectors.number(vector.name), "\(vector.name)")
+            let rest = vector.name.drop { $0 != "-" }.dropFirst()
+            #expect(vector.name.prefix { $0 != "-" }.count == (number < 100 ? 2 : 3), "\(vector.name)")
+            if vector.expectedError == nil {
+                #expect((1...49).contains(number) && !rest.hasPrefix("bad-"), "\(vector.name)")
+            } else {
+                #expect(number >= 50 && rest.hasPrefix("bad-"), "\(vector.name)")
+            }
+        }
+    }
+
     @Test(arguments: ProtocolVectors.valid)
     func decode_validVector_matchesItsMeaningFieldByField(_ vector: ProtocolVector) throws {
         let message = try WireDecoder.decode(vector.bytes)
@@ -93,7 +107,7 @@ struct WireDecoderTests {
             var bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &rng) }
             if count >= 8 && Bool.random(using: &rng) {
                 // Make the header plausible so the payload checks are reached too.
-                bytes[0] = [0x01, 0x02, 0x03, 0x04, 0x10, 0x81, 0x82, 0x90].randomElement(using: &rng)!
+                bytes[0] = [0x01, 0x02, 0x03, 0x04, 0x05, 0x10, 0x81, 0x82, 0x83, 0x84, 0x90].randomElement(using: &rng)!
                 bytes[1] = 1
                 bytes[2] = 0
                 bytes[3] = 0

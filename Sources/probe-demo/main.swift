@@ -68,7 +68,7 @@ var daemonPID: pid_t = -1
 if !UnixSocket.isLive(path: socketPath) {
     let probed = siblingExecutable("probed")
     print("probe-demo: no probed on \(socketPath); starting \(probed) --socket \(socketPath) --warmup 10")
-    daemonPID = spawn([probed, "--socket", socketPath, "--warmup", "10", "--log-level", "warning"])
+    daemonPID = spawn([probed, "--socket", socketPath, "--warmup", "10", "--log-level", "error"])
     guard daemonPID > 0 else { fail("probe-demo: could not start \(probed); build it with `swift build`", 1) }
     var waited = 0
     while !UnixSocket.isLive(path: socketPath) {

@@ -71,6 +71,21 @@ public enum WireEncoder {
         return w.bytes
     }
 
+    /// The 24-byte start shared by EVENTS and MEMORY_DELTAS: header, record count, reserved 0,
+    /// and the client's cumulative drop count.
+    @inline(__always)
+    static func writeBatchPrefix(
+        _ type: MessageType, into buffer: UnsafeMutableRawPointer, length: Int, count: Int, droppedTotal: UInt64
+    ) {
+        buffer.storeBytes(of: type.rawValue, toByteOffset: 0, as: UInt8.self)
+        buffer.storeBytes(of: UInt8(WireProtocol.version), toByteOffset: 1, as: UInt8.self)
+        buffer.storeBytes(of: UInt16(0), toByteOffset: 2, as: UInt16.self)
+        buffer.storeBytes(of: UInt32(length).littleEndian, toByteOffset: 4, as: UInt32.self)
+        buffer.storeBytes(of: UInt32(count).littleEndian, toByteOffset: 8, as: UInt32.self)
+        buffer.storeBytes(of: UInt32(0), toByteOffset: 12, as: UInt32.self)
+        buffer.storeBytes(of: droppedTotal.littleEndian, toByteOffset: 16, as: UInt64.self)
+    }
+
     /// Writes an EVENTS message for `count` records straight into `buffer` (at least
     /// `eventsPrefixSize + count * 32` bytes); the records are copied from `records`.
     /// Returns the message length. Allocates nothing: this is the client's flush path.
@@ -79,13 +94,7 @@ public enum WireEncoder {
         records: UnsafePointer<EventRecord>, count: Int
     ) -> Int {
         let length = WireProtocol.eventsPrefixSize + count * WireProtocol.eventRecordSize
-        buffer.storeBytes(of: MessageType.events.rawValue, toByteOffset: 0, as: UInt8.self)
-        buffer.storeBytes(of: UInt8(WireProtocol.version), toByteOffset: 1, as: UInt8.self)
-        buffer.storeBytes(of: UInt16(0), toByteOffset: 2, as: UInt16.self)
-        buffer.storeBytes(of: UInt32(length).littleEndian, toByteOffset: 4, as: UInt32.self)
-        buffer.storeBytes(of: UInt32(count).littleEndian, toByteOffset: 8, as: UInt32.self)
-        buffer.storeBytes(of: UInt32(0), toByteOffset: 12, as: UInt32.self)
-        buffer.storeBytes(of: droppedTotal.littleEndian, toByteOffset: 16, as: UInt64.self)
+        writeBatchPrefix(.events, into: buffer, length: length, count: count, droppedTotal: droppedTotal)
         let body = buffer + WireProtocol.eventsPrefixSize
         if EventRecord.layoutMatchesWire {
             body.copyMemory(from: records, byteCount: count * WireProtocol.eventRecordSize)
@@ -126,13 +135,7 @@ public enum WireEncoder {
         records: UnsafePointer<MemoryDeltaRecord>, count: Int
     ) -> Int {
         let length = WireProtocol.memoryPrefixSize + count * WireProtocol.memoryDeltaRecordSize
-        buffer.storeBytes(of: MessageType.memoryDeltas.rawValue, toByteOffset: 0, as: UInt8.self)
-        buffer.storeBytes(of: UInt8(WireProtocol.version), toByteOffset: 1, as: UInt8.self)
-        buffer.storeBytes(of: UInt16(0), toByteOffset: 2, as: UInt16.self)
-        buffer.storeBytes(of: UInt32(length).littleEndian, toByteOffset: 4, as: UInt32.self)
-        buffer.storeBytes(of: UInt32(count).littleEndian, toByteOffset: 8, as: UInt32.self)
-        buffer.storeBytes(of: UInt32(0), toByteOffset: 12, as: UInt32.self)
-        buffer.storeBytes(of: droppedTotal.littleEndian, toByteOffset: 16, as: UInt64.self)
+        writeBatchPrefix(.memoryDeltas, into: buffer, length: length, count: count, droppedTotal: droppedTotal)
         let body = buffer + WireProtocol.memoryPrefixSize
         if MemoryDeltaRecord.layoutMatchesWire {
             body.copyMemory(from: records, byteCount: count * WireProtocol.memoryDeltaRecordSize)

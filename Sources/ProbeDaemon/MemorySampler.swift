@@ -28,15 +28,23 @@ final class MemorySampler: Sendable {
     func run() {
         var next = monotonicNanoseconds()
         while true {
-            let targets = MemorySampler.wait { [store] in await store.memoryTargets() }
-            let readings = targets.map { ($0.0, read($0.1)) }
-            let lines = MemorySampler.wait { [store] in await store.recordMemorySamples(readings) }
-            for line in lines { log.warning(line) }
+            sampleOnce()
             next &+= interval
             let now = monotonicNanoseconds()
             if next <= now { next = now &+ interval - (now &- next) % interval }
             sleepNanoseconds(next &- now)
         }
+    }
+
+    /// One round: read every target's memory and hand the readings to the store.
+    /// Kept out of `run`'s endless loop: inlined there, it sent the release optimiser into a
+    /// loop of its own (the build never finished).
+    @inline(never)
+    func sampleOnce() {
+        let targets = MemorySampler.wait { [store] in await store.memoryTargets() }
+        let readings = targets.map { ($0.0, read($0.1)) }
+        let lines = MemorySampler.wait { [store] in await store.recordMemorySamples(readings) }
+        for line in lines { log.warning(line) }
     }
 
     /// Runs async work from this (non-pool) thread and waits for its result.

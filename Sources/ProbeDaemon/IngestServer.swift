@@ -171,6 +171,10 @@ final class IngestServer: @unchecked Sendable {
             let n = UnixSocket.receive(fd, into: receiveBuffer, flags: Int32(MSG_DONTWAIT))
             if n < 0 {
                 if errno == EAGAIN || errno == EWOULDBLOCK { return }
+                // A peer that closes with messages of ours unread (ACKs) resets the connection: Linux
+                // reports ECONNRESET once, ahead of what the peer sent last. Read that; the end of
+                // stream (0) follows it, so nothing the client handed the kernel goes uncounted.
+                if errno == ECONNRESET { continue }
                 closeConnection(fd)
                 return
             }

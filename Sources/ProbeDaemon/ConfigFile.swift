@@ -9,7 +9,7 @@ public enum ConfigFile {
     public static let defaultPath = "/etc/probed.conf"
     /// The settings a file may hold, in the order `--check-config` prints them.
     public static let keys = ["socket", "warmup", "log-level", "metrics-listen", "sample-interval", "leak-threshold",
-                              "leak-window", "allow-group", "control-group", "max-series"]
+                              "leak-window", "allow-group", "control-group", "max-series", "hello-timeout"]
     /// Settings SIGHUP applies at once; every other change is reported as needing a restart.
     public static let liveKeys: Set<String> = ["log-level"]
     /// Larger files are refused: a configuration is a few lines.
@@ -185,6 +185,7 @@ extension DaemonOptions {
             ("allow-group", allowGroup?.name),
             ("control-group", controlGroup?.name),
             ("max-series", String(maxSeries)),
+            ("hello-timeout", DaemonOptions.durationText(helloTimeout)),
         ]
     }
 

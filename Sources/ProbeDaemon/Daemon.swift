@@ -78,7 +78,8 @@ public enum Daemon {
         control.statePolicy = .changingState(options)
         let ingest: IngestServer
         do {
-            ingest = try IngestServer(listenFD: listenFD, feed: feed, log: log, policy: .connecting(options), control: control)
+            ingest = try IngestServer(listenFD: listenFD, feed: feed, log: log, policy: .connecting(options), control: control,
+                                      helloTimeout: options.helloTimeout)
         } catch {
             log.error("cannot start: \(error)")
             if activated == nil { unlink(path) }

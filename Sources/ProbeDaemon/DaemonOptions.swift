@@ -17,6 +17,10 @@ public struct DaemonOptions: Sendable, Equatable {
     /// `--max-series`: the most series probed holds; new ones past it are refused, counted and logged.
     public var maxSeries = DaemonOptions.defaultMaxSeries
     public static let defaultMaxSeries = 100_000
+    /// `--hello-timeout`: a connection that has sent neither HELLO nor CONTROL_REQUEST this long
+    /// after it was accepted is closed and logged with its pid (a descriptor held by a silent peer).
+    public var helloTimeout: UInt64 = DaemonOptions.defaultHelloTimeout
+    public static let defaultHelloTimeout: UInt64 = 5_000_000_000
 
     public init() {}
 
@@ -29,7 +33,7 @@ public struct DaemonOptions: Sendable, Equatable {
                       [--metrics-listen ADDRESS:PORT]
                       [--sample-interval DURATION] [--leak-threshold SIZE] [--leak-window DURATION]
                       [--allow-group GROUP] [--control-group GROUP] [--config PATH]
-                      [--max-series N]
+                      [--max-series N] [--hello-timeout DURATION]
                probed --check-config [--config PATH] [FLAGS]
                       [--nvml-library PATH]
                probed --version | --help
@@ -57,6 +61,9 @@ public struct DaemonOptions: Sendable, Equatable {
           --max-series N    hold at most N series (default 100000, ~32 KiB each at most); a new
                             operation past it is refused: counted (probectl status: series_refused),
                             logged once per client connection with its pid, its events not measured
+          --hello-timeout DURATION
+                            close a connection that sends neither HELLO nor a control request
+                            this long after connecting, logging its pid, 100ms to 10m (default 5s)
           --config PATH     read settings from PATH, `key = value` lines named like the flags
                             (default /etc/probed.conf when it exists); flags override the file
           --check-config    validate the file and flags, print the effective settings, and exit
@@ -139,6 +146,12 @@ public struct DaemonOptions: Sendable, Equatable {
                     throw UsageError(description: "--max-series: \"\(text)\" is not a whole number from 1 to 10000000")
                 }
                 o.maxSeries = n
+            case "--hello-timeout":
+                let text = try take()
+                guard let ns = MemoryOptions.parseDuration(text), (100_000_000...600_000_000_000).contains(ns) else {
+                    throw UsageError(description: "--hello-timeout: \"\(text)\" is not a duration from 100ms to 10m (e.g. 2s, 5s, 30s)")
+                }
+                o.helloTimeout = ns
             case "--nvml-library":
                 let path = try take()
                 guard !path.isEmpty else { throw UsageError(description: "--nvml-library needs a path to a library file") }

@@ -42,6 +42,8 @@ final class IngestServer: @unchecked Sendable {
         /// Event records accepted on this connection, and how many of them were acknowledged.
         var eventsAccepted: UInt64 = 0
         var eventsAcknowledged: UInt64 = 0
+        /// THRESHOLDs not yet sent (the client's receive buffer was full), latest value per operation id.
+        var thresholdsOwed: [UInt32: UInt64] = [:]
     }
 
     let listenFD: Int32
@@ -54,6 +56,11 @@ final class IngestServer: @unchecked Sendable {
     let control: ControlServer
     var connections: [Int32: Connection] = [:]
     var nextID: ConnectionID = 1
+    /// Accepted connections that have not yet said HELLO or CONTROL_REQUEST (IngestServer+Lifecycle.swift).
+    var helloDeadlines: HelloDeadlines
+    /// Connections with THRESHOLDs owed, retried until their client reads (IngestServer+CallDetail.swift).
+    var owingThresholds: Set<Int32> = []
+    var lastThresholdRetry: UInt64 = 0
     let receiveBuffer: UnsafeMutableRawBufferPointer
     let barriers = Mutex<[DispatchSemaphore]>([])
     let stopping = Atomic<Bool>(false)
@@ -65,8 +72,10 @@ final class IngestServer: @unchecked Sendable {
         level == .warning ? log.warning(line) : log.info(line)
     }
 
-    init(listenFD: Int32, feed: StoreFeed, log: Log, policy: AccessPolicy, control: ControlServer) throws(SystemError) {
+    init(listenFD: Int32, feed: StoreFeed, log: Log, policy: AccessPolicy, control: ControlServer,
+         helloTimeout: UInt64 = DaemonOptions.defaultHelloTimeout) throws(SystemError) {
         self.listenFD = listenFD
+        helloDeadlines = HelloDeadlines(timeout: helloTimeout)
         self.feed = feed
         self.log = log
         self.policy = policy
@@ -113,7 +122,7 @@ final class IngestServer: @unchecked Sendable {
         var ready = [Int32](repeating: 0, count: 256)
         while !stopping.load(ordering: .relaxed) {
             heartbeat.add(1, ordering: .relaxed)
-            let n = epoll.wait(into: &ready, timeoutMilliseconds: 1000)
+            let n = epoll.wait(into: &ready, timeoutMilliseconds: housekeepingDue ? 100 : 1000)
             if n < 0 {
                 if errno == EINTR { continue }
                 log.error("epoll_wait failed: \(SystemError("epoll_wait")); the daemon cannot continue")
@@ -129,6 +138,7 @@ final class IngestServer: @unchecked Sendable {
                     readMessages(fd, limit: 64)
                 }
             }
+            if housekeepingDue { housekeeping() }
         }
     }
 
@@ -157,6 +167,7 @@ final class IngestServer: @unchecked Sendable {
             let id = nextID
             nextID += 1
             connections[fd] = Connection(id: id, fd: fd, peer: peer)
+            helloDeadlines.add(fd: fd, id: id, now: monotonicNanoseconds())
             watch(fd)
         }
     }
@@ -298,6 +309,7 @@ final class IngestServer: @unchecked Sendable {
         guard let c = connections.removeValue(forKey: fd) else { return }
         unwatch(fd)
         close(fd)
+        owingThresholds.remove(fd)
         if c.role == .client {
             feed.submit(.disconnected(c.id))
             log.debug("client disconnected: service \(c.service) pid \(c.peer.pid)")

@@ -45,7 +45,9 @@ import Testing
 
     @Test func silentClientAndThousandIdleConnections_othersKeepExactCounts() throws {
         Self.raiseDescriptorLimit(to: 4096)
-        let daemon = try RunningDaemon(["--warmup", "0"])
+        // Held past the default 5 s --hello-timeout while the others are measured (slow under the
+        // sanitizers); ConnectionLifecycleTests checks that the deadline closes them.
+        let daemon = try RunningDaemon(["--warmup", "0", "--hello-timeout", "10m"])
         let rssBefore = Self.residentKiB(daemon.pid)
         let fdsBefore = Self.openDescriptors(daemon.pid)
         // One that connects and never sends, then a thousand more.

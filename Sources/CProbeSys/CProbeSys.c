@@ -76,3 +76,11 @@ int cprobe_window_size(int fd, int *rows, int *cols) {
     *cols = ws.ws_col;
     return 0;
 }
+
+#include <linux/sockios.h>
+
+long cprobe_queued_bytes(int fd) {
+    int n = 0;
+    if (ioctl(fd, SIOCINQ, &n) != 0) return -1;
+    return n;
+}

@@ -145,6 +145,9 @@ public enum CLI {
             warm-up: first \(s.warmupCalls) calls of each series excluded from latency
             \(s.connectedProcesses) connected processes, \(s.series) series, \(s.eventsReceived) events received, \(s.droppedEvents) dropped by clients, \(s.messagesRejected) messages rejected
             """
+        if s.upToDate == false {
+            out += "\nprobed is behind its clients: messages they queued before this request are not counted yet"
+        }
         if let refused = s.seriesRefused, refused > 0 {
             out += "\n\(refused) new series refused (probed holds at most --max-series \(s.maxSeries ?? 0)); \(s.eventsRefused ?? 0) of their events counted, not measured"
         }

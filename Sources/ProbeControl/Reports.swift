@@ -92,6 +92,9 @@ public struct StatusReport: Codable, Sendable {
     public var maxSeries: Int?
     public var seriesRefused: UInt64?
     public var eventsRefused: UInt64?
+    /// False when probed was behind its clients: messages they queued before the request were not
+    /// yet applied, and the figures leave them out (absent from daemons before it existed).
+    public var upToDate: Bool?
     public var processes: [ProcessRow]
 }
 

@@ -21,6 +21,8 @@ final class ControlServer: @unchecked Sendable {
     var statePolicy = AccessPolicy()
     let active = Atomic<Int>(0)
     static let maxSessions = 64
+    /// How long `status` waits for what clients queued before it to be applied (see answer(_:)).
+    static let statusWait = Duration.milliseconds(100)
 
     init(store: Store, log: Log) {
         self.store = store
@@ -87,9 +89,12 @@ final class ControlServer: @unchecked Sendable {
         }
         switch request.command {
         case "status":
-            ingest?.barrier()
+            // The health check answers promptly even when probed is behind its clients (their
+            // queued messages take longer than this to apply): it reports what is applied by then,
+            // and says whether that includes everything queued before the request.
+            let upToDate = ingest?.barrier(timeout: ControlServer.statusWait) ?? true
             let pid = getpid()
-            return blocking { [store] in await store.statusJSON(pid: pid) }
+            return blocking { [store] in await store.statusJSON(pid: pid, upToDate: upToDate) }
         case "stats":
             let window: StatsWindow
             switch request.arguments["window"] {

@@ -69,6 +69,7 @@ extension Daemon {
 extension IngestServer {
     /// Takes the listening socket out of the loop: connections waiting in its backlog stay there.
     func stopAccepting() {
+        accepting.store(false, ordering: .relaxed)
         unwatch(listenFD)
     }
 }

@@ -64,6 +64,8 @@ final class IngestServer: @unchecked Sendable {
     let receiveBuffer: UnsafeMutableRawBufferPointer
     let barriers = Mutex<[DispatchSemaphore]>([])
     let stopping = Atomic<Bool>(false)
+    /// Cleared by stopAccepting() (shutdown): the loop then accepts nothing more.
+    let accepting = Atomic<Bool>(true)
     /// Bumped on every turn of the ingest loop (at least once a second): the watchdog's proof of life.
     let heartbeat = Atomic<UInt64>(0)
     /// Slow-call thresholds set with `probectl threshold`, and the rate-limited log of slow and failed calls.
@@ -104,13 +106,17 @@ final class IngestServer: @unchecked Sendable {
     }
 
     /// Makes sure every message clients had handed to the kernel before this call has been
-    /// applied to the store. Called by control sessions before they read the store.
-    func barrier(timeout: Duration = .seconds(2)) {
+    /// applied to the store. Called by control sessions before they read the store. False when
+    /// `timeout` passed first (probed is behind its clients; what was queued is applied later).
+    @discardableResult
+    func barrier(timeout: Duration = .seconds(2)) -> Bool {
         let semaphore = DispatchSemaphore(value: 0)
         barriers.withLock { $0.append(semaphore) }
         var byte: UInt8 = 1
         _ = write(wakeWrite, &byte, 1)
-        _ = semaphore.wait(timeout: .now() + .milliseconds(Int(timeout.components.seconds * 1000)))
+        let (seconds, attoseconds) = timeout.components
+        let ns = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
+        return semaphore.wait(timeout: .now() + .nanoseconds(ns)) == .success
     }
 
     func wake() {
@@ -128,14 +134,23 @@ final class IngestServer: @unchecked Sendable {
                 log.error("epoll_wait failed: \(SystemError("epoll_wait")); the daemon cannot continue")
                 exit(1)
             }
+            // New connections first, and again whenever a turn has run long: when the store is
+            // behind, each client's batch waits on it, and probectl waits on its connection.
+            if ready[0..<n].contains(listenFD) { acceptAll() }
+            var checked = monotonicNanoseconds()
             for i in 0..<n {
                 let fd = ready[i]
                 if fd == listenFD {
-                    acceptAll()
+                    continue
                 } else if fd == wakeRead {
                     serveBarriers()
                 } else {
                     readMessages(fd, limit: 64)
+                    let now = monotonicNanoseconds()
+                    if now &- checked > 20_000_000 && accepting.load(ordering: .relaxed) {
+                        acceptAll()
+                        checked = now
+                    }
                 }
             }
             if housekeepingDue { housekeeping() }
@@ -169,16 +184,21 @@ final class IngestServer: @unchecked Sendable {
             connections[fd] = Connection(id: id, fd: fd, peer: peer)
             helloDeadlines.add(fd: fd, id: id, now: monotonicNanoseconds())
             watch(fd)
+            // probectl sends its request right after connecting: serve it now, not after a turn
+            // of the busy clients (HELLO likewise).
+            readMessages(fd, limit: 1)
         }
     }
 
     // MARK: Read
 
-    /// Reads up to `limit` messages from `fd` (fairness: one busy client cannot starve the rest).
-    func readMessages(_ fd: Int32, limit: Int) {
+    /// Reads up to `limit` messages from `fd` (fairness: one busy client cannot starve the rest),
+    /// stopping once `bytes` have been read (a barrier reads what was queued when it was asked).
+    func readMessages(_ fd: Int32, limit: Int, bytes: Int = .max) {
         defer { acknowledge(fd) }
+        var left = bytes
         for _ in 0..<limit {
-            guard connections[fd] != nil else { return }
+            guard left > 0, connections[fd] != nil else { return }
             let n = UnixSocket.receive(fd, into: receiveBuffer, flags: Int32(MSG_DONTWAIT))
             if n < 0 {
                 if errno == EAGAIN || errno == EWOULDBLOCK { return }
@@ -189,6 +209,7 @@ final class IngestServer: @unchecked Sendable {
                 closeConnection(fd)
                 return
             }
+            left -= n
             if n == 0 {
                 closeConnection(fd)
                 return
@@ -316,7 +337,8 @@ final class IngestServer: @unchecked Sendable {
         }
     }
 
-    /// Reads every client socket dry, then releases the waiting control sessions through the feed.
+    /// Reads what every client had queued when the barriers were asked for (not what arrives while
+    /// reading: under load that never ends), then releases the waiting control sessions through the feed.
     func serveBarriers() {
         var sink = [UInt8](repeating: 0, count: 64)
         while read(wakeRead, &sink, sink.count) > 0 {}
@@ -327,7 +349,7 @@ final class IngestServer: @unchecked Sendable {
         }
         guard !waiting.isEmpty else { return }
         for fd in Array(connections.keys) {
-            readMessages(fd, limit: 4096)
+            readMessages(fd, limit: 4096, bytes: UnixSocket.queuedBytes(fd))
         }
         for s in waiting { feed.submit(.barrier(s)) }
     }

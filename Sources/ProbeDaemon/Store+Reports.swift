@@ -144,8 +144,9 @@ extension Store {
         return w.text
     }
 
-    /// `probectl status --json`.
-    public func statusJSON(pid: Int32) -> String {
+    /// `probectl status --json`. `upToDate`: false when messages clients queued before the request
+    /// were still waiting to be applied (probed is behind); the figures then leave them out.
+    public func statusJSON(pid: Int32, upToDate: Bool = true) -> String {
         let now = clock.now()
         var w = JSONWriter()
         w.beginObject()
@@ -155,6 +156,7 @@ extension Store {
         w.field("uptime_ns", now &- startedAt)
         w.field("socket", configuration.socketPath)
         w.field("warmup_calls", configuration.warmup)
+        w.field("up_to_date", upToDate)
         let known = clients.values.filter { $0.service != nil }
         w.field("connected_processes", known.filter { $0.state == "connected" }.count)
         w.field("series", series.count)

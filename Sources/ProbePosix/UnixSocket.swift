@@ -105,6 +105,12 @@ public enum UnixSocket {
         setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, socklen_t(MemoryLayout<Int32>.size))
     }
 
+    /// Bytes queued to read (`SIOCINQ`): on a SOCK_SEQPACKET socket, every queued message together;
+    /// 0 when none or on error.
+    public static func queuedBytes(_ fd: Int32) -> Int {
+        max(0, cprobe_queued_bytes(fd))
+    }
+
     public static func setReceiveBuffer(_ fd: Int32, bytes: Int32) {
         var v = bytes
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, socklen_t(MemoryLayout<Int32>.size))

@@ -129,4 +129,23 @@ import Testing
         #expect(status.processes.first { $0.service == "busy" }?.eventsReceived == sent)
         print("full receive buffer: \(queued) bytes queued (\(sent) EVENTS sent); THRESHOLD arrived after \(acks) ACKs")
     }
+
+    @Test func statusUnderLoad_includesEverythingAClientQueuedBeforeTheRequest() throws {
+        let daemon = try RunningDaemon(["--warmup", "0"])
+        // Two clients keep probed's sockets full while the raw peer's last messages wait in its queue.
+        let load = try (0..<2).map { _ in try ResilienceTests.startLoad(socket: daemon.socket, seconds: 3, rate: 1_000_000, buffer: 1 << 16) }
+        usleep(500_000)
+        let peer = try RawPeer(daemon.socket)
+        try peer.handshake(service: "queued")
+        peer.send(WireEncoder.define(Definition(id: 0, kind: .operation, name: "steady")))
+        let records = (0..<2_000).map { _ in EventRecord(operationID: 0, startNanoseconds: 1, durationNanoseconds: 1_000) }
+        for _ in 0..<50 { #expect(peer.send(WireEncoder.events(droppedTotal: 0, records: records))) }
+        // No waiting for ACKs: status reads what was queued when it asked, and only that.
+        let row = try daemon.status().processes.first { $0.service == "queued" }
+        #expect(row?.eventsReceived == 100_000)
+        for (p, out) in load {
+            let r = try ResilienceTests.finish(p, out)
+            #expect(r.delivered + r.dropped == r.recorded)
+        }
+    }
 }

@@ -33,3 +33,7 @@ int cprobe_peer_groups(int fd, unsigned int *gids, int max);
 
 /// ioctl(TIOCGWINSZ): the terminal's rows and columns. 0 on success.
 int cprobe_window_size(int fd, int *rows, int *cols);
+
+/// ioctl(SIOCINQ): bytes queued to read on a socket; for a Unix SOCK_SEQPACKET socket, the sum over
+/// every queued message. -1 with errno set on failure.
+long cprobe_queued_bytes(int fd);

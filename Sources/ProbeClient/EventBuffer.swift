@@ -14,20 +14,30 @@ import Synchronization
 /// system call), one compare-and-swap to take the shard, a 32-byte store, and a plain release
 /// store to give it back. No reference counting: shards live in raw memory owned by the buffer.
 final class EventBuffer: @unchecked Sendable {
-    // (1) `@unchecked Sendable`: every shard's mutable fields are only touched while its `lock`
+    // (1) `@unchecked Sendable`: every shard's mutable fields are only touched while its lock
     //     is held; the raw memory lives as long as the buffer.
-    struct Shard: ~Copyable {
-        /// 0 = free, 1 = held. A spinlock: holders never block or call out while holding it.
-        let lock = Atomic<UInt32>(0)
+
+    /// A shard's fields, guarded by the shard's lock. The lock is a separate variable beside it
+    /// (same cache line): were it a field of this struct, every `pointee.count = …` would be a
+    /// modifying access to the whole struct, lock included, racing (for the Swift memory model
+    /// and ThreadSanitizer alike) with another thread's compare-and-swap on the lock.
+    struct Shard {
         var records: UnsafeMutablePointer<EventRecord>
         var count = 0
         var dropped: UInt64 = 0
+    }
 
-        init(records: UnsafeMutablePointer<EventRecord>) { self.records = records }
+    /// A shard in the buffer's raw memory: its spinlock (0 = free, 1 = held; holders never block
+    /// or call out while holding it) and its fields.
+    struct ShardRef {
+        let lock: UnsafeMutablePointer<Atomic<UInt32>>
+        let state: UnsafeMutablePointer<Shard>
     }
 
     /// Bytes between shards: two cache lines, so adjacent-line prefetch does not couple them.
     static let shardStride = 128
+    /// Where a shard's fields start after its lock.
+    static let stateOffset = 16
 
     let storage: UnsafeMutableRawPointer
     let shardCount: Int
@@ -46,49 +56,56 @@ final class EventBuffer: @unchecked Sendable {
         mask = count - 1
         shardCapacity = max(64, capacity / count)
         wakeAt = max(1, shardCapacity / 2)
-        precondition(MemoryLayout<Shard>.size <= EventBuffer.shardStride)
+        precondition(MemoryLayout<Atomic<UInt32>>.size <= EventBuffer.stateOffset
+            && EventBuffer.stateOffset + MemoryLayout<Shard>.size <= EventBuffer.shardStride)
         storage = .allocate(byteCount: count * EventBuffer.shardStride, alignment: EventBuffer.shardStride)
         for i in 0..<count {
-            shard(i).initialize(to: Shard(records: .allocate(capacity: shardCapacity)))
+            let s = shard(i)
+            s.lock.initialize(to: Atomic<UInt32>(0))
+            s.state.initialize(to: Shard(records: .allocate(capacity: shardCapacity)))
         }
     }
 
     deinit {
         for i in 0..<shardCount {
-            shard(i).pointee.records.deallocate()
-            shard(i).deinitialize(count: 1)
+            let s = shard(i)
+            s.state.pointee.records.deallocate()
+            s.state.deinitialize(count: 1)
+            s.lock.deinitialize(count: 1)
         }
         storage.deallocate()
     }
 
     @inline(__always)
-    func shard(_ index: Int) -> UnsafeMutablePointer<Shard> {
-        (storage + index &* EventBuffer.shardStride).assumingMemoryBound(to: Shard.self)
+    func shard(_ index: Int) -> ShardRef {
+        let base = storage + index &* EventBuffer.shardStride
+        return ShardRef(lock: base.assumingMemoryBound(to: Atomic<UInt32>.self),
+                        state: (base + EventBuffer.stateOffset).assumingMemoryBound(to: Shard.self))
     }
 
     @inline(__always)
-    static func lock(_ s: UnsafeMutablePointer<Shard>) {
-        if _fastPath(s.pointee.lock.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged) { return }
+    static func lock(_ s: ShardRef) {
+        if _fastPath(s.lock.pointee.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged) { return }
         lockSlow(s)
     }
 
     /// Contended: another thread on this CPU was preempted mid-append, or the flusher is
     /// swapping the buffer. Spin briefly on a read, then yield the CPU to whoever holds it.
     @inline(never)
-    static func lockSlow(_ s: UnsafeMutablePointer<Shard>) {
+    static func lockSlow(_ s: ShardRef) {
         var spins = 0
         while true {
-            while s.pointee.lock.load(ordering: .relaxed) != 0 {
+            while s.lock.pointee.load(ordering: .relaxed) != 0 {
                 spins += 1
                 if spins > 64 { sched_yield() }
             }
-            if s.pointee.lock.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged { return }
+            if s.lock.pointee.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged { return }
         }
     }
 
     @inline(__always)
-    static func unlock(_ s: UnsafeMutablePointer<Shard>) {
-        s.pointee.lock.store(0, ordering: .releasing)
+    static func unlock(_ s: ShardRef) {
+        s.lock.pointee.store(0, ordering: .releasing)
     }
 
     /// Appends one record; returns true when the flusher should be woken now.
@@ -96,14 +113,14 @@ final class EventBuffer: @unchecked Sendable {
     func append(_ record: EventRecord) -> Bool {
         let s = shard(currentCPU() & mask)
         EventBuffer.lock(s)
-        let n = s.pointee.count
+        let n = s.state.pointee.count
         if _fastPath(n < shardCapacity) {
-            s.pointee.records[n] = record
-            s.pointee.count = n &+ 1
+            s.state.pointee.records[n] = record
+            s.state.pointee.count = n &+ 1
             EventBuffer.unlock(s)
             return n &+ 1 == wakeAt
         }
-        s.pointee.dropped &+= 1
+        s.state.pointee.dropped &+= 1
         EventBuffer.unlock(s)
         return false
     }
@@ -113,10 +130,10 @@ final class EventBuffer: @unchecked Sendable {
     func drain(_ index: Int, spare: UnsafeMutablePointer<EventRecord>) -> (UnsafeMutablePointer<EventRecord>, Int) {
         let s = shard(index)
         EventBuffer.lock(s)
-        let full = s.pointee.records
-        let n = s.pointee.count
-        s.pointee.records = spare
-        s.pointee.count = 0
+        let full = s.state.pointee.records
+        let n = s.state.pointee.count
+        s.state.pointee.records = spare
+        s.state.pointee.count = 0
         EventBuffer.unlock(s)
         return (full, n)
     }
@@ -125,7 +142,7 @@ final class EventBuffer: @unchecked Sendable {
         let s = shard(index)
         EventBuffer.lock(s)
         defer { EventBuffer.unlock(s) }
-        return s.pointee.count == 0
+        return s.state.pointee.count == 0
     }
 
     /// Every event dropped so far, all shards together.
@@ -134,7 +151,7 @@ final class EventBuffer: @unchecked Sendable {
         for i in 0..<shardCount {
             let s = shard(i)
             EventBuffer.lock(s)
-            total &+= s.pointee.dropped
+            total &+= s.state.pointee.dropped
             EventBuffer.unlock(s)
         }
         return total

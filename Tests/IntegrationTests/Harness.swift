@@ -21,6 +21,15 @@ enum Products {
     }
 }
 
+/// The sanitizer the products were built with, as Tools/sanitizers.sh says (`PROBE_SANITIZER`):
+/// its processes' memory figures are the sanitizer's, not the code's.
+enum Sanitizer {
+    static let name = ProcessInfo.processInfo.environment["PROBE_SANITIZER"]
+    /// ASan holds freed memory in quarantine (up to 256 MiB) and pads every allocation; TSan maps
+    /// shadow memory: resident-memory growth then says nothing about leaks.
+    static var distortsMemory: Bool { name != nil }
+}
+
 /// The result of running a process to completion.
 struct Outcome {
     var status: Int32

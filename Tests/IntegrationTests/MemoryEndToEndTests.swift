@@ -34,7 +34,8 @@ func mib(_ bytes: Double?) -> String { bytes.map { String(format: "%.1f MiB", $0
 
 @Suite(.serialized) struct MemoryEndToEndTests {
     /// The acceptance test: real processes, the real probed, the real probectl.
-    @Test func leakingProcess_isFlaggedWithinAMinute_andOneThatAllocatesOnce_neverIs() throws {
+    @Test(.disabled(if: Sanitizer.distortsMemory, "under a sanitizer a process that allocates once grows too (ASan's quarantine)"))
+    func leakingProcess_isFlaggedWithinAMinute_andOneThatAllocatesOnce_neverIs() throws {
         let daemon = try RunningDaemon(["--sample-interval", "200ms"])
         let fixture = Products.path("probe-leak-fixture")
         let leaker = try ChildProcess(fixture, ["--socket", daemon.socket, "--service", "leaky", "--mode", "leak", "--seconds", "90"])

@@ -72,7 +72,9 @@ import Testing
         #expect(r.flushed)
         #expect(r.delivered + r.dropped == r.recorded)
         #expect(r.dropped > 0)
-        #expect(r.maxCallNs < 50_000_000, "a call blocked for \(r.maxCallNs) ns")
+        // Far below the 2 s stop either way; a sanitizer's own locks and 5-15x slowdown stretch a call.
+        let bound: UInt64 = Sanitizer.name == nil ? 50_000_000 : 1_000_000_000
+        #expect(r.maxCallNs < bound, "a call blocked for \(r.maxCallNs) ns")
         let row = try #require(Self.process(try daemon.status(), pid: p.processIdentifier))
         #expect(row.eventsReceived == r.delivered && row.droppedEvents == r.dropped)
     }

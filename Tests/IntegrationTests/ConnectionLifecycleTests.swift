@@ -23,7 +23,7 @@ import Testing
     @Test func silentConnections_areClosedAfterTheHelloTimeout_andLoggedWithTheirPid() throws {
         HostileClientTests.raiseDescriptorLimit(to: 4096)
         let daemon = try RunningDaemon(["--warmup", "0", "--hello-timeout", "1s"])
-        let fdsBefore = HostileClientTests.openDescriptors(daemon.pid)
+        let fdsBefore = HostileClientTests.settledSockets(daemon.pid)
         let start = Date()
         let silent = try RawPeer(daemon.socket)
         var idle: [Int32] = []
@@ -57,12 +57,12 @@ import Testing
         let lines = daemon.logText.split(separator: "\n").filter { $0.contains("sent neither HELLO nor a control request") }
         #expect(lines.count == 201)
         #expect(lines.allSatisfy { $0.contains("pid \(getpid()) uid \(getuid())") })
-        var fdsAfter = HostileClientTests.openDescriptors(daemon.pid)
-        for _ in 0..<100 where fdsAfter > fdsBefore + 2 { usleep(50_000); fdsAfter = HostileClientTests.openDescriptors(daemon.pid) }
-        #expect(fdsAfter <= fdsBefore + 2, "descriptors \(fdsBefore) -> \(fdsAfter): silent connections were not released")
+        var fdsAfter = HostileClientTests.openSockets(daemon.pid)
+        for _ in 0..<100 where fdsAfter > fdsBefore + 1 { usleep(50_000); fdsAfter = HostileClientTests.openSockets(daemon.pid) }
+        #expect(fdsAfter <= fdsBefore + 1, "sockets \(fdsBefore) -> \(fdsAfter): silent connections were not released")
         let status = try daemon.status()
         #expect(status.processes.first { $0.service == "prompt" }?.eventsReceived == 100)
-        print("hello timeout 1s: the silent peer was closed after \(String(format: "%.2f", closedAfter)) s; descriptors \(fdsBefore) -> \(fdsAfter)")
+        print("hello timeout 1s: the silent peer was closed after \(String(format: "%.2f", closedAfter)) s; sockets \(fdsBefore) -> \(fdsAfter)")
     }
 
     @Test func clientClosingWithAcksUnread_everythingItSentIsCounted() throws {

@@ -18,8 +18,19 @@ import Testing
         return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
     }
 
-    static func openDescriptors(_ pid: Int32) -> Int {
-        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []).count
+    /// probed's open sockets: its connections (and listening socket), without the files its
+    /// samplers open and close at their own pace (/proc, NVML), which make a plain descriptor
+    /// count move by one or two from one moment to the next.
+    static func openSockets(_ pid: Int32) -> Int {
+        let dir = "/proc/\(pid)/fd"
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        return entries.filter { ((try? FileManager.default.destinationOfSymbolicLink(atPath: dir + "/" + $0)) ?? "").hasPrefix("socket:") }.count
+    }
+
+    /// probed's sockets once the connections made to see that it listens have gone (the fewest
+    /// over 300 ms): the baseline the counts above are compared with.
+    static func settledSockets(_ pid: Int32) -> Int {
+        (0..<6).map { _ in usleep(50_000); return openSockets(pid) }.min() ?? 0
     }
 
     /// Raises this process's soft descriptor limit to at least `n` (the hard limit permitting).
@@ -49,7 +60,7 @@ import Testing
         // sanitizers); ConnectionLifecycleTests checks that the deadline closes them.
         let daemon = try RunningDaemon(["--warmup", "0", "--hello-timeout", "10m"])
         let rssBefore = Self.residentKiB(daemon.pid)
-        let fdsBefore = Self.openDescriptors(daemon.pid)
+        let fdsBefore = Self.settledSockets(daemon.pid)
         // One that connects and never sends, then a thousand more.
         var idle: [Int32] = []
         for _ in 0..<1001 { idle.append(try UnixSocket.connect(path: daemon.socket)) }
@@ -57,13 +68,13 @@ import Testing
         let status = try daemon.status()
         #expect(status.pid == Int(daemon.pid))
         let rssDuring = Self.residentKiB(daemon.pid)
-        let fdsDuring = Self.openDescriptors(daemon.pid)
+        let fdsDuring = Self.openSockets(daemon.pid)
         for fd in idle { close(fd) }
         // Closing them gives every descriptor back (status answers after the ingest loop saw them go).
         try Self.exactCounts(daemon, service: "after-idle", count: 1_000)
-        var fdsAfter = Self.openDescriptors(daemon.pid)
-        for _ in 0..<100 where fdsAfter > fdsBefore + 5 { usleep(50_000); fdsAfter = Self.openDescriptors(daemon.pid) }
-        print("idle connections: probed RSS \(rssBefore) KiB before, \(rssDuring) KiB with 1001 idle, descriptors \(fdsBefore) -> \(fdsDuring) -> \(fdsAfter)")
+        var fdsAfter = Self.openSockets(daemon.pid)
+        for _ in 0..<100 where fdsAfter > fdsBefore + 5 { usleep(50_000); fdsAfter = Self.openSockets(daemon.pid) }
+        print("idle connections: probed RSS \(rssBefore) KiB before, \(rssDuring) KiB with 1001 idle, sockets \(fdsBefore) -> \(fdsDuring) -> \(fdsAfter)")
         #expect(fdsDuring >= fdsBefore + 1001)
         #expect(fdsAfter <= fdsBefore + 5, "descriptors of closed idle connections were not released")
     }

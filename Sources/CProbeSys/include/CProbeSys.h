@@ -27,6 +27,10 @@ int cprobe_accept(int fd);
 /// and others). For measuring memory budgets in tests and benchmarks.
 unsigned long cprobe_heap_in_use(void);
 
+/// mallopt(M_TRIM_THRESHOLD) and mallopt(M_MMAP_THRESHOLD): how much freed heap glibc keeps
+/// rather than handing back to the kernel, and the size from which blocks get their own mapping.
+void cprobe_keep_freed_heap(unsigned long trim_threshold, unsigned long mmap_threshold);
+
 /// getsockopt(SO_PEERGROUPS): the peer's supplementary groups as the kernel recorded them at
 /// connect (Linux 4.13+). Writes at most `max` gids; returns their count, or -1 with errno set.
 int cprobe_peer_groups(int fd, unsigned int *gids, int max);

@@ -105,7 +105,7 @@ public enum CLI {
         } catch {
             fail("\(error)")
         }
-        if let refusal = try? JSONDecoder.snakeCase.decode(ErrorReport.self, from: Data(text.utf8)) {
+        if let refusal = ErrorReport.detect(in: text) {
             fail("probed refused the request: \(refusal.error)")
         }
         if inv.json {

@@ -71,6 +71,10 @@ let record = micro.record()
 row("record alone (operation handle)", ns(record))
 let allocations = micro.allocationsPerCall()
 row("heap allocations per measure (calling thread)", String(format3(allocations)), "budget 0")
+let stall = Stall(micro: micro, daemonPID: daemon.pid, seconds: 2).run()
+row("measure while probed is stopped 2 s (SIGSTOP): p99.9", ns(Double(stall.p999)),
+    "p50 \(stall.p50) ns, p99.999 \(stall.p99999) ns, max \(String(format3(Double(stall.max) / 1e6))) ms over \(stall.calls) calls")
+row("  events dropped and counted while stopped", String(stall.dropped), "never blocks: drops instead")
 micro.finish()
 
 // 2. End-to-end ingest from several processes: paced to the path's lossless rate (the budget's

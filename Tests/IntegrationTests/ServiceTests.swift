@@ -139,10 +139,56 @@ import Testing
         let check = try run(dir.file("usr/bin/probed"), ["--config", dir.file("etc/probed.conf"), "--check-config"])
         #expect(check.status == 0 && check.stdout.contains("allow-group = nogroup"), "\(check.stderr)")
 
-        let analyze = try #require(["/usr/bin/systemd-analyze", "/bin/systemd-analyze"].first { FileManager.default.isExecutableFile(atPath: $0) },
-                                   "systemd-analyze is missing: apt-get install systemd (Tools/test.sh does)")
-        let verify = try run(analyze, ["verify", dir.file("units/probed.service"), dir.file("units/probed.socket")])
+        let verify = try run(try systemdAnalyze(), ["verify", dir.file("units/probed.service"), dir.file("units/probed.socket")])
         print("systemd-analyze verify: status \(verify.status) \(verify.stdout)\(verify.stderr)")
         #expect(verify.status == 0 && verify.stderr.isEmpty, "\(verify.stderr)")
+    }
+
+    /// The repository's units exactly as written (ExecStart=/usr/local/bin/probed) pass
+    /// `systemd-analyze verify` once probed is really at that path: here in a tree staged with
+    /// `install.sh --root`, checked with `systemd-analyze verify --root`. Without the binary the
+    /// same check fails, so it is the install that makes it pass, on this machine as on a fresh one.
+    @Test func stagedInstall_repositoryUnitsAsWritten_passSystemdAnalyzeVerifyUnderRoot() throws {
+        let dir = TemporaryDirectory()
+        let stage = dir.file("stage")
+        let install = Repository.root + "/Tools/install.sh"
+        let o = try run("/bin/bash", [install, "--from", Products.directory.path, "--root", stage, "--group", "nogroup"])
+        #expect(o.status == 0, "\(o.stdout)\(o.stderr)")
+        #expect(o.stdout.contains("create the group on the target") && !o.stdout.contains("+ groupadd"), "--root changes nothing outside the tree")
+        #expect(!o.stdout.contains("systemctl"), "--root implies --no-start")
+        // Staged at the target paths; the units name those paths, not the staging tree.
+        #expect(FileManager.default.contentsEqual(atPath: stage + "/usr/local/bin/probed", andPath: Products.path("probed")))
+        #expect(FileManager.default.isExecutableFile(atPath: stage + "/usr/local/bin/probectl"))
+        for unit in ["probed.service", "probed.socket"] {
+            #expect(FileManager.default.contentsEqual(atPath: stage + "/etc/systemd/system/" + unit, andPath: Repository.root + "/Tools/" + unit),
+                    "\(unit) is installed unchanged with the default prefix and configuration")
+        }
+        let dropIn = try String(contentsOfFile: stage + "/etc/systemd/system/probed.socket.d/group.conf", encoding: .utf8)
+        #expect(dropIn == "[Socket]\nSocketGroup=nogroup\nSocketMode=0660\n")
+        let conf = try String(contentsOfFile: stage + "/etc/probed.conf", encoding: .utf8)
+        #expect(conf.hasSuffix("\nallow-group = nogroup\n"))
+
+        // `verify --root` resolves everything inside the tree, as on the target: the units every
+        // unit depends on (sysinit.target, …) and /bin/kill (ExecReload=) come from this machine's
+        // systemd, as they would come from the target's.
+        let systemUnits = try #require(["/usr/lib/systemd/system", "/lib/systemd/system"].first { FileManager.default.fileExists(atPath: $0 + "/sysinit.target") })
+        try FileManager.default.createDirectory(atPath: stage + "/usr/lib/systemd", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: stage + "/bin", withIntermediateDirectories: true)
+        #expect(try run("/bin/cp", ["-a", systemUnits, stage + "/usr/lib/systemd/system"]).status == 0)
+        try #require(FileManager.default.isExecutableFile(atPath: "/bin/kill"), "/bin/kill is missing: apt-get install procps (Tools/test.sh does)")
+        #expect(try run("/bin/cp", ["-L", "/bin/kill", stage + "/bin/kill"]).status == 0)
+        let units = ["/etc/systemd/system/probed.service", "/etc/systemd/system/probed.socket"]
+        let verify = try run(try systemdAnalyze(), ["verify", "--root=" + stage] + units)
+        print("systemd-analyze verify --root: status \(verify.status) \(verify.stdout)\(verify.stderr)")
+        #expect(verify.status == 0 && verify.stderr.isEmpty, "\(verify.stderr)")
+
+        try FileManager.default.removeItem(atPath: stage + "/usr/local/bin/probed")
+        let without = try run(try systemdAnalyze(), ["verify", "--root=" + stage] + units)
+        #expect(without.status != 0 && without.stderr.contains("Command /usr/local/bin/probed is not executable"), "\(without.stderr)")
+    }
+
+    func systemdAnalyze() throws -> String {
+        try #require(["/usr/bin/systemd-analyze", "/bin/systemd-analyze"].first { FileManager.default.isExecutableFile(atPath: $0) },
+                     "systemd-analyze is missing: apt-get install systemd (Tools/test.sh does)")
     }
 }

@@ -50,6 +50,39 @@ import Testing
         #expect(SocketPath.isSocket(path), "the socket file belongs to the socket unit: probed must not remove it")
     }
 
+    /// systemd's own activator binds the socket and starts probed on the first connection, with
+    /// LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES as systemd sets them for probed.socket: that
+    /// first client (probectl, started before probed) is answered, a real client is served, and
+    /// probed leaves the socket file to the socket's owner when it stops.
+    @Test func systemdSocketActivate_startsProbedOnTheFirstConnection_whichIsServed() throws {
+        let activator = try #require(["/usr/bin/systemd-socket-activate", "/bin/systemd-socket-activate"].first { FileManager.default.isExecutableFile(atPath: $0) },
+                                     "systemd-socket-activate is missing: apt-get install systemd (Tools/test.sh does)")
+        let dir = TemporaryDirectory()
+        let path = dir.file("probed.sock")
+        let daemon = try SpawnedDaemon(["--log-level", "debug"], environment: ["INVOCATION_ID": "test"],
+                                       launcher: [activator, "--seqpacket", "--listen=" + path], log: dir.file("probed.log"))
+        #expect(daemon.waitForLog("Listening on \(path)"), "\(daemon.logText)")
+        #expect(!daemon.logText.contains("listening on"), "probed starts on the first connection, not before")
+
+        let o = try run(Products.path("probectl"), ["--socket", path, "status", "--json"])
+        #expect(o.status == 0, "\(o.stderr)\n\(daemon.logText)")
+        let status = try JSONDecoder.snakeCase.decode(StatusReport.self, from: Data(o.stdout.utf8))
+        #expect(status.socket == path && status.pid == Int(daemon.pid), "the activator execs probed: same pid")
+        #expect(daemon.logText.contains("(from systemd)"), "\(daemon.logText)")
+
+        let durations = dir.file("durations")
+        try (1...20).map { "\($0 * 1000)" }.joined(separator: "\n").write(toFile: durations, atomically: true, encoding: .utf8)
+        let client = try run(Products.path("probe-fixture"), ["--socket", path, "--service", "activated", "--operation", "predict", "--durations", durations])
+        #expect(client.status == 0 && client.stdout.contains("recorded 20 dropped 0 flushed true"), "\(client.stdout)\(client.stderr)")
+        let stats = try run(Products.path("probectl"), ["--socket", path, "stats", "--json"])
+        let row = try JSONDecoder.snakeCase.decode(StatsReport.self, from: Data(stats.stdout.utf8)).operations.first { $0.service == "activated" && $0.pid == nil }
+        #expect(row?.calls == 20)
+
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit() == 0, "\(daemon.logText)")
+        #expect(SocketPath.isSocket(path), "the socket file belongs to the socket unit: probed must not remove it")
+    }
+
     @Test func socketActivation_withAStreamSocket_refusesToStartNamingTheFix() throws {
         let dir = TemporaryDirectory()
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)

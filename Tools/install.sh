@@ -75,6 +75,7 @@ write() {  # write PATH MODE: stdin to PATH
 # The release binaries: built here unless --from names them. `swift build -c release` builds
 # every product; these two are all a service needs.
 if [ -z "$from" ]; then
+    command -v swift >/dev/null || die "swift is not on PATH (sudo resets PATH): build as yourself with \`swift build -c release\`, then pass --from .build/release"
     run swift build -c release --package-path "$repo" --product probed
     run swift build -c release --package-path "$repo" --product probectl
     from="$(swift build -c release --package-path "$repo" --show-bin-path)"

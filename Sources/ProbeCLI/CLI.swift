@@ -195,6 +195,9 @@ public enum CLI {
 }
 
 extension JSONDecoder {
+    /// Reads probed's reports: their snake_case keys become the properties' names (`p99_ns` →
+    /// `p99Ns`, `error_rate_1m` → `errorRate1M`). Keys of String-keyed dictionaries — names users
+    /// chose: error types, call attributes, NVML queries — are not converted (ReportKeyTests).
     public static var snakeCase: JSONDecoder {
         let d = JSONDecoder()
         d.keyDecodingStrategy = .convertFromSnakeCase

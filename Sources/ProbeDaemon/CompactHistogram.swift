@@ -1,64 +1,52 @@
 /// A `Histogram` frozen into a few bits per non-empty bucket, for the closed slices of the recent
 /// windows and the lifetime figures: runs of adjacent buckets, each count coded as its zigzag
 /// difference from the mean of the two counts before it (neighbouring counts are close) in an
-/// adaptive Rice code (see `RiceCoder`), plus the exact count, min, max and sum. Same buckets as `Histogram`,
-/// so decoding and merging loses nothing. Immutable once built: to combine two, add both to a
-/// `Histogram` and freeze that. A few words of the owner's (`trailer`) can ride in the same
-/// bytes, saving an allocation per slice.
+/// adaptive Rice code (see `RiceCoder`), plus the exact count, min, max and sum. Same buckets as
+/// `Histogram`, so decoding and merging loses nothing. Immutable once built: to combine two, add
+/// both to a `Histogram` and freeze that. A few words of the owner's (`trailer`) ride in the same
+/// bytes. Everything is in one byte array — a slice costs one allocation and one word inline.
 struct CompactHistogram {
-    /// A bit stream of runs: Elias-gamma gap + 1 (buckets skipped since the previous run's end,
-    /// the first from `low`), Elias-gamma length, then `length` Rice-coded zigzag differences from
-    /// `CountPredictor`'s guess (a lone empty bucket inside a run counts as a 0); padded to a byte,
-    /// then the trailer as LEB128 varints.
+    /// Empty when there is neither a value nor a trailer. Otherwise LEB128 varints: the count of
+    /// values; when not 0, min, max - min, the sum (see `packSum`), the lowest non-empty
+    /// bucket and the highest less the lowest; then the number of trailer words and the words;
+    /// then, when there are values, a bit stream of runs to the end: Elias-gamma gap + 1 (buckets
+    /// skipped since the previous run's end, the first from the lowest), Elias-gamma length, then
+    /// `length` Rice-coded zigzag differences from `CountPredictor`'s guess (a lone empty bucket
+    /// inside a run counts as a 0).
     private(set) var bytes: [UInt8] = []
-    private(set) var totalCount: UInt64 = 0
-    private(set) var min: UInt64 = .max
-    private(set) var max: UInt64 = 0
-    private(set) var sum: Double = 0
-    /// The lowest and highest non-empty bucket.
-    private var low: Int32 = 0
-    private var high: Int32 = 0
-    /// Where the runs end and the trailer's varints begin.
-    private var runsEnd: Int32 = 0
 
     init() {}
 
     init(_ h: Histogram, trailer: [UInt64] = []) {
-        var trailerSize = 0
-        for v in trailer { trailerSize += CompactHistogram.varintSize(v) }
         guard h.totalCount > 0, let first = h.counts.firstIndex(where: { $0 > 0 }),
               let last = h.counts.lastIndex(where: { $0 > 0 })
         else {
-            if !trailer.isEmpty {
-                bytes = [UInt8](unsafeUninitializedCapacity: trailerSize) { buffer, initialized in
-                    for v in trailer { CompactHistogram.putVarint(v, buffer, &initialized) }
-                }
+            guard !trailer.isEmpty else { return }
+            let header = [0, UInt64(trailer.count)] + trailer
+            bytes = [UInt8](unsafeUninitializedCapacity: header.reduce(0) { $0 + CompactHistogram.varintSize($1) }) { buffer, i in
+                for v in header { CompactHistogram.putVarint(v, buffer, &i) }
             }
             return
         }
-        totalCount = h.totalCount
-        min = h.min
-        max = h.max
-        sum = h.sum
-        low = Int32(h.offset + first)
-        high = Int32(h.offset + last)
-        // Two passes, counting then writing, so the bytes are allocated once at their exact size.
+        let header = [
+            h.totalCount, h.min, h.max - h.min, CompactHistogram.packSum(h.sum),
+            UInt64(h.offset + first), UInt64(last - first), UInt64(trailer.count),
+        ] + trailer
+        // Coded into scratch space as large as the worst case (per bucket: a run's two gamma codes
+        // of at most 25 bits, and an escaped value of 89), then copied out at the exact size.
         let counts = h.counts
-        var counter = BitCounter()
-        CompactHistogram.encode(counts, first, last, into: &counter)
-        let size = (counter.bits + 7) / 8
-        runsEnd = Int32(size)
-        bytes = [UInt8](unsafeUninitializedCapacity: size + trailerSize) { buffer, initialized in
-            var writer = BitWriter(buffer)
+        let bound = header.count * 10 + (last - first + 1) * 18 + 8
+        bytes = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: bound) { scratch in
+            var i = 0
+            for v in header { CompactHistogram.putVarint(v, scratch, &i) }
+            var writer = BitWriter(UnsafeMutableBufferPointer(rebasing: scratch[i...]))
             CompactHistogram.encode(counts, first, last, into: &writer)
-            var i = writer.finish()
-            for v in trailer { CompactHistogram.putVarint(v, buffer, &i) }
-            initialized = i
+            return Array(scratch[..<(i + writer.finish())])
         }
     }
 
     /// Codes the buckets `first...last` of `counts` (both non-empty) as runs.
-    private static func encode<Output: BitOutput>(_ counts: [UInt64], _ first: Int, _ last: Int, into out: inout Output) {
+    private static func encode(_ counts: [UInt64], _ first: Int, _ last: Int, into out: inout BitWriter) {
         var rice = RiceCoder()
         runs(counts, first, last) { gap, run in
             out.writeGamma(UInt64(gap) + 1)
@@ -71,26 +59,76 @@ struct CompactHistogram {
         }
     }
 
+    /// The fields before the runs.
+    private struct Header {
+        var totalCount: UInt64 = 0
+        var min: UInt64 = .max
+        var max: UInt64 = 0
+        var sum: Double = 0
+        var low = 0
+        var high = 0
+        /// Where the trailer's words begin, how many there are, and where the runs begin.
+        var trailerStart = 0
+        var trailerCount = 0
+        var runsStart = 0
+    }
+
+    private static func header(_ b: UnsafeBufferPointer<UInt8>) -> Header {
+        var h = Header()
+        guard !b.isEmpty else { return h }
+        var i = 0
+        h.totalCount = varint(b, &i)
+        if h.totalCount > 0 {
+            h.min = varint(b, &i)
+            h.max = h.min &+ varint(b, &i)
+            h.sum = unpackSum(varint(b, &i))
+            h.low = Int(varint(b, &i))
+            h.high = h.low + Int(varint(b, &i))
+        }
+        h.trailerCount = Int(varint(b, &i))
+        h.trailerStart = i
+        for _ in 0..<h.trailerCount { _ = varint(b, &i) }
+        h.runsStart = i
+        return h
+    }
+
+    /// A sum of durations is a whole number: below 2^63 it goes as one (shifted left, a few bytes),
+    /// otherwise as its bits (shifted left past the sign, which is 0) with the low bit set.
+    private static func packSum(_ sum: Double) -> UInt64 {
+        if let whole = UInt64(exactly: sum), whole < 1 << 63 { return whole << 1 }
+        return sum.bitPattern << 1 | 1
+    }
+
+    private static func unpackSum(_ packed: UInt64) -> Double {
+        packed & 1 == 0 ? Double(packed >> 1) : Double(bitPattern: packed >> 1)
+    }
+
+    private var header: Header { bytes.withUnsafeBufferPointer { CompactHistogram.header($0) } }
+
+    var totalCount: UInt64 { header.totalCount }
+    var min: UInt64 { header.min }
+    var max: UInt64 { header.max }
+    var sum: Double { header.sum }
+
     /// The words given as `trailer`.
     var trailer: [UInt64] {
         bytes.withUnsafeBufferPointer { b in
-            var out: [UInt64] = []
-            var i = Int(runsEnd)
-            while i < b.count { out.append(CompactHistogram.varint(b, &i)) }
-            return out
+            let h = CompactHistogram.header(b)
+            var i = h.trailerStart
+            return (0..<h.trailerCount).map { _ in CompactHistogram.varint(b, &i) }
         }
     }
 
     /// Adds every value of this histogram to `h`.
     func add(to h: inout Histogram) {
-        guard totalCount > 0 else { return }
-        let base = Int(low), top = Int(high)
-        h.cover(base, top)
         bytes.withUnsafeBufferPointer { b in
-            var reader = BitReader(b, end: Int(runsEnd))
+            let header = CompactHistogram.header(b)
+            guard header.totalCount > 0 else { return }
+            h.cover(header.low, header.high)
+            var reader = BitReader(UnsafeBufferPointer(rebasing: b[header.runsStart...]))
             var rice = RiceCoder()
-            var index = base
-            while index <= top {
+            var index = header.low
+            while index <= header.high {
                 index += Int(reader.readGamma()) - 1
                 let length = Int(reader.readGamma())
                 var predictor = CountPredictor()
@@ -101,8 +139,8 @@ struct CompactHistogram {
                     index += 1
                 }
             }
+            h.mergeSummary(count: header.totalCount, min: header.min, max: header.max, sum: header.sum)
         }
-        h.mergeSummary(count: totalCount, min: min, max: max, sum: sum)
     }
 
     /// The histogram this was frozen from.
@@ -112,7 +150,7 @@ struct CompactHistogram {
         return h
     }
 
-    /// Heap bytes held: the encoded runs and their array header.
+    /// Heap bytes held: the encoded bytes and their array header.
     var footprintBytes: Int { bytes.capacity == 0 ? 0 : bytes.capacity + 32 }
 
     /// Calls `body(gap, run)` for each run of buckets between `first` and `last` (both non-empty),
@@ -181,14 +219,38 @@ struct CompactHistogram {
     }
 }
 
-/// Where `CompactHistogram` codes its bits: counted first, then written. Bits go in least
-/// significant first.
-protocol BitOutput {
-    /// Appends the low `count` bits of `value` (count ≤ 32; higher bits of `value` are zero).
-    mutating func write(_ value: UInt64, _ count: Int)
-}
+/// Where `CompactHistogram` codes its bits, least significant first.
+struct BitWriter {
+    let buffer: UnsafeMutableBufferPointer<UInt8>
+    var next = 0
+    var pending: UInt64 = 0
+    var pendingBits = 0
 
-extension BitOutput {
+    init(_ buffer: UnsafeMutableBufferPointer<UInt8>) { self.buffer = buffer }
+
+    /// Appends the low `count` bits of `value` (count ≤ 32; higher bits of `value` are zero).
+    mutating func write(_ value: UInt64, _ count: Int) {
+        pending |= value << UInt64(pendingBits)
+        pendingBits += count
+        while pendingBits >= 8 {
+            buffer[next] = UInt8(truncatingIfNeeded: pending)
+            pending >>= 8
+            pendingBits -= 8
+            next += 1
+        }
+    }
+
+    /// Writes the last partial byte; returns the bytes written.
+    mutating func finish() -> Int {
+        if pendingBits > 0 {
+            buffer[next] = UInt8(truncatingIfNeeded: pending)
+            next += 1
+            pending = 0
+            pendingBits = 0
+        }
+        return next
+    }
+
     /// Appends the low `count` bits of `value`, any count up to 64.
     mutating func writeLong(_ value: UInt64, _ count: Int) {
         if count > 32 {
@@ -218,42 +280,6 @@ extension BitOutput {
     }
 }
 
-struct BitCounter: BitOutput {
-    var bits = 0
-    mutating func write(_ value: UInt64, _ count: Int) { bits += count }
-}
-
-struct BitWriter: BitOutput {
-    let buffer: UnsafeMutableBufferPointer<UInt8>
-    var next = 0
-    var pending: UInt64 = 0
-    var pendingBits = 0
-
-    init(_ buffer: UnsafeMutableBufferPointer<UInt8>) { self.buffer = buffer }
-
-    mutating func write(_ value: UInt64, _ count: Int) {
-        pending |= value << UInt64(pendingBits)
-        pendingBits += count
-        while pendingBits >= 8 {
-            buffer[next] = UInt8(truncatingIfNeeded: pending)
-            pending >>= 8
-            pendingBits -= 8
-            next += 1
-        }
-    }
-
-    /// Writes the last partial byte; returns the bytes written.
-    mutating func finish() -> Int {
-        if pendingBits > 0 {
-            buffer[next] = UInt8(truncatingIfNeeded: pending)
-            next += 1
-            pending = 0
-            pendingBits = 0
-        }
-        return next
-    }
-}
-
 struct BitReader {
     let bytes: UnsafeBufferPointer<UInt8>
     let end: Int
@@ -262,9 +288,9 @@ struct BitReader {
     var window: UInt64 = 0
     var windowBits = 0
 
-    init(_ bytes: UnsafeBufferPointer<UInt8>, end: Int) {
+    init(_ bytes: UnsafeBufferPointer<UInt8>) {
         self.bytes = bytes
-        self.end = end
+        end = bytes.count
     }
 
     /// Tops the window up to at least 57 bits (fewer at the end of the stream).
@@ -340,10 +366,13 @@ struct RiceCoder {
 
     /// The smallest k with n·2^k ≥ sum / 2: 2^k about half the recent mean, which measured a few
     /// percent smaller than the mean itself (JPEG-LS's choice for unfolded differences).
+    /// No division: n·2^k0, with k0 the difference of their bit lengths, has the bit length of
+    /// sum / 2, so either it reaches sum / 2 or twice it does.
     @inline(__always)
     var k: Int {
-        let ratio = (sum / 2 + n - 1) / n
-        return ratio <= 1 ? 0 : 64 - (ratio - 1).leadingZeroBitCount
+        let half = sum >> 1
+        let k0 = Swift.max(0, n.leadingZeroBitCount - half.leadingZeroBitCount)
+        return n << UInt64(k0) < half ? k0 + 1 : k0
     }
 
     @inline(__always)
@@ -357,7 +386,7 @@ struct RiceCoder {
         }
     }
 
-    mutating func write<Output: BitOutput>(_ z: UInt64, into out: inout Output) {
+    mutating func write(_ z: UInt64, into out: inout BitWriter) {
         let k = self.k
         let q = z >> UInt64(k)
         if q < RiceCoder.escape {

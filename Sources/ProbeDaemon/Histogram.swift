@@ -155,13 +155,13 @@ public struct Histogram: Sendable, Equatable {
         sum += Double(value) * Double(count)
     }
 
-    /// Grows the counters to reach bucket `i`, with an eighth of the range spare on that side.
+    /// Grows the counters to reach bucket `i`, with a sixteenth of the range spare on that side.
     /// Not by doubling: a histogram refilled every second keeps its storage, and would hold up
     /// to twice its range for good.
     @inline(never)
     private mutating func extend(to i: Int) {
         let low = offset, high = offset + counts.count - 1
-        let spare = (Swift.max(high, i) - Swift.min(low, i)) / 8
+        let spare = (Swift.max(high, i) - Swift.min(low, i)) / 16
         let newLow = i < low ? Swift.max(0, i - spare) : low
         let newHigh = i > high ? Swift.min(Histogram.maxIndex, i + spare) : high
         if counts.capacity >= newHigh - newLow + 1 {
@@ -200,14 +200,17 @@ public struct Histogram: Sendable, Equatable {
     }
 
     /// Empties the histogram for the next second of values: keeps the storage when it fits the
-    /// range just seen, or reallocates it to that range when an outlier had stretched it, so a
-    /// reused histogram holds about one typical second's range rather than the widest ever.
+    /// range just seen, or reallocates it to that range when an outlier had stretched it (or
+    /// growing had left spare beyond both ends), so a reused histogram holds about one typical
+    /// second's range rather than the widest ever. The slack it keeps (an eighth) exceeds what
+    /// `extend` adds (a sixteenth), so a range that wobbles a little does not reallocate every
+    /// second.
     public mutating func reset() {
         guard let first = counts.firstIndex(where: { $0 > 0 }), let last = counts.lastIndex(where: { $0 > 0 }) else {
             return removeAll()
         }
         let used = last - first + 1
-        if counts.capacity > used + used / 2 + 16 {
+        if counts.capacity > used + used / 8 + 16 {
             let low = offset + first
             self = Histogram()
             cover(low, low + used - 1)

@@ -148,14 +148,15 @@ public struct JSONWriter {
     /// ≥ 0x80 and pass through; only quote, backslash and control characters are escaped.
     private mutating func appendString(_ s: String) {
         bytes.append(UInt8(ascii: "\""))
-        let plain = s.utf8.withContiguousStorageIfAvailable { utf8 in
+        var s = s  // withUTF8 also serves small (inline) strings, which utf8's contiguous storage does not
+        let plain = s.withUTF8 { utf8 in
             guard !utf8.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else {
                 return false
             }
             bytes.append(contentsOf: utf8)
             return true
         }
-        if plain == true {
+        if plain {
             bytes.append(UInt8(ascii: "\""))
             return
         }

@@ -55,7 +55,7 @@ let package = Package(
         // The event path's benchmark (Tools/Benchmark): `swift run -c release probe-bench`.
         .executableTarget(
             name: "probe-bench",
-            dependencies: ["ProbeClient", "ProbePosix", "ProbeControl", "CMallocCounter"],
+            dependencies: ["ProbeClient", "ProbePosix", "ProbeControl", "ProbeDaemon", "CMallocCounter"],
             path: "Tools/Benchmark"
         ),
         .executableTarget(

@@ -2,7 +2,7 @@
 # Installs probed and probectl as a systemd service. Idempotent: run it again to upgrade.
 #
 #   sudo Tools/install.sh [--prefix DIR] [--group NAME] [--from DIR] [--unit-dir DIR]
-#                         [--config PATH] [--no-start] [--dry-run]
+#                         [--config PATH] [--root DIR] [--no-start] [--dry-run]
 #
 #   --prefix DIR    binaries go to DIR/bin (default /usr/local)
 #   --group NAME    create the system group NAME if needed and let its members connect:
@@ -12,20 +12,26 @@
 #   --unit-dir DIR  where the units go (default /etc/systemd/system)
 #   --config PATH   the configuration file, created with comments if missing, never overwritten
 #                   (default /etc/probed.conf)
+#   --root DIR      stage the installation under DIR (like DESTDIR, for packages and images):
+#                   files go to DIR/<path>, but the units and the configuration name the
+#                   paths as they will be on the target (ExecStart=/usr/local/bin/probed);
+#                   implies --no-start and creates no group (the target needs the group)
 #   --no-start      install only: no systemctl daemon-reload/enable/restart
 #   --dry-run       print what would be done, change nothing
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# The repository (units, Package.swift); relative paths in arguments stay relative to the caller.
+repo="$(cd "$(dirname "$0")/.." && pwd)"
 
 prefix=/usr/local
 unit_dir=/etc/systemd/system
 config=/etc/probed.conf
 group=""
 from=""
+root=""
 start=1
 dry=0
 
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"; }
 die() { echo "install.sh: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -34,6 +40,7 @@ while [ $# -gt 0 ]; do
         --config) [ $# -ge 2 ] || die "--config needs a path"; config="$2"; shift ;;
         --group) [ $# -ge 2 ] || die "--group needs a group name"; group="$2"; shift ;;
         --from) [ $# -ge 2 ] || die "--from needs the directory holding the built probed and probectl"; from="$2"; shift ;;
+        --root) [ $# -ge 2 ] || die "--root needs a directory"; root="${2%/}"; shift ;;
         --no-start) start=0 ;;
         --dry-run) dry=1 ;;
         -h|--help) usage; exit 0 ;;
@@ -42,6 +49,12 @@ while [ $# -gt 0 ]; do
     shift
 done
 case "$prefix" in /*) ;; *) die "--prefix must be an absolute path (the unit's ExecStart= names it)" ;; esac
+case "$unit_dir" in /*) ;; *) die "--unit-dir must be an absolute path" ;; esac
+case "$config" in /*) ;; *) die "--config must be an absolute path (the unit names it)" ;; esac
+if [ -n "$root" ]; then
+    case "$root" in /*) ;; *) die "--root must be an absolute path" ;; esac
+    start=0
+fi
 if [ -n "$group" ] && ! [[ "$group" =~ ^[a-z_][a-z0-9_-]*$ ]]; then die "--group \"$group\" is not a valid group name"; fi
 
 # Prints each command; runs it unless --dry-run.
@@ -59,26 +72,32 @@ write() {  # write PATH MODE: stdin to PATH
     mv -f "$tmp" "$path"
 }
 
+# The release binaries: built here unless --from names them. `swift build -c release` builds
+# every product; these two are all a service needs.
 if [ -z "$from" ]; then
-    run swift build -c release --product probed
-    run swift build -c release --product probectl
-    from="$(swift build -c release --show-bin-path)"
+    command -v swift >/dev/null || die "swift is not on PATH (sudo resets PATH): build as yourself with \`swift build -c release\`, then pass --from .build/release"
+    run swift build -c release --package-path "$repo" --product probed
+    run swift build -c release --package-path "$repo" --product probectl
+    from="$(swift build -c release --package-path "$repo" --show-bin-path)"
 fi
 for exe in probed probectl; do
     [ "$dry" -eq 1 ] || [ -x "$from/$exe" ] || die "$from/$exe is missing: build it first (swift build -c release) or pass --from DIR"
 done
 
-run mkdir -p "$prefix/bin" "$unit_dir" "$(dirname "$config")"
-run install -m 0755 "$from/probed" "$prefix/bin/probed"
-run install -m 0755 "$from/probectl" "$prefix/bin/probectl"
+# Where files go on this machine: under --root when staging, the target paths otherwise.
+bin_dir="$root$prefix/bin" units="$root$unit_dir" conf_file="$root$config"
+run mkdir -p "$bin_dir" "$units" "$(dirname "$conf_file")"
+run install -m 0755 "$from/probed" "$bin_dir/probed"
+run install -m 0755 "$from/probectl" "$bin_dir/probectl"
 
+# The units name the binary and the configuration where they are on the target.
 exec_start="$prefix/bin/probed"
 [ "$config" = /etc/probed.conf ] || exec_start="$exec_start --config $config"
-sed "s|^ExecStart=.*|ExecStart=$exec_start|" Tools/probed.service | write "$unit_dir/probed.service" 0644
-write "$unit_dir/probed.socket" 0644 <Tools/probed.socket
+sed "s|^ExecStart=.*|ExecStart=$exec_start|" "$repo/Tools/probed.service" | write "$units/probed.service" 0644
+write "$units/probed.socket" 0644 <"$repo/Tools/probed.socket"
 
-if [ ! -e "$config" ]; then
-    write "$config" 0644 <<'CONF'
+if [ ! -e "$conf_file" ]; then
+    write "$conf_file" 0644 <<'CONF'
 # probed settings: `key = value`, one per line, named like probed's flags (probed --help).
 # Check with `probed --check-config`; apply with `systemctl reload probed` (log-level applies
 # at once; other changes are logged as needing `systemctl restart probed`).
@@ -93,23 +112,28 @@ if [ ! -e "$config" ]; then
 # control-group = probe-admin
 CONF
 else
-    echo "  $config exists: kept as it is"
+    echo "  $conf_file exists: kept as it is"
 fi
 
 if [ -n "$group" ]; then
-    if getent group "$group" >/dev/null; then
+    if [ -n "$root" ]; then
+        echo "  staged under $root: create the group on the target (groupadd --system $group)"
+    elif getent group "$group" >/dev/null; then
         echo "  group $group exists"
     else
         run groupadd --system "$group"
     fi
-    if [ "$dry" -eq 1 ] || ! grep -q '^[[:space:]]*allow-group[[:space:]]*=' "$config" 2>/dev/null; then
-        echo "+ append 'allow-group = $group' to $config"
-        [ "$dry" -eq 1 ] || printf 'allow-group = %s\n' "$group" >>"$config"
+    existing="$(sed -n 's/^[[:space:]]*allow-group[[:space:]]*=[[:space:]]*\([^[:space:]#]*\).*/\1/p' "$conf_file" 2>/dev/null | tail -n 1)"
+    if [ "$dry" -eq 1 ] || [ -z "$existing" ]; then
+        echo "+ append 'allow-group = $group' to $conf_file"
+        [ "$dry" -eq 1 ] || printf 'allow-group = %s\n' "$group" >>"$conf_file"
+    elif [ "$existing" = "$group" ]; then
+        echo "  $conf_file already sets allow-group = $group: kept"
     else
-        echo "  $config already sets allow-group: kept"
+        echo "install.sh: warning: $conf_file sets allow-group = $existing, not $group: kept; the socket file goes to group $group, so edit one of them" >&2
     fi
-    run mkdir -p "$unit_dir/probed.socket.d"
-    printf '[Socket]\nSocketGroup=%s\nSocketMode=0660\n' "$group" | write "$unit_dir/probed.socket.d/group.conf" 0644
+    run mkdir -p "$units/probed.socket.d"
+    printf '[Socket]\nSocketGroup=%s\nSocketMode=0660\n' "$group" | write "$units/probed.socket.d/group.conf" 0644
 fi
 
 if [ "$start" -eq 1 ]; then
@@ -121,4 +145,4 @@ if [ "$start" -eq 1 ]; then
         echo "  systemd is not running here: units installed, not started"
     fi
 fi
-echo "installed: $prefix/bin/probed, $prefix/bin/probectl, $unit_dir/probed.service, $unit_dir/probed.socket, $config"
+echo "installed: $bin_dir/probed, $bin_dir/probectl, $units/probed.service, $units/probed.socket, $conf_file"

@@ -13,10 +13,13 @@ if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus
 fi
 
-# The service tests run systemd-analyze (systemd), script (bsdutils) for probectl top in a
-# pseudo-terminal, and setpriv (util-linux) to run a client under another uid.
+# The service tests run systemd-analyze and systemd-socket-activate (systemd), script (bsdutils)
+# for probectl top in a pseudo-terminal, and setpriv (util-linux) to run a client under another
+# uid. `systemd-analyze verify` also checks that the unit's ExecReload= program, /bin/kill
+# (procps, not in minimal Debian containers), exists.
 missing=""
-command -v systemd-analyze >/dev/null || missing="$missing systemd"
+{ command -v systemd-analyze && command -v systemd-socket-activate; } >/dev/null || missing="$missing systemd"
+[ -x /bin/kill ] || missing="$missing procps"
 command -v script >/dev/null || missing="$missing bsdutils"
 command -v setpriv >/dev/null || missing="$missing util-linux"
 if [ -n "$missing" ]; then

@@ -46,6 +46,11 @@ unsigned long cprobe_heap_in_use(void) {
     return (unsigned long)info.uordblks;
 }
 
+void cprobe_keep_freed_heap(unsigned long trim_threshold, unsigned long mmap_threshold) {
+    mallopt(M_TRIM_THRESHOLD, (int)trim_threshold);
+    mallopt(M_MMAP_THRESHOLD, (int)mmap_threshold);
+}
+
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>

@@ -85,7 +85,7 @@ extension CLI {
         } catch {
             fail("\(error)")
         }
-        if let refusal = try? JSONDecoder.snakeCase.decode(ErrorReport.self, from: Data(text.utf8)) {
+        if let refusal = ErrorReport.detect(in: text) {
             fail("probed refused the request: \(refusal.error)")
         }
         if json {
@@ -112,7 +112,7 @@ extension CLI {
                 fail("probed closed the connection before answering")
             }
             let header = String(decoding: first.chunk, as: UTF8.self)
-            if let refusal = try? JSONDecoder.snakeCase.decode(ErrorReport.self, from: Data(header.utf8)) {
+            if let refusal = ErrorReport.detect(in: header) {
                 fail("probed refused the request: \(refusal.error)")
             }
             writeStandardError("probectl: following \(command == "slow" ? "slow calls" : "failures") (Ctrl-C to stop)\n")

@@ -105,7 +105,7 @@ public enum CLI {
         } catch {
             fail("\(error)")
         }
-        if let refusal = try? JSONDecoder.snakeCase.decode(ErrorReport.self, from: Data(text.utf8)) {
+        if let refusal = ErrorReport.detect(in: text) {
             fail("probed refused the request: \(refusal.error)")
         }
         if inv.json {
@@ -198,6 +198,9 @@ public enum CLI {
 }
 
 extension JSONDecoder {
+    /// Reads probed's reports: their snake_case keys become the properties' names (`p99_ns` →
+    /// `p99Ns`, `error_rate_1m` → `errorRate1M`). Keys of String-keyed dictionaries — names users
+    /// chose: error types, call attributes, NVML queries — are not converted (ReportKeyTests).
     public static var snakeCase: JSONDecoder {
         let d = JSONDecoder()
         d.keyDecodingStrategy = .convertFromSnakeCase

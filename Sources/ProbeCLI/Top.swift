@@ -129,7 +129,7 @@ public enum Top {
         let statsText = try client.request("{\"command\":\"stats\",\"window\":\"10s\"}")
         let procsText = try client.request("{\"command\":\"procs\"}")
         for text in [statsText, procsText] {
-            if let refusal = try? JSONDecoder.snakeCase.decode(ErrorReport.self, from: Data(text.utf8)) {
+            if let refusal = ErrorReport.detect(in: text) {
                 throw Failure(description: "probed refused the request: \(refusal.error)")
             }
         }

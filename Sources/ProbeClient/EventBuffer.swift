@@ -145,6 +145,18 @@ final class EventBuffer: @unchecked Sendable {
         return s.state.pointee.count == 0
     }
 
+    /// Events waiting in every shard.
+    func bufferedTotal() -> Int {
+        var total = 0
+        for i in 0..<shardCount {
+            let s = shard(i)
+            EventBuffer.lock(s)
+            total &+= s.pointee.count
+            EventBuffer.unlock(s)
+        }
+        return total
+    }
+
     /// Every event dropped so far, all shards together.
     func droppedTotal() -> UInt64 {
         var total = droppedOutside.load(ordering: .relaxed)

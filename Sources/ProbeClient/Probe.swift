@@ -103,6 +103,11 @@ public final class Probe: Sendable {
     /// `deliveredEvents + droppedEvents` is every event recorded.
     public var deliveredEvents: UInt64 { core.delivered.load(ordering: .relaxed) }
 
+    /// Events recorded and still waiting in the buffer for the background thread to send them
+    /// (what a full buffer would drop next is measured against). A snapshot; cheap but not free:
+    /// it visits every shard, so don't call it per event.
+    public var bufferedEvents: Int { core.buffer.bufferedTotal() }
+
     /// Events acknowledged on each connection so far, oldest first.
     @_spi(Testing)
     public var deliveredByConnection: [UInt64] { core.deliveredByConnection.withLock { $0 } }

@@ -20,6 +20,8 @@ public struct ControlClient {
         self.path = path
         do {
             fd = try UnixSocket.connect(path: path)
+        } catch where error.errno == EACCES {
+            throw Failure(message: "cannot reach probed at \(path): \(error)\n" + Self.permissionHint(path))
         } catch {
             throw Failure(message: """
                 cannot reach probed at \(path): \(error)
@@ -29,6 +31,24 @@ public struct ControlClient {
         let (s, atto) = timeout.components
         let ns = UInt64(max(0, s)) * 1_000_000_000 + UInt64(atto / 1_000_000_000)
         UnixSocket.setTimeouts(fd, send: ns, receive: ns)
+    }
+
+    /// What to do when the socket file's permissions keep this user out: probed is there, but
+    /// admits only its own user, root and the socket file's group (`--allow-group`).
+    static func permissionHint(_ path: String) -> String {
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            return "A directory on the way to the socket is closed to you; run probectl as root or as probed's user."
+        }
+        let mode = String(st.st_mode & 0o777, radix: 8)
+        guard st.st_mode & 0o020 != 0, let group = getgrgid(st.st_gid) else {
+            return "The socket file (mode \(mode)) admits only probed's user and root: run probectl as one of them, or ask for probed's --allow-group."
+        }
+        let name = String(cString: group.pointee.gr_name)
+        return """
+            The socket file admits probed's user, root and the members of group \(name) (mode \(mode)): ask to be added \
+            (`sudo usermod -aG \(name) $USER`, then log in again: running processes keep their groups), or run probectl as root.
+            """
     }
 
     public func close() { _ = Glibc.close(fd) }

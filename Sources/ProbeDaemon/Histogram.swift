@@ -1,16 +1,103 @@
-/// A log-linear (HdrHistogram-style) histogram of nanosecond durations: exact below 128 ns, then
-/// 64 equal buckets per power of two, so any value reported is within 1/128 (0.78%) of every
-/// value in its bucket, from 1 ns to 2^64 ns. Buckets are stored densely between the lowest and
-/// highest index seen, so a series whose calls span three decades holds a few hundred counters.
+/// A logarithmic histogram of nanosecond durations, HdrHistogram-style in what it promises: every
+/// bucket is as wide as a relative error of at most 0.99% allows, so a value reported for a bucket
+/// (the middle of the values it holds) is within 0.99% of every value in it, from 1 ns to 2^64 ns.
+/// Below 256 ns buckets hold whole nanoseconds: exact up to 101 ns, then 2, 3 and 5 values wide.
+/// From 256 ns each power of two is cut into 38 sub-buckets whose boundaries lie on a grid of 256
+/// steps (the 8 bits after the leading one), each as wide as the bound allows at its low end
+/// (about 2% of the value): 38 buckets per doubling where equal widths (HdrHistogram's log-linear
+/// layout) need 64 for the same bound. Finding a value's bucket takes a leading-zero count and one
+/// lookup in a 256-entry table, no loop and no logarithm.
+/// Buckets are stored densely between the lowest and highest index seen, so a series whose calls
+/// span three decades holds a few hundred counters.
 /// Mergeable: merging two histograms gives exactly the histogram of both sets of values.
 public struct Histogram: Sendable, Equatable {
-    /// Sub-buckets per power of two.
-    static let subBucketBits = 6
-    static let subBuckets = 1 << subBucketBits  // 64
-    /// Values below this are their own bucket.
-    static let linearLimit: UInt64 = 128
+    /// Values below this are bucketed by `smallIndex`, one table entry per value.
+    static let smallLimit: UInt64 = 256
+    /// Buckets below `smallLimit` (checked against `smallLows` when the tables are built).
+    static let smallBuckets = 146
+    /// Sub-buckets per power of two from `smallLimit` up (checked against `octaveLows`).
+    static let bucketsPerOctave = 38
+    /// The largest relative error a bucket may give, in parts per 10,000.
+    static let maxErrorPer10k = 99
     /// Highest bucket index (for 2^64 - 1).
-    public static let maxIndex = index(of: .max)
+    public static let maxIndex = smallBuckets + 55 * bucketsPerOctave + bucketsPerOctave - 1
+
+    /// The lowest value of each bucket below `smallLimit`: a value starts a bucket that takes in
+    /// the values after it while the middle one stays within the bound of both ends.
+    static let smallLows: [UInt16] = {
+        var lows: [UInt16] = [0]
+        var low: UInt64 = 1
+        while low < smallLimit {
+            lows.append(UInt16(low))
+            var high = low
+            while high + 1 < smallLimit && withinBound(low, high + 1) { high += 1 }
+            low = high + 1
+        }
+        precondition(lows.count == smallBuckets, "smallBuckets must be \(lows.count)")
+        return lows
+    }()
+
+    /// The lowest mantissa (the top 9 bits of a value, 256...511) of each sub-bucket of a power of
+    /// two, then 512: each sub-bucket [M, N) is as wide as the bound allows at M, so the values of
+    /// M·2^s ..< N·2^s (any s ≥ 0) are within the bound of their middle one.
+    static let octaveLows: [UInt16] = {
+        var lows: [UInt16] = [256]
+        while lows[lows.count - 1] < 512 {
+            let m = Int(lows[lows.count - 1])
+            lows.append(UInt16(Swift.min(512, m + 2 * m * maxErrorPer10k / 10_000)))
+        }
+        precondition(lows.count == bucketsPerOctave + 1, "bucketsPerOctave must be \(lows.count - 1)")
+        return lows
+    }()
+
+    /// Whether the values low...high, reported as their middle one, all stay within the bound.
+    static func withinBound(_ low: UInt64, _ high: UInt64) -> Bool {
+        let middle = low + (high - low) / 2
+        return (middle - low) * 10_000 <= UInt64(maxErrorPer10k) * low
+            && (high - middle) * 10_000 <= UInt64(maxErrorPer10k) * high
+    }
+
+    /// The bucket of each value below `smallLimit` (`smallLows` tabulated; a literal, so that the
+    /// hot path reads constant memory with no lazy initialisation: HistogramTests checks it).
+    static let smallIndex: [UInt8] = [
+        0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+        16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31,
+        32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47,
+        48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63,
+        64, 65, 66, 67, 68, 69, 70, 71, 72, 73, 74, 75, 76, 77, 78, 79,
+        80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90, 91, 92, 93, 94, 95,
+        96, 97, 98, 99, 100, 101, 101, 102, 102, 102, 103, 103, 103, 104, 104, 104,
+        105, 105, 105, 106, 106, 106, 107, 107, 107, 108, 108, 108, 109, 109, 109, 110,
+        110, 110, 111, 111, 111, 112, 112, 112, 113, 113, 113, 114, 114, 114, 115, 115,
+        115, 116, 116, 116, 117, 117, 117, 118, 118, 118, 119, 119, 119, 120, 120, 120,
+        121, 121, 121, 122, 122, 122, 123, 123, 123, 124, 124, 124, 125, 125, 125, 126,
+        126, 126, 127, 127, 127, 128, 128, 128, 129, 129, 129, 130, 130, 130, 131, 131,
+        131, 132, 132, 132, 133, 133, 133, 134, 134, 134, 135, 135, 135, 135, 136, 136,
+        136, 136, 136, 137, 137, 137, 137, 137, 138, 138, 138, 138, 138, 139, 139, 139,
+        139, 139, 140, 140, 140, 140, 140, 141, 141, 141, 141, 141, 142, 142, 142, 142,
+        142, 143, 143, 143, 143, 143, 144, 144, 144, 144, 144, 145, 145, 145, 145, 145,
+    ]
+
+    /// The sub-bucket of each mantissa by its 8 bits after the leading one (`octaveLows`
+    /// tabulated, a literal like `smallIndex`).
+    static let octaveIndex: [UInt8] = [
+        0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 3,
+        3, 3, 3, 3, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 6, 6,
+        6, 6, 6, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 9, 9, 9,
+        9, 9, 10, 10, 10, 10, 10, 10, 11, 11, 11, 11, 11, 11, 12, 12,
+        12, 12, 12, 12, 13, 13, 13, 13, 13, 13, 14, 14, 14, 14, 14, 14,
+        15, 15, 15, 15, 15, 15, 16, 16, 16, 16, 16, 16, 17, 17, 17, 17,
+        17, 17, 18, 18, 18, 18, 18, 18, 18, 19, 19, 19, 19, 19, 19, 19,
+        20, 20, 20, 20, 20, 20, 20, 21, 21, 21, 21, 21, 21, 21, 22, 22,
+        22, 22, 22, 22, 22, 23, 23, 23, 23, 23, 23, 23, 24, 24, 24, 24,
+        24, 24, 24, 25, 25, 25, 25, 25, 25, 25, 26, 26, 26, 26, 26, 26,
+        26, 26, 27, 27, 27, 27, 27, 27, 27, 27, 28, 28, 28, 28, 28, 28,
+        28, 28, 29, 29, 29, 29, 29, 29, 29, 29, 30, 30, 30, 30, 30, 30,
+        30, 30, 31, 31, 31, 31, 31, 31, 31, 31, 32, 32, 32, 32, 32, 32,
+        32, 32, 32, 33, 33, 33, 33, 33, 33, 33, 33, 33, 34, 34, 34, 34,
+        34, 34, 34, 34, 34, 35, 35, 35, 35, 35, 35, 35, 35, 35, 36, 36,
+        36, 36, 36, 36, 36, 36, 36, 37, 37, 37, 37, 37, 37, 37, 37, 37,
+    ]
 
     /// counts[i] is the count of bucket `offset + i`.
     private(set) var counts: [UInt64] = []
@@ -23,30 +110,33 @@ public struct Histogram: Sendable, Equatable {
 
     public init() {}
 
-    /// The bucket a value falls in: a leading-zero count and a shift, no loop.
+    /// The bucket a value falls in: a leading-zero count, a shift and a table lookup, no loop.
     @inline(__always)
     public static func index(of value: UInt64) -> Int {
-        if value < linearLimit { return Int(value) }
-        let power = 63 - value.leadingZeroBitCount  // ≥ 7
-        let shift = power - subBucketBits           // ≥ 1
-        let sub = Int(value >> UInt64(shift)) - subBuckets  // 0..<64
-        return Int(linearLimit) + (power - 7) * subBuckets + sub
+        if value < smallLimit { return Int(smallIndex[Int(value)]) }
+        let shift = 55 &- value.leadingZeroBitCount  // the power of two, less 8: 0...55
+        let mantissa = Int(truncatingIfNeeded: value &>> UInt64(shift)) & 0xFF
+        return smallBuckets &+ shift &* bucketsPerOctave &+ Int(octaveIndex[mantissa])
     }
 
-    /// The lowest value of bucket `index`, and its width.
+    /// The lowest value of bucket `index`, and its width (the top bucket's wraps to 2^64 - low).
     public static func bounds(of index: Int) -> (low: UInt64, width: UInt64) {
-        if index < Int(linearLimit) { return (UInt64(index), 1) }
-        let k = index - Int(linearLimit)
-        let power = k / subBuckets + 7
-        let sub = k % subBuckets
-        let shift = UInt64(power - subBucketBits)
-        return (UInt64(subBuckets + sub) << shift, 1 << shift)
+        if index < smallBuckets {
+            let low = UInt64(smallLows[index])
+            let high = index + 1 < smallBuckets ? UInt64(smallLows[index + 1]) : smallLimit
+            return (low, high - low)
+        }
+        let k = index - smallBuckets
+        let shift = UInt64(k / bucketsPerOctave)
+        let sub = k % bucketsPerOctave
+        let low = UInt64(octaveLows[sub]) << shift
+        return (low, (UInt64(octaveLows[sub + 1]) << shift) &- low)
     }
 
-    /// The value reported for bucket `index`: its midpoint.
+    /// The value reported for bucket `index`: the middle of the values it holds (rounded down).
     public static func representative(of index: Int) -> UInt64 {
         let (low, width) = bounds(of: index)
-        return low &+ width / 2
+        return low &+ (width &- 1) / 2
     }
 
     @inline(__always)
@@ -65,13 +155,13 @@ public struct Histogram: Sendable, Equatable {
         sum += Double(value) * Double(count)
     }
 
-    /// Grows the counters to reach bucket `i`, with an eighth of the range spare on that side.
+    /// Grows the counters to reach bucket `i`, with a sixteenth of the range spare on that side.
     /// Not by doubling: a histogram refilled every second keeps its storage, and would hold up
     /// to twice its range for good.
     @inline(never)
     private mutating func extend(to i: Int) {
         let low = offset, high = offset + counts.count - 1
-        let spare = (Swift.max(high, i) - Swift.min(low, i)) / 8
+        let spare = (Swift.max(high, i) - Swift.min(low, i)) / 16
         let newLow = i < low ? Swift.max(0, i - spare) : low
         let newHigh = i > high ? Swift.min(Histogram.maxIndex, i + spare) : high
         if counts.capacity >= newHigh - newLow + 1 {
@@ -110,14 +200,17 @@ public struct Histogram: Sendable, Equatable {
     }
 
     /// Empties the histogram for the next second of values: keeps the storage when it fits the
-    /// range just seen, or reallocates it to that range when an outlier had stretched it, so a
-    /// reused histogram holds about one typical second's range rather than the widest ever.
+    /// range just seen, or reallocates it to that range when an outlier had stretched it (or
+    /// growing had left spare beyond both ends), so a reused histogram holds about one typical
+    /// second's range rather than the widest ever. The slack it keeps (an eighth) exceeds what
+    /// `extend` adds (a sixteenth), so a range that wobbles a little does not reallocate every
+    /// second.
     public mutating func reset() {
         guard let first = counts.firstIndex(where: { $0 > 0 }), let last = counts.lastIndex(where: { $0 > 0 }) else {
             return removeAll()
         }
         let used = last - first + 1
-        if counts.capacity > used + used / 2 + 16 {
+        if counts.capacity > used + used / 8 + 16 {
             let low = offset + first
             self = Histogram()
             cover(low, low + used - 1)
@@ -200,12 +293,14 @@ public struct Histogram: Sendable, Equatable {
     /// Bytes of counters held (for the memory budget).
     public var footprintBytes: Int { counts.capacity * 8 }
 
-    /// Each non-empty bucket as (upper bound exclusive, count), ascending. For exporters.
+    /// Each non-empty bucket as (upper bound exclusive, count), ascending. For exporters. The top
+    /// bucket, which reaches 2^64 - 1, reports 2^64 - 1.
     public func buckets() -> [(upperBound: UInt64, count: UInt64)] {
         counts.enumerated().compactMap { j, c in
             guard c > 0 else { return nil }
             let (low, width) = Histogram.bounds(of: offset + j)
-            return (low &+ width, c)
+            let high = low &+ width
+            return (high == 0 ? .max : high, c)
         }
     }
 }

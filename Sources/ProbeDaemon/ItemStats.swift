@@ -6,6 +6,11 @@ struct ItemStats {
     /// Items and summed duration of counted calls (successful, past warm-up).
     private(set) var countedItems: UInt64 = 0
     private(set) var countedNanoseconds: UInt64 = 0
+    /// Items of the second being filled; moved into the ring when another second begins, so
+    /// the per-event work is two additions and a comparison.
+    private var openSecond: UInt64 = .max
+    private var openItems: UInt64 = 0
+    /// Closed seconds: items per slot (second % 60) and the second each slot holds.
     private var perSecond: [UInt64] = []
     private var stamps: [UInt64] = []
 
@@ -16,24 +21,32 @@ struct ItemStats {
             countedItems &+= UInt64(items)
             countedNanoseconds &+= duration
         }
-        if perSecond.isEmpty {
-            perSecond = Array(repeating: 0, count: ItemStats.seconds)
-            stamps = Array(repeating: .max, count: ItemStats.seconds)
+        if _slowPath(second != openSecond) { open(second) }
+        openItems &+= UInt64(items)
+    }
+
+    /// Files the open second's items in the ring and starts `second`.
+    @inline(never)
+    private mutating func open(_ second: UInt64) {
+        if openSecond != .max && openItems > 0 {
+            if perSecond.isEmpty {
+                perSecond = Array(repeating: 0, count: ItemStats.seconds)
+                stamps = Array(repeating: .max, count: ItemStats.seconds)
+            }
+            let slot = Int(openSecond % UInt64(ItemStats.seconds))
+            stamps[slot] = openSecond
+            perSecond[slot] = openItems
         }
-        let slot = Int(second % UInt64(ItemStats.seconds))
-        if stamps[slot] != second {
-            stamps[slot] = second
-            perSecond[slot] = 0
-        }
-        perSecond[slot] &+= UInt64(items)
+        openSecond = second
+        openItems = 0
     }
 
     /// Items in the last `seconds` whole seconds up to `nowSecond` (at most 60).
     func recent(seconds: UInt64, nowSecond: UInt64) -> UInt64 {
-        guard !perSecond.isEmpty else { return 0 }
         let n = min(seconds, UInt64(ItemStats.seconds))
-        var sum: UInt64 = 0
-        for (slot, stamp) in stamps.enumerated() where stamp != .max && stamp <= nowSecond && stamp + n > nowSecond {
+        let inWindow = { (stamp: UInt64) in stamp != .max && stamp <= nowSecond && stamp + n > nowSecond }
+        var sum: UInt64 = inWindow(openSecond) ? openItems : 0
+        for (slot, stamp) in stamps.enumerated() where inWindow(stamp) && stamp != openSecond {
             sum &+= perSecond[slot]
         }
         return sum

@@ -19,30 +19,37 @@ struct SeriesWindows {
         var count: UInt64
     }
 
-    /// Calls that began in [start, start + width) seconds.
+    /// Calls that began in [start, start + width) seconds. Three words inline and one allocation:
+    /// the counts ride in the latency's bytes.
     struct Slice {
         var start: UInt64
         var width: UInt64
-        var calls: UInt64
-        var errors: UInt64
-        var warmup: UInt64
-        /// Latency of the counted calls; its trailer holds the failures by error type.
+        /// Latency of the counted calls; its trailer holds calls, errors and warm-up calls, then
+        /// the failures by error type (type, count).
         var latency: CompactHistogram
 
         init(start: UInt64, width: UInt64, calls: UInt64, errors: UInt64, warmup: UInt64, latency: Histogram, errorTypes: [ErrorCount]) {
             self.start = start
             self.width = width
-            self.calls = calls
-            self.errors = errors
-            self.warmup = warmup
-            self.latency = CompactHistogram(latency, trailer: errorTypes.flatMap { [UInt64($0.type), $0.count] })
+            self.latency = CompactHistogram(
+                latency, trailer: [calls, errors, warmup] + errorTypes.flatMap { [UInt64($0.type), $0.count] })
         }
 
-        /// Failures by error type.
-        var errorTypes: [ErrorCount] {
+        /// Calls, errors, warm-up calls and failures by error type.
+        var tally: Tally {
             let words = latency.trailer
-            return stride(from: 0, to: words.count - 1, by: 2).map { ErrorCount(type: UInt32(words[$0]), count: words[$0 + 1]) }
+            return Tally(
+                calls: words[0], errors: words[1], warmup: words[2],
+                errorTypes: stride(from: 3, to: words.count - 1, by: 2).map { ErrorCount(type: UInt32(words[$0]), count: words[$0 + 1]) })
         }
+    }
+
+    /// What a slice counted besides latency.
+    struct Tally {
+        var calls: UInt64
+        var errors: UInt64
+        var warmup: UInt64
+        var errorTypes: [ErrorCount]
     }
 
     /// A tier holds slices `width` seconds wide while they start less than `keep` seconds ago.
@@ -157,11 +164,12 @@ struct SeriesWindows {
         for (t, c) in openErrorTypes.enumerated() where c > 0 { f.add(error: UInt32(t), c) }
         for s in slices.reversed() {
             guard s.start + seconds > second else { break }
-            f.calls &+= s.calls
-            f.errors &+= s.errors
-            f.warmup &+= s.warmup
+            let tally = s.tally
+            f.calls &+= tally.calls
+            f.errors &+= tally.errors
+            f.warmup &+= tally.warmup
             if latency { s.latency.add(to: &f.latency) }
-            for e in s.errorTypes { f.add(error: e.type, e.count) }
+            for e in tally.errorTypes { f.add(error: e.type, e.count) }
         }
         return f
     }
@@ -201,11 +209,9 @@ struct SeriesWindows {
 extension SeriesWindows.Slice {
     /// Adds a slice that rolled into this one.
     mutating func absorb(_ other: SeriesWindows.Slice) {
-        calls &+= other.calls
-        errors &+= other.errors
-        warmup &+= other.warmup
-        var failures = errorTypes
-        for e in other.errorTypes {
+        let mine = tally, theirs = other.tally
+        var failures = mine.errorTypes
+        for e in theirs.errorTypes {
             if let i = failures.firstIndex(where: { $0.type == e.type }) {
                 failures[i].count &+= e.count
             } else {
@@ -214,6 +220,8 @@ extension SeriesWindows.Slice {
         }
         var h = latency.histogram
         other.latency.add(to: &h)
-        latency = CompactHistogram(h, trailer: failures.flatMap { [UInt64($0.type), $0.count] })
+        self = SeriesWindows.Slice(
+            start: start, width: width, calls: mine.calls &+ theirs.calls, errors: mine.errors &+ theirs.errors,
+            warmup: mine.warmup &+ theirs.warmup, latency: h, errorTypes: failures)
     }
 }

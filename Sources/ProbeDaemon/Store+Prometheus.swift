@@ -93,9 +93,9 @@ public enum PrometheusExposition {
 
     /// The fixed `le` boundaries of `probe_call_duration_seconds`: (nanoseconds, label as Go's
     /// client library writes it). Every probed exposes the same set, so `sum by (le)` works across
-    /// hosts. A boundary B counts the internal log-linear buckets whose whole range is ≤ B; the
-    /// one bucket straddling B goes to the next boundary up, so a call at B or at most 0.68%
-    /// below it (0.06% to 0.68% depending on the boundary) may be counted one bucket higher,
+    /// hosts. A boundary B counts the internal logarithmic buckets whose whole range is ≤ B; the
+    /// one bucket straddling B goes to the next boundary up, so a call at B or at most 1.7%
+    /// below it (0.16% to 1.70% depending on the boundary) may be counted one bucket higher,
     /// never lower. `PrometheusTests` checks that bound for each boundary.
     public static let durationBoundaries: [(nanoseconds: UInt64, label: String)] = [
         (1_000, "1e-06"), (2_500, "2.5e-06"), (5_000, "5e-06"),

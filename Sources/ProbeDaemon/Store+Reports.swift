@@ -106,7 +106,7 @@ extension Store {
     /// each over `window` (`all`: since the series began).
     public func statsJSON(window: StatsWindow = .all) -> String {
         let now = clock.now()
-        var w = JSONWriter(capacity: 512 * (series.count * 2 + 1))
+        var w = JSONWriter(capacity: 640 * (series.count * 2 + 1))  // rows are about 570 bytes
         w.beginObject()
         w.field("schema_version", Schema.version)
         w.field("warmup_calls", configuration.warmup)
@@ -123,13 +123,30 @@ extension Store {
                 merged.write(service: service, pid: nil, operation: operation, to: &w)
             }
         }
-        for s in ordered {
+        // A (service, operation) run by one process merges to that process's own row: keep the
+        // rows of such series and write them again without a pid instead of computing them twice.
+        var alone = [Bool](repeating: false, count: ordered.count)
+        for i in ordered.indices {
+            let k = ordered[i].key
+            let sameBefore = i > 0 && ordered[i - 1].key.service == k.service && ordered[i - 1].key.operation == k.operation
+            let sameAfter = i + 1 < ordered.count && ordered[i + 1].key.service == k.service && ordered[i + 1].key.operation == k.operation
+            alone[i] = !sameBefore && !sameAfter
+        }
+        var kept: [Int: Aggregate] = [:]
+        for (i, s) in ordered.enumerated() {
             var one = Aggregate(window: window)
             one.add(s, now: now)
             one.sync.add(s, gpuBytes: gpuByPid[s.key.pid])
             one.write(service: s.key.service, pid: s.key.pid, operation: s.key.operation, to: &w)
+            if alone[i] { kept[i] = one }
         }
-        for s in ordered {
+        for (i, s) in ordered.enumerated() {
+            if let one = kept[i] {
+                flushMerged()
+                current = nil
+                one.write(service: s.key.service, pid: nil, operation: s.key.operation, to: &w)
+                continue
+            }
             if current.map({ $0 != (s.key.service, s.key.operation) }) ?? true {
                 flushMerged()
                 merged = Aggregate(window: window)

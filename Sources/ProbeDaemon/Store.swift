@@ -53,7 +53,12 @@ public actor Store {
         var state = "connected"
         var disconnectedAt: UInt64?
         /// Indexed by operation id.
-        var operations: [Series?] = []
+        var operations: [Series?] = [] {
+            didSet { hot = operations.map { $0?.hot } }
+        }
+        /// `operations`' per-event state, for the ingest loop: raw pointers, no reference counting.
+        /// Valid while `operations` holds the series, which the `didSet` keeps true.
+        private(set) var hot: [UnsafeMutablePointer<SeriesHot>?] = []
         /// Indexed by error type id.
         var errorTypes: [String?] = []
         var eventsReceived: UInt64 = 0
@@ -158,30 +163,37 @@ public actor Store {
         client.eventsReceived &+= UInt64(records.count)
         client.droppedReported = max(client.droppedReported, droppedTotal)
         eventsReceived &+= UInt64(records.count)
-        var last: Series? = nil
         let second = now / 1_000_000_000
-        for r in records {
-            let index = Int(r.operationID)
-            guard index < client.operations.count, let s = client.operations[index] else {
-                // Defined (the ingest side checked) but refused by --max-series.
-                client.eventsRefused &+= 1
-                eventsRefused &+= 1
-                continue
-            }
-            if s !== last {
-                // Close the series' past second (if one has ended) before adding to the current one.
-                s.touch(now)
-                s.lastSeen = now
-                last = s
-            }
-            let failed = r.failed
-            s.synchronizedCalls &+= UInt64((r.flags & EventFlags.deviceSynchronized.rawValue) >> 1)  // branch-free
-            s.add(duration: r.durationNanoseconds, failed: failed, warmupLimit: warmupLimit)
-            s.items.add(r.items, duration: r.durationNanoseconds, counted: !failed && s.calls > warmupLimit, second: second)
-            if failed && r.errorTypeID != 0 {
-                let t = Int(r.errorTypeID)
-                s.addError(named: (t < client.errorTypes.count ? client.errorTypes[t] : nil) ?? "unknown")
+        var refused: UInt64 = 0
+        client.hot.withUnsafeBufferPointer { table in
+            records.withUnsafeBufferPointer { events in
+                var last: UnsafeMutablePointer<SeriesHot>? = nil
+                for r in events {
+                    let index = Int(r.operationID)
+                    guard index < table.count, let p = table[index] else {
+                        // Defined (the ingest side checked) but refused by --max-series.
+                        refused &+= 1
+                        continue
+                    }
+                    if p != last {
+                        // Close the series' past second (if one has ended) before adding to the current one.
+                        p.pointee.touch(now)
+                        p.pointee.lastSeen = now
+                        last = p
+                    }
+                    let failed = r.failed
+                    p.pointee.synchronizedCalls &+= UInt64((r.flags & EventFlags.deviceSynchronized.rawValue) >> 1)  // branch-free
+                    p.pointee.add(duration: r.durationNanoseconds, failed: failed, warmupLimit: warmupLimit)
+                    p.pointee.items.add(
+                        r.items, duration: r.durationNanoseconds, counted: !failed && p.pointee.calls > warmupLimit, second: second)
+                    if _slowPath(failed && r.errorTypeID != 0) {
+                        let t = Int(r.errorTypeID)
+                        client.operations[index]!.addError(named: (t < client.errorTypes.count ? client.errorTypes[t] : nil) ?? "unknown")
+                    }
+                }
             }
         }
+        client.eventsRefused &+= refused
+        eventsRefused &+= refused
     }
 }

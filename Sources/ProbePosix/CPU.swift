@@ -1,10 +1,11 @@
 import CProbeSys
 
 /// The CPU the calling thread runs on right now (`sched_getcpu`), or 0 when unknown.
-/// Cheap (glibc reads it from rseq); the thread may move right after, so use it only as a hint.
+/// One load from the thread's rseq area (see `cprobe_current_cpu_inline`); the thread may move
+/// right after, so use it only as a hint.
 @inline(__always)
 public func currentCPU() -> Int {
-    let cpu = cprobe_current_cpu()
+    let cpu = cprobe_current_cpu_inline()
     return cpu < 0 ? 0 : Int(cpu)
 }
 

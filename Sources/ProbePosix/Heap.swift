@@ -5,3 +5,10 @@ import CProbeSys
 public func heapBytesInUse() -> Int {
     Int(cprobe_heap_in_use())
 }
+
+/// Tells glibc to keep up to `trimThreshold` bytes of freed heap rather than give it back to the
+/// kernel (and fault it in, zeroed, at the next allocation), and to serve blocks below
+/// `mmapThreshold` from the heap.
+public func keepFreedHeap(trimThreshold: Int, mmapThreshold: Int) {
+    cprobe_keep_freed_heap(UInt(trimThreshold), UInt(mmapThreshold))
+}

@@ -71,13 +71,7 @@ public enum WireDecoder {
                 throw WireError(.oversized, "EVENTS count \(count) exceeds \(WireProtocol.maxEventsPerMessage)")
             }
             try exact(b, WireProtocol.eventsPrefixSize + count * WireProtocol.eventRecordSize, "EVENTS with \(count) records")
-            var records: [EventRecord] = []
-            records.reserveCapacity(count)
-            for i in 0..<count {
-                let record = try eventRecord(b, at: WireProtocol.eventsPrefixSize + i * WireProtocol.eventRecordSize, index: i)
-                records.append(record)
-            }
-            return .events(droppedTotal: b.u64(h + 8), records: records)
+            return .events(droppedTotal: b.u64(h + 8), records: try eventRecords(b, at: WireProtocol.eventsPrefixSize, count: count))
         case .memoryDeltas:
             try need(b, WireProtocol.memoryPrefixSize, "MEMORY")
             let count = Int(b.u32(h))
@@ -125,6 +119,38 @@ public enum WireDecoder {
             return .ack(eventsAccepted: b.u64(h))
         case .controlResponse:
             return .controlResponse(final: flags & 1 == 1, chunk: Array(b[h...]))
+        }
+    }
+
+    /// Reads and checks `count` event records from `offset`. Where the in-memory layout is the
+    /// wire's, one pass checks the fields and one copy makes the array: this runs for every
+    /// event probed receives (millions per second), so no per-record append.
+    static func eventRecords(_ b: UnsafeRawBufferPointer, at offset: Int, count: Int) throws(WireError) -> [EventRecord] {
+        guard EventRecord.layoutMatchesWire else {
+            var records: [EventRecord] = []
+            records.reserveCapacity(count)
+            for i in 0..<count {
+                records.append(try eventRecord(b, at: offset + i * WireProtocol.eventRecordSize, index: i))
+            }
+            return records
+        }
+        var flags: UInt32 = 0
+        var fewestItems: UInt32 = .max
+        for i in 0..<count {
+            let at = offset + i * WireProtocol.eventRecordSize
+            flags |= b.u32(at + 4)
+            fewestItems = min(fewestItems, b.u32(at + 24))
+        }
+        if flags & ~EventFlags.known.rawValue != 0 || fewestItems == 0 {
+            // Name the first bad record, with the same words as the record-by-record path.
+            for i in 0..<count { _ = try eventRecord(b, at: offset + i * WireProtocol.eventRecordSize, index: i) }
+        }
+        return [EventRecord](unsafeUninitializedCapacity: count) { buffer, initialized in
+            if count > 0 {
+                UnsafeMutableRawPointer(buffer.baseAddress!).copyMemory(
+                    from: b.baseAddress! + offset, byteCount: count * WireProtocol.eventRecordSize)
+            }
+            initialized = count
         }
     }
 

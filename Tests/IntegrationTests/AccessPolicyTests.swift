@@ -45,6 +45,20 @@ struct AccessPolicyTests {
         #expect(!stats.operations.contains { $0.service == "intruder" })
     }
 
+    /// The socket file's mode stops an outsider before probed sees it: probectl says so and what
+    /// to do, rather than suggesting that probed is not running.
+    @Test func probectlKeptOutByTheSocketFilesMode_namesTheGroupToJoin() throws {
+        let (dir, _) = try Self.workspace()
+        let daemon = try RunningDaemon(["--allow-group", "nogroup"], socket: dir.file("probed.sock"))
+        let o = try run("/usr/bin/setpriv", ["--reuid=65534", "--regid=100", "--clear-groups", Products.path("probectl"), "--socket", daemon.socket, "status"])
+        #expect(o.status == 1)
+        #expect(o.stderr.contains("Permission denied") && o.stderr.contains("members of group nogroup (mode 660)")
+                && o.stderr.contains("usermod -aG nogroup") && !o.stderr.contains("Start it with"), "\(o.stderr)")
+        let owner = try RunningDaemon(socket: dir.file("owner.sock"))
+        let alone = try runAsNobody([Products.path("probectl"), "--socket", owner.socket, "status"])
+        #expect(alone.status == 1 && alone.stderr.contains("(mode 600) admits only probed's user and root"), "\(alone.stderr)")
+    }
+
     @Test func allowGroup_admitsPrimaryAndSupplementaryMembers_andSetsTheSocketFilesGroup() throws {
         let (dir, durations) = try Self.workspace()
         let primary = try RunningDaemon(["--allow-group", "nogroup"], socket: dir.file("primary.sock"))

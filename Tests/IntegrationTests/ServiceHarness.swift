@@ -24,7 +24,10 @@ final class SpawnedDaemon: @unchecked Sendable {
     /// Runs `probed arguments…` through `bash`, which first closes every descriptor above 3 (other
     /// tests' pipes must not leak into the daemon), then execs probed (same pid). With `listenFD`,
     /// the descriptor becomes fd 3 and bash sets `LISTEN_PID` to its own pid: what systemd does.
-    init(_ arguments: [String], environment extra: [String: String] = [:], listenFD: Int32? = nil, log: String) throws {
+    /// With `launcher`, bash execs `launcher… probed arguments…` instead (a launcher that execs
+    /// probed in turn, such as systemd-socket-activate, keeps the pid).
+    init(_ arguments: [String], environment extra: [String: String] = [:], listenFD: Int32? = nil, launcher: [String] = [],
+         log: String) throws {
         self.log = log
         var environment = ProcessInfo.processInfo.environment
         for key in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "INVOCATION_ID", "JOURNAL_STREAM", "PROBED_SOCKET"] {
@@ -38,7 +41,7 @@ final class SpawnedDaemon: @unchecked Sendable {
             script += "LISTEN_PID=$$; export LISTEN_PID; "
         }
         script += "exec \"$0\" \"$@\""
-        let argv = ["/bin/bash", "-c", script, Products.path("probed")] + arguments
+        let argv = ["/bin/bash", "-c", script] + launcher + [Products.path("probed")] + arguments
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }

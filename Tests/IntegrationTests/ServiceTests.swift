@@ -50,6 +50,39 @@ import Testing
         #expect(SocketPath.isSocket(path), "the socket file belongs to the socket unit: probed must not remove it")
     }
 
+    /// systemd's own activator binds the socket and starts probed on the first connection, with
+    /// LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES as systemd sets them for probed.socket: that
+    /// first client (probectl, started before probed) is answered, a real client is served, and
+    /// probed leaves the socket file to the socket's owner when it stops.
+    @Test func systemdSocketActivate_startsProbedOnTheFirstConnection_whichIsServed() throws {
+        let activator = try #require(["/usr/bin/systemd-socket-activate", "/bin/systemd-socket-activate"].first { FileManager.default.isExecutableFile(atPath: $0) },
+                                     "systemd-socket-activate is missing: apt-get install systemd (Tools/test.sh does)")
+        let dir = TemporaryDirectory()
+        let path = dir.file("probed.sock")
+        let daemon = try SpawnedDaemon(["--log-level", "debug"], environment: ["INVOCATION_ID": "test"],
+                                       launcher: [activator, "--seqpacket", "--listen=" + path], log: dir.file("probed.log"))
+        #expect(daemon.waitForLog("Listening on \(path)"), "\(daemon.logText)")
+        #expect(!daemon.logText.contains("listening on"), "probed starts on the first connection, not before")
+
+        let o = try run(Products.path("probectl"), ["--socket", path, "status", "--json"])
+        #expect(o.status == 0, "\(o.stderr)\n\(daemon.logText)")
+        let status = try JSONDecoder.snakeCase.decode(StatusReport.self, from: Data(o.stdout.utf8))
+        #expect(status.socket == path && status.pid == Int(daemon.pid), "the activator execs probed: same pid")
+        #expect(daemon.logText.contains("(from systemd)"), "\(daemon.logText)")
+
+        let durations = dir.file("durations")
+        try (1...20).map { "\($0 * 1000)" }.joined(separator: "\n").write(toFile: durations, atomically: true, encoding: .utf8)
+        let client = try run(Products.path("probe-fixture"), ["--socket", path, "--service", "activated", "--operation", "predict", "--durations", durations])
+        #expect(client.status == 0 && client.stdout.contains("recorded 20 dropped 0 flushed true"), "\(client.stdout)\(client.stderr)")
+        let stats = try run(Products.path("probectl"), ["--socket", path, "stats", "--json"])
+        let row = try JSONDecoder.snakeCase.decode(StatsReport.self, from: Data(stats.stdout.utf8)).operations.first { $0.service == "activated" && $0.pid == nil }
+        #expect(row?.calls == 20)
+
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit() == 0, "\(daemon.logText)")
+        #expect(SocketPath.isSocket(path), "the socket file belongs to the socket unit: probed must not remove it")
+    }
+
     @Test func socketActivation_withAStreamSocket_refusesToStartNamingTheFix() throws {
         let dir = TemporaryDirectory()
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -139,10 +172,56 @@ import Testing
         let check = try run(dir.file("usr/bin/probed"), ["--config", dir.file("etc/probed.conf"), "--check-config"])
         #expect(check.status == 0 && check.stdout.contains("allow-group = nogroup"), "\(check.stderr)")
 
-        let analyze = try #require(["/usr/bin/systemd-analyze", "/bin/systemd-analyze"].first { FileManager.default.isExecutableFile(atPath: $0) },
-                                   "systemd-analyze is missing: apt-get install systemd (Tools/test.sh does)")
-        let verify = try run(analyze, ["verify", dir.file("units/probed.service"), dir.file("units/probed.socket")])
+        let verify = try run(try systemdAnalyze(), ["verify", dir.file("units/probed.service"), dir.file("units/probed.socket")])
         print("systemd-analyze verify: status \(verify.status) \(verify.stdout)\(verify.stderr)")
         #expect(verify.status == 0 && verify.stderr.isEmpty, "\(verify.stderr)")
+    }
+
+    /// The repository's units exactly as written (ExecStart=/usr/local/bin/probed) pass
+    /// `systemd-analyze verify` once probed is really at that path: here in a tree staged with
+    /// `install.sh --root`, checked with `systemd-analyze verify --root`. Without the binary the
+    /// same check fails, so it is the install that makes it pass, on this machine as on a fresh one.
+    @Test func stagedInstall_repositoryUnitsAsWritten_passSystemdAnalyzeVerifyUnderRoot() throws {
+        let dir = TemporaryDirectory()
+        let stage = dir.file("stage")
+        let install = Repository.root + "/Tools/install.sh"
+        let o = try run("/bin/bash", [install, "--from", Products.directory.path, "--root", stage, "--group", "nogroup"])
+        #expect(o.status == 0, "\(o.stdout)\(o.stderr)")
+        #expect(o.stdout.contains("create the group on the target") && !o.stdout.contains("+ groupadd"), "--root changes nothing outside the tree")
+        #expect(!o.stdout.contains("systemctl"), "--root implies --no-start")
+        // Staged at the target paths; the units name those paths, not the staging tree.
+        #expect(FileManager.default.contentsEqual(atPath: stage + "/usr/local/bin/probed", andPath: Products.path("probed")))
+        #expect(FileManager.default.isExecutableFile(atPath: stage + "/usr/local/bin/probectl"))
+        for unit in ["probed.service", "probed.socket"] {
+            #expect(FileManager.default.contentsEqual(atPath: stage + "/etc/systemd/system/" + unit, andPath: Repository.root + "/Tools/" + unit),
+                    "\(unit) is installed unchanged with the default prefix and configuration")
+        }
+        let dropIn = try String(contentsOfFile: stage + "/etc/systemd/system/probed.socket.d/group.conf", encoding: .utf8)
+        #expect(dropIn == "[Socket]\nSocketGroup=nogroup\nSocketMode=0660\n")
+        let conf = try String(contentsOfFile: stage + "/etc/probed.conf", encoding: .utf8)
+        #expect(conf.hasSuffix("\nallow-group = nogroup\n"))
+
+        // `verify --root` resolves everything inside the tree, as on the target: the units every
+        // unit depends on (sysinit.target, …) and /bin/kill (ExecReload=) come from this machine's
+        // systemd, as they would come from the target's.
+        let systemUnits = try #require(["/usr/lib/systemd/system", "/lib/systemd/system"].first { FileManager.default.fileExists(atPath: $0 + "/sysinit.target") })
+        try FileManager.default.createDirectory(atPath: stage + "/usr/lib/systemd", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: stage + "/bin", withIntermediateDirectories: true)
+        #expect(try run("/bin/cp", ["-a", systemUnits, stage + "/usr/lib/systemd/system"]).status == 0)
+        try #require(FileManager.default.isExecutableFile(atPath: "/bin/kill"), "/bin/kill is missing: apt-get install procps (Tools/test.sh does)")
+        #expect(try run("/bin/cp", ["-L", "/bin/kill", stage + "/bin/kill"]).status == 0)
+        let units = ["/etc/systemd/system/probed.service", "/etc/systemd/system/probed.socket"]
+        let verify = try run(try systemdAnalyze(), ["verify", "--root=" + stage] + units)
+        print("systemd-analyze verify --root: status \(verify.status) \(verify.stdout)\(verify.stderr)")
+        #expect(verify.status == 0 && verify.stderr.isEmpty, "\(verify.stderr)")
+
+        try FileManager.default.removeItem(atPath: stage + "/usr/local/bin/probed")
+        let without = try run(try systemdAnalyze(), ["verify", "--root=" + stage] + units)
+        #expect(without.status != 0 && without.stderr.contains("Command /usr/local/bin/probed is not executable"), "\(without.stderr)")
+    }
+
+    func systemdAnalyze() throws -> String {
+        try #require(["/usr/bin/systemd-analyze", "/bin/systemd-analyze"].first { FileManager.default.isExecutableFile(atPath: $0) },
+                     "systemd-analyze is missing: apt-get install systemd (Tools/test.sh does)")
     }
 }

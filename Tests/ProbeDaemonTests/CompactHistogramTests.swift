@@ -17,14 +17,39 @@ import Testing
         }
     }
 
-    @Test func encoding_takesAboutOneByteForASmallCount_andSkipsEmptyStretches() {
+    @Test func encoding_takesAFewBitsForASmallCount_andSkipsEmptyStretches() {
         var h = Histogram()
-        for v in UInt64(1_000)..<1_100 { h.record(v) }   // adjacent buckets, small counts
-        h.record(5_000_000_000, count: 1_000_000)         // far away, large count
+        var r = SeededRandom(seed: 3)
+        let first = Histogram.index(of: 1_000)
+        for i in first..<(first + 300) {  // adjacent buckets, small counts
+            h.record(Histogram.bounds(of: i).low, count: 1 + r.next() % 4)
+        }
+        h.record(5_000_000_000, count: 1_000_000)  // far away, large count
         let compact = CompactHistogram(h)
         print("CompactHistogram: \(h.buckets().count) non-empty buckets in \(compact.bytes.count) bytes (dense: \(h.footprintBytes))")
-        #expect(compact.bytes.count <= h.buckets().count + 12)
+        #expect(compact.bytes.count <= 301 * 4 / 8 + 40)  // 4 bits a bucket, the far one and the header
         #expect(compact.histogram.buckets().map(\.count) == h.buckets().map(\.count))
+    }
+
+    @Test func freezing_extremeCountsGapsAndTrailer_roundTrips() {
+        var r = SeededRandom(seed: 17)
+        for round in 0..<50 {
+            var h = Histogram()
+            h.record(1)
+            h.record(.max, count: 1 << 62)                    // the top bucket, a huge count
+            h.record(1 << 40, count: 12_345_678_901)          // a jump far past the Rice code's escape
+            for _ in 0..<Int(r.next() % 200) {               // sparse and dense stretches, counts of every size
+                let v = r.next() >> (r.next() % 64)
+                h.record(v, count: r.next() >> (r.next() % 64 + 1) | 1)
+            }
+            let trailer = (0..<Int(round % 5)).map { _ in r.next() >> (r.next() % 64) }
+            let compact = CompactHistogram(h, trailer: trailer)
+            let back = compact.histogram
+            #expect(back.buckets().map(\.upperBound) == h.buckets().map(\.upperBound), "round \(round)")
+            #expect(back.buckets().map(\.count) == h.buckets().map(\.count), "round \(round)")
+            #expect(back.totalCount == h.totalCount && back.min == h.min && back.max == h.max && back.sum == h.sum)
+            #expect(compact.trailer == trailer, "round \(round)")
+        }
     }
 
     @Test func addingTwoCompacts_equalsMergingTheirHistograms() {

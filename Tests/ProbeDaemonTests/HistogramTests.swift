@@ -44,6 +44,18 @@ enum Distribution: CaseIterable, CustomStringConvertible {
     }
 }
 
+/// Log-uniform durations between `low` and `high` nanoseconds: every decade gets the same share
+/// of the calls, so every bucket between them fills — the widest spread a series can have.
+struct LogUniform: CustomStringConvertible {
+    var low: Double
+    var high: Double
+    var description: String { "log-uniform \(Int(low)) ns…\(Int(high)) ns" }
+
+    func sample(_ r: inout SeededRandom) -> UInt64 {
+        UInt64(low * pow(high / low, r.uniform()))
+    }
+}
+
 /// The exact quantile with the same definition the histogram uses: the ⌈q·n⌉-th smallest value.
 func exactQuantile(_ sorted: [UInt64], _ q: Double) -> UInt64 {
     let rank = max(1, Int((q * Double(sorted.count)).rounded(.up)))
@@ -94,14 +106,85 @@ func relativeError(_ a: UInt64, _ b: UInt64) -> Double {
         #expect(Histogram.index(of: .max) == Histogram.maxIndex)
     }
 
-    @Test func indices_areContiguousAndIncreasing() {
+    @Test func everyBucket_followsTheLastContiguously_andItsRepresentativeIsWithinTheBoundOfBothEnds() {
         var previousHigh: UInt64 = 0
-        for i in 0...Histogram.index(of: 1 << 40) {
+        var worst = 0.0
+        for i in 0...Histogram.maxIndex {
             let (low, width) = Histogram.bounds(of: i)
+            let high = low &+ width &- 1  // the highest value it holds
             #expect(low == previousHigh, "gap before bucket \(i)")
-            #expect(Histogram.index(of: low) == i && Histogram.index(of: low + width - 1) == i)
-            previousHigh = low + width
+            #expect(Histogram.index(of: low) == i && Histogram.index(of: high) == i, "bucket \(i)")
+            let r = Histogram.representative(of: i)
+            if low > 0 { worst = max(worst, relativeError(r, low), relativeError(r, high)) }
+            previousHigh = high &+ 1
         }
+        #expect(previousHigh == 0, "the top bucket ends at 2^64 - 1")
+        #expect(worst <= 0.0099)
+        print("worst relative error of a bucket's representative: \(worst)")
+        // Below 2^16, every value: the index never goes down.
+        var last = 0
+        for v in UInt64(0)..<65_536 {
+            let i = Histogram.index(of: v)
+            #expect(i >= last)
+            last = i
+        }
+    }
+
+    @Test func tables_tabulateTheBucketRule_andNoBucketCouldBeWider() {
+        var small: [UInt8] = []
+        for (i, low) in Histogram.smallLows.enumerated() {
+            let high = i + 1 < Histogram.smallLows.count ? Int(Histogram.smallLows[i + 1]) : 256
+            small += repeatElement(UInt8(i), count: high - Int(low))
+        }
+        #expect(Histogram.smallIndex == small)
+        var octave: [UInt8] = []
+        for k in 0..<Histogram.bucketsPerOctave {
+            octave += repeatElement(UInt8(k), count: Int(Histogram.octaveLows[k + 1] - Histogram.octaveLows[k]))
+        }
+        #expect(Histogram.octaveIndex == octave)
+        #expect(Histogram.smallLows.count == Histogram.smallBuckets && Histogram.octaveLows.count == 39)
+        // Minimal: one value (below 256) or one grid step (above) more breaks the bound, except
+        // for the last bucket before a power of two.
+        for (i, low) in Histogram.smallLows.enumerated().dropFirst() where i + 1 < Histogram.smallBuckets {
+            #expect(!Histogram.withinBound(UInt64(low), UInt64(Histogram.smallLows[i + 1])), "small bucket \(i)")
+        }
+        for k in 0..<(Histogram.bucketsPerOctave - 1) {
+            let m = UInt64(Histogram.octaveLows[k]), n = UInt64(Histogram.octaveLows[k + 1])
+            #expect(Histogram.withinBound(m << 40, (n << 40) - 1) && !Histogram.withinBound(m << 40, ((n + 1) << 40) - 1), "sub-bucket \(k)")
+        }
+    }
+
+    /// Calls spread log-uniformly from 1 ns to an hour: every quantile on a fine grid, from the
+    /// histogram, from its compact form, and from slices merged as the windows merge them.
+    @Test func quantiles_acrossTwelveDecades_areWithinOnePercentOfExact() {
+        var r = SeededRandom(seed: 12)
+        let traffic = LogUniform(low: 1, high: 3_600_000_000_000)
+        var whole = Histogram()
+        var slices: [CompactHistogram] = []
+        var values: [UInt64] = []
+        for _ in 0..<20 {
+            var slice = Histogram()
+            for _ in 0..<10_000 {
+                let v = traffic.sample(&r)
+                values.append(v)
+                slice.record(v)
+                whole.record(v)
+            }
+            slices.append(CompactHistogram(slice))
+        }
+        var merged = Histogram()
+        for s in slices { s.add(to: &merged) }
+        values.sort()
+        let qs = (0...1_000).map { Double($0) / 1_000 }
+        let got = whole.quantiles(qs)
+        #expect(merged.quantiles(qs) == got && CompactHistogram(whole).histogram.quantiles(qs) == got)
+        var worst = 0.0
+        for (q, value) in zip(qs, got) {
+            let exact = exactQuantile(values, q)
+            worst = max(worst, relativeError(value, exact))
+            #expect(relativeError(value, exact) <= 0.01, "q \(q): \(value) vs exact \(exact)")
+        }
+        print("twelve decades: worst quantile error \(worst), \(whole.buckets().count) buckets")
     }
 
     @Test func merge_ofTwoHistograms_equalsHistogramOfAllValues() {

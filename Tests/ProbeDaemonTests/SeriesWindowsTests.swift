@@ -244,10 +244,7 @@ func row(_ report: StatsReport, pid: Int? = 100, operation: String = "op") throw
                   + "\(accounted) bytes accounted (open second \(w.open.footprintBytes), lifetime \(w.closed.footprintBytes), "
                   + "slice histograms by width \(byWidth.sorted { $0.key < $1.key }.map { "\($0.key) s: \($0.value)" })); "
                   + "heap measured \(heap) bytes (only meaningful with this test run alone)")
-            // Six decades at full rate is beyond any inference service; it is printed, not held to the budget.
-            if distribution != .uniformSixDecades {
-                #expect(accounted <= 32 * 1024, "\(distribution)")
-            }
+            #expect(accounted <= 32 * 1024, "\(distribution)")
             withExtendedLifetime(kept) {}
         }
     }

@@ -22,7 +22,7 @@ var options = Options()
 var argv = Array(CommandLine.arguments.dropFirst())
 if argv.first == "--ingest-client" {
     // Child mode: record M events as fast as possible, flush, report.
-    IngestClient.run(socket: argv[1], events: Int(argv[2])!, operations: Int(argv[3]) ?? 1)
+    IngestClient.run(socket: argv[1], events: Int(argv[2])!, operations: Int(argv[3]) ?? 1, paced: argv.count < 5 || argv[4] == "paced")
 }
 while !argv.isEmpty {
     let flag = argv.removeFirst()
@@ -45,7 +45,7 @@ while !argv.isEmpty {
 let daemon = BenchDaemon()
 defer { daemon.stop() }
 func row(_ what: String, _ value: String, _ note: String = "") {
-    say(what.padding(toLength: 52, withPad: " ", startingAt: 0) + value.padding(toLength: 18, withPad: " ", startingAt: 0) + note)
+    say(what.padding(toLength: 60, withPad: " ", startingAt: 0) + value.padding(toLength: 18, withPad: " ", startingAt: 0) + note)
 }
 
 say("probe-bench: \(cpuModel()), \(sysconf(Int32(_SC_NPROCESSORS_ONLN))) CPUs")
@@ -59,30 +59,46 @@ let handle = micro.measureHandle()
 row("measure, operation handle, 1 thread", ns(handle), ratio(handle, floor) + " (budget ≤ 1.30×)")
 let byName = micro.measureName()
 row("measure, name string, 1 thread", ns(byName), ratio(byName, floor))
+let twoFloor = micro.twoThreads { micro.floorLoop($0) }
+row("floor, 2 threads at once (thread CPU time)", ns(twoFloor.cpu) + " each", "wall " + ns(twoFloor.wall))
 let twoHandle = micro.twoThreads { micro.measureHandleLoop($0) }
-row("measure, operation handle, 2 threads at once", ns(twoHandle) + " each", ratio(twoHandle, floor))
+row("measure, operation handle, 2 threads (thread CPU)", ns(twoHandle.cpu) + " each",
+    ratio(twoHandle.cpu, twoFloor.cpu) + ", wall " + ns(twoHandle.wall))
 let twoName = micro.twoThreads { micro.measureNameLoop($0) }
-row("measure, name string, 2 threads at once", ns(twoName) + " each", ratio(twoName, floor))
+row("measure, name string, 2 threads (thread CPU)", ns(twoName.cpu) + " each",
+    ratio(twoName.cpu, twoFloor.cpu) + ", wall " + ns(twoName.wall))
 let record = micro.record()
 row("record alone (operation handle)", ns(record))
 let allocations = micro.allocationsPerCall()
 row("heap allocations per measure (calling thread)", String(format3(allocations)), "budget 0")
+let stall = Stall(micro: micro, daemonPID: daemon.pid, seconds: 2).run()
+row("measure while probed is stopped 2 s (SIGSTOP): p99.9", ns(Double(stall.p999)),
+    "p50 \(stall.p50) ns, p99.999 \(stall.p99999) ns, max \(String(format3(Double(stall.max) / 1e6))) ms over \(stall.calls) calls")
+row("  events dropped and counted while stopped", String(stall.dropped), "never blocks: drops instead")
 micro.finish()
 
-// 2. End-to-end ingest from several processes.
-let ingest = Ingest(daemon: daemon, clients: options.clients, events: options.events)
-let result = ingest.run()
-row("ingest: \(options.clients) processes × \(options.events) events", String(format3(result.eventsPerSecond / 1e6)) + " M events/s", "budget ≥ 10 M/s")
-row("ingest: probed CPU per event", ns(result.cpuPerEvent), String(format3(result.cpuCores)) + " cores busy (budget < 1)")
-row("ingest: received + client-dropped = recorded", result.exact ? "exact" : "MISMATCH",
-    "received \(result.received), dropped \(result.dropped), recorded \(result.recorded)")
+// 2. End-to-end ingest from several processes: paced to the path's lossless rate (the budget's
+//    figure), then free-running (producers far faster than the path: drops, counted exactly).
+var allExact = true
+for paced in [true, false] {
+    let ingest = Ingest(daemon: daemon, clients: options.clients, events: options.events, paced: paced)
+    let result = ingest.run()
+    let mode = paced ? "lossless (paced)" : "free-running"
+    row("ingest \(mode): \(options.clients) processes × \(options.events) events",
+        String(format3(result.eventsPerSecond / 1e6)) + " M events/s", paced ? "budget ≥ 10 M/s, no loss" : "received by probed")
+    row("ingest \(mode): probed CPU per event", ns(result.cpuPerEvent), String(format3(result.cpuCores)) + " cores busy (budget < 1)")
+    row("ingest \(mode): received + dropped = recorded", result.exact ? "exact" : "MISMATCH",
+        "received \(result.received), dropped \(result.dropped), recorded \(result.recorded)")
+    allExact = allExact && result.exact
+}
 
 // 3. Many series.
 let many = ManySeries(daemon: daemon, series: options.series)
 let (perSeries, statsTime) = many.run()
 row("memory per series (\(options.series) series)", String(perSeries / 1024) + " KiB", "budget ≤ 32 KiB")
 row("probectl stats --json with \(options.series)+ series", ns(statsTime), "budget ≤ 100 ms")
-exit(result.exact ? 0 : 1)
+daemon.stop()
+exit(allExact ? 0 : 1)
 
 /// Writes a line to standard output at once (unbuffered: the table appears row by row).
 func say(_ line: String) {

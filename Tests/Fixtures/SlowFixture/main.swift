@@ -10,7 +10,8 @@ import ProbePosix
 //                      [--slow-threshold-ms N] [--wait-daemon-threshold]
 // Each line of FILE is "MILLISECONDS BATCH SHAPE OUTCOME": the body sleeps MILLISECONDS, is
 // measured with items BATCH and attributes batch=BATCH, shape=SHAPE, and throws
-// InferenceError.timeout when OUTCOME is "timeout", InferenceError.badInput when "bad_input"
+// InferenceError.timeout when OUTCOME is "timeout", InferenceError.badInput when "bad_input",
+// cuda_out_of_memory (a snake_case type name, with the attribute device_id=cuda_0) when "oom"
 // ("ok" succeeds). With --wait-daemon-threshold it first waits (up to 20 s) until probed has sent
 // a threshold for OP and prints "threshold NS". Then it flushes and prints "recorded N flushed B".
 
@@ -18,6 +19,9 @@ enum InferenceError: Error {
     case timeout(milliseconds: Int)
     case badInput(String)
 }
+
+/// An error type whose name has underscores, as Python-style names do: probectl must show it as is.
+struct cuda_out_of_memory: Error {}
 
 var options: [String: String] = [:]
 var flags: Set<String> = []
@@ -55,10 +59,12 @@ for line in text.split(separator: "\n") {
     let f = line.split(separator: " ").map(String.init)
     guard f.count == 4, let ms = Int(f[0]), let batch = Int(f[1]) else { continue }
     let shape = f[2], outcome = f[3]
-    _ = try? op.measure(items: batch, attributes: ["batch": String(batch), "shape": shape]) {
+    let attributes = ["batch": String(batch), "shape": shape].merging(outcome == "oom" ? ["device_id": "cuda_0"] : [:]) { a, _ in a }
+    _ = try? op.measure(items: batch, attributes: attributes) {
         if ms > 0 { sleepNanoseconds(UInt64(ms) * 1_000_000) }
         if outcome == "timeout" { throw InferenceError.timeout(milliseconds: ms) }
         if outcome == "bad_input" { throw InferenceError.badInput("shape \(shape) does not match the model") }
+        if outcome == "oom" { throw cuda_out_of_memory() }
     }
     count += 1
 }

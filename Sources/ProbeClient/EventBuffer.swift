@@ -151,7 +151,7 @@ final class EventBuffer: @unchecked Sendable {
         for i in 0..<shardCount {
             let s = shard(i)
             EventBuffer.lock(s)
-            total &+= s.pointee.count
+            total &+= s.state.pointee.count
             EventBuffer.unlock(s)
         }
         return total

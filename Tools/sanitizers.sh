@@ -10,9 +10,9 @@
 #
 # What runs under each, and why: every suite, under both. Memory errors and races are the same
 # whichever test finds them, and the whole suite costs little more than its slowest suites, which
-# run in parallel: measured on the 2-core CI machine from a fresh clone, ASan 46 s to build and
-# 96 s for all 203 tests, TSan 41 s and 148 s (the suites where threads meet, alone, take 56 s:
-# not worth the blind spots). Leak detection is on in every process under ASan;
+# run in parallel: measured on the 2-core machine, a clean ASan build 46 s and 90-140 s for all
+# 217 tests, TSan 41 s and 150-270 s (the suites where threads meet, alone, took 56 s: not worth
+# the blind spots; the higher figures with other builds running beside). Leak detection is on in every process under ASan;
 # `--disable-xctest` runs Swift Testing only, so XCTest's own leaks do not count (DESIGN.md,
 # toolchain facts). Suppressions, each documented in its file: Tools/lsan-suppressions.txt (two
 # leaks inside the toolchain's Foundation, reached by the test runner's harness; probed and the

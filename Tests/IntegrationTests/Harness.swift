@@ -95,7 +95,15 @@ final class RunningDaemon: @unchecked Sendable {
         log = directory.file("probed.log")
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         process.executableURL = URL(fileURLWithPath: Products.path("probed"))
-        process.arguments = ["--socket", self.socket, "--log-level", "debug"] + arguments
+        // An empty configuration file of its own unless the test names one: a probed installed on
+        // this machine (/etc/probed.conf, e.g. allow-group) must not change what the tests see.
+        var config: [String] = []
+        if !arguments.contains(where: { $0 == "--config" || $0.hasPrefix("--config=") }) {
+            let empty = directory.file("probed.conf")
+            _ = FileManager.default.createFile(atPath: empty, contents: nil)
+            config = ["--config", empty]
+        }
+        process.arguments = ["--socket", self.socket, "--log-level", "debug"] + config + arguments
         if let environment { process.environment = environment }
         process.standardError = FileHandle(forWritingAtPath: log)
         process.standardOutput = FileHandle.nullDevice

@@ -138,34 +138,23 @@ final class EventBuffer: @unchecked Sendable {
         return (full, n)
     }
 
-    func isEmpty(_ index: Int) -> Bool {
+    /// Reads shard `index`'s fields under its lock.
+    func withShard<T>(_ index: Int, _ body: (Shard) -> T) -> T {
         let s = shard(index)
         EventBuffer.lock(s)
         defer { EventBuffer.unlock(s) }
-        return s.state.pointee.count == 0
+        return body(s.state.pointee)
     }
+
+    func isEmpty(_ index: Int) -> Bool { withShard(index) { $0.count == 0 } }
 
     /// Events waiting in every shard.
     func bufferedTotal() -> Int {
-        var total = 0
-        for i in 0..<shardCount {
-            let s = shard(i)
-            EventBuffer.lock(s)
-            total &+= s.state.pointee.count
-            EventBuffer.unlock(s)
-        }
-        return total
+        (0..<shardCount).reduce(0) { total, i in total &+ withShard(i) { $0.count } }
     }
 
     /// Every event dropped so far, all shards together.
     func droppedTotal() -> UInt64 {
-        var total = droppedOutside.load(ordering: .relaxed)
-        for i in 0..<shardCount {
-            let s = shard(i)
-            EventBuffer.lock(s)
-            total &+= s.state.pointee.dropped
-            EventBuffer.unlock(s)
-        }
-        return total
+        (0..<shardCount).reduce(droppedOutside.load(ordering: .relaxed)) { total, i in total &+ withShard(i) { $0.dropped } }
     }
 }

@@ -75,29 +75,15 @@ public struct JSONWriter {
         appendUnsigned(v)
     }
 
-    public mutating func field(_ k: String, _ v: Int?) {
-        key(k)
-        guard let v else { return raw("null") }
-        appendInteger(Int64(v))
-    }
-
     public mutating func field(_ k: String, _ v: Int64?) {
         key(k)
         guard let v else { return raw("null") }
         appendInteger(v)
     }
 
-    public mutating func field(_ k: String, _ v: UInt32?) {
-        key(k)
-        guard let v else { return raw("null") }
-        appendUnsigned(UInt64(v))
-    }
-
-    public mutating func field(_ k: String, _ v: Int32?) {
-        key(k)
-        guard let v else { return raw("null") }
-        appendInteger(Int64(v))
-    }
+    public mutating func field(_ k: String, _ v: Int?) { field(k, v.map(Int64.init)) }
+    public mutating func field(_ k: String, _ v: Int32?) { field(k, v.map(Int64.init)) }
+    public mutating func field(_ k: String, _ v: UInt32?) { field(k, v.map(UInt64.init)) }
 
     public mutating func field(_ k: String, _ v: Double?) {
         key(k)

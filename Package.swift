@@ -25,7 +25,7 @@ let package = Package(
         // Our declarations of the NVML subset probed uses, and a dlopen loader: no NVIDIA package needed.
         .target(name: "CNVML", linkerSettings: [.linkedLibrary("dl")]),
         .target(name: "ProbePosix", dependencies: ["CProbeSys"]),
-        .target(name: "ProbeClient", dependencies: ["ProbeWire", "ProbePosix"]),
+        .target(name: "ProbeClient", dependencies: ["ProbeWire", "ProbePosix", "CProbeSys"]),
         .target(name: "ProbeControl", dependencies: ["ProbeWire", "ProbePosix"]),
         .target(name: "ProbeDaemon", dependencies: ["ProbeWire", "ProbePosix", "ProbeControl", "CNVML"]),
         .target(name: "ProbeCLI", dependencies: ["ProbeControl", "ProbePosix"]),

@@ -50,6 +50,12 @@ let package = Package(
             dependencies: ["ProbeClient", "ProbePosix"],
             path: "Tests/Fixtures/LeakFixture"
         ),
+        // A pre-fork server in miniature: forks workers (no exec) while another thread records.
+        .executableTarget(
+            name: "probe-fork-fixture",
+            dependencies: ["ProbeClient", "ProbePosix"],
+            path: "Tests/Fixtures/ForkFixture"
+        ),
         // The memory-option benchmark (figures, never assertions) and its per-thread malloc counter.
         .target(name: "CMallocCounter", path: "Tools/MallocCounter"),
         // The event path's benchmark (Tools/Benchmark): `swift run -c release probe-bench`.

@@ -91,6 +91,7 @@ long cprobe_queued_bytes(int fd) {
 }
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <time.h>
 
 __thread cprobe_thread_rings cprobe_tls_rings __attribute__((tls_model("initial-exec")));
@@ -98,7 +99,7 @@ __thread cprobe_thread_rings cprobe_tls_rings __attribute__((tls_model("initial-
 static pthread_key_t rings_key;
 static pthread_once_t rings_key_once = PTHREAD_ONCE_INIT;
 static int rings_key_error;
-static void (*rings_release)(void *ring);
+static void (*_Atomic rings_release)(void *ring);
 
 static void rings_at_thread_exit(void *value) {
     (void)value;
@@ -107,7 +108,8 @@ static void rings_at_thread_exit(void *value) {
         void *ring = rings->slots[i].ring;
         rings->slots[i].serial = 0;
         rings->slots[i].ring = NULL;
-        if (ring && rings_release) rings_release(ring);
+        void (*release)(void *) = atomic_load_explicit(&rings_release, memory_order_acquire);
+        if (ring && release) release(ring);
     }
 }
 
@@ -116,7 +118,9 @@ static void rings_key_create(void) { rings_key_error = pthread_key_create(&rings
 int cprobe_thread_rings_watch(void (*release)(void *ring)) {
     pthread_once(&rings_key_once, rings_key_create);
     if (rings_key_error) return rings_key_error;
-    rings_release = release;
+    // The same function from every caller: stored once, read by exiting threads.
+    if (atomic_load_explicit(&rings_release, memory_order_relaxed) != release)
+        atomic_store_explicit(&rings_release, release, memory_order_release);
     // Any non-NULL value: the destructor runs only for threads whose value is set.
     if (pthread_getspecific(rings_key) == NULL) return pthread_setspecific(rings_key, &cprobe_tls_rings);
     return 0;

@@ -10,11 +10,12 @@ import Synchronization
 /// Design (the Python client mirrors the idea in its own terms). Two insert-only open-addressing
 /// tables in raw memory, read with atomic loads and written only under `definitions`' lock, so a
 /// reader never waits and never writes a cache line another core reads:
-/// - **by identity**: the key is the String's two words, its bit pattern. A literal's words never
-///   change (a small string holds its bytes; a longer literal points into the binary's constant
-///   data), so a literal name costs one hash of two integers and one 16-byte comparison. Any
-///   other String used as a key is kept here (`kept`) for the table's lifetime, so its storage
-///   cannot be freed and its address reused by another string.
+/// - **by identity**: the key is the String's two words, its bit pattern, and the table keeps
+///   that String (`kept`) for its lifetime: its storage cannot be freed and its address reused
+///   by another string, so equal bits mean an equal name. A literal name (a small string holds
+///   its bytes; a longer literal points into the binary's constant data) costs one hash of two
+///   integers and one 16-byte comparison. Keys are literals (each address one is met at) and the
+///   String that defined each name, at most `slotCount / 2` in all.
 /// - **by content**: a hash of the UTF-8 bytes and one `memcmp`, for a name built at run time
 ///   (each call a new String, so its bit pattern is new too). No lock either.
 /// A name's first call takes the lock, assigns the next id and fills both tables.
@@ -28,7 +29,7 @@ final class OperationNames: @unchecked Sendable {
         var errorTypes: [String: UInt32] = [:]
         /// Index i holds error type id i + 1.
         var errorTypeNames: [String] = []
-        /// Strings whose bit patterns are identity keys and whose storage must therefore live on.
+        /// The Strings whose bit patterns are identity keys: their storage must live on.
         var kept: [String] = []
         var identityEntries = 0
     }
@@ -69,7 +70,9 @@ final class OperationNames: @unchecked Sendable {
         unsafeBitCast(name, to: (UInt64, UInt64).self)
     }
 
-    /// Immortal strings (bit 63 of the second word: small strings and literals) need no keeping.
+    /// Whether `words` are an immortal String's (bit 63 of the second word: small strings and
+    /// literals): one worth remembering by identity whenever it is met. Only a policy: correctness
+    /// rests on keeping every key's String, not on this bit.
     @inline(__always)
     static func isImmortal(_ words: (UInt64, UInt64)) -> Bool { words.1 >> 63 == 1 }
 
@@ -80,15 +83,14 @@ final class OperationNames: @unchecked Sendable {
             if let id = content.find(bytes, hash: hash) {
                 // A literal met for the first time at this address: remember it by identity.
                 if OperationNames.isImmortal(words) && !identityFull.load(ordering: .relaxed) {
-                    definitions.withLock { rememberIdentity(words, id, keep: nil, &$0) }
+                    definitions.withLock { rememberIdentity(name, words, id, &$0) }
                 }
                 return id
             }
             return definitions.withLock { d in
                 if let id = content.find(bytes, hash: hash) { return id }  // defined meanwhile
-                let immortal = OperationNames.isImmortal(words)
                 guard d.operationNames.count < WireProtocol.maxOperations else {
-                    if immortal { rememberIdentity(words, .max, keep: nil, &d) }
+                    if OperationNames.isImmortal(words) { rememberIdentity(name, words, .max, &d) }
                     return .max
                 }
                 let id = UInt32(d.operationNames.count)
@@ -97,17 +99,17 @@ final class OperationNames: @unchecked Sendable {
                 if let base = bytes.baseAddress { copy.baseAddress!.copyMemory(from: base, byteCount: bytes.count) }
                 content.insert(key: (hash, UInt64(UInt(bitPattern: copy.baseAddress))),
                                value: UInt64(bytes.count) << 32 | UInt64(id + 1), hash: hash)
-                rememberIdentity(words, id, keep: immortal ? nil : name, &d)
+                rememberIdentity(name, words, id, &d)
                 return id
             }
         }
     }
 
-    /// Adds an identity key for `id` (`UInt32.max`: over the limit) unless it is there or the
-    /// table is full. Called with the lock held.
-    private func rememberIdentity(_ words: (UInt64, UInt64), _ id: UInt32, keep: String?, _ d: inout Definitions) {
+    /// Adds `name` (whose bit pattern is `words`) as an identity key for `id` (`UInt32.max`: over
+    /// the limit) unless it is there or the table is full. Called with the lock held.
+    private func rememberIdentity(_ name: String, _ words: (UInt64, UInt64), _ id: UInt32, _ d: inout Definitions) {
         guard d.identityEntries < OperationNames.slotCount / 2, identity.find(words) == nil else { return }
-        if let keep { d.kept.append(keep) }
+        d.kept.append(name)
         identity.insert(key: words, value: UInt64(id) + 1, hash: SlotTable.hash(words))
         d.identityEntries += 1
         if d.identityEntries == OperationNames.slotCount / 2 { identityFull.store(true, ordering: .relaxed) }

@@ -120,15 +120,16 @@ final class ProbeCore: @unchecked Sendable {
             droppedOverLimit()
             return
         }
-        let ring = buffer.currentRing() ?? firstRing()
+        guard let ring = buffer.currentRing() else { return appendFindingRing(record) }
         if ring.push(record) { wakeup.signal() }
     }
 
-    /// This thread's first call (or its first since a `fork`, or since it recorded into four other probes).
+    /// `append` on this thread's first call (or its first since a `fork`, or since it recorded
+    /// into four other probes): out of line, so that the fast path saves no registers.
     @inline(never)
-    func firstRing() -> EventBuffer.Ring {
+    func appendFindingRing(_ record: EventRecord) {
         startIfPending()
-        return buffer.ringForCurrentThread()
+        if buffer.ringForCurrentThread().push(record) { wakeup.signal() }
     }
 
     @usableFromInline

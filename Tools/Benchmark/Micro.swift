@@ -79,14 +79,22 @@ final class Micro: @unchecked Sendable {
     /// in its own CPU time. On two cores the wall figure includes the time the flusher and probed
     /// (busy shipping 2 × the calls) preempt the loop; the CPU figure is the cost of the call.
     func twoThreads(_ loop: @escaping @Sendable (Int) -> Void) -> (wall: Double, cpu: Double) {
-        let n = calls / 4
+        threads(2, loop)
+    }
+
+    /// `count` threads run `loop` at once, `calls / (2 × count)` calls each; the mean over the
+    /// threads of the time per call, on the wall clock and in each thread's own CPU time. With
+    /// more threads than cores the wall figure shows how the cores were shared; the CPU figure
+    /// shows what contention (a shared cache line, a lock) costs each call.
+    func threads(_ count: Int, _ loop: @escaping @Sendable (Int) -> Void) -> (wall: Double, cpu: Double) {
+        let n = calls / (2 * count)
         let times = Mutex<[(Double, Double)]>([])
         var threads: [pthread_t] = []
         final class Job: @unchecked Sendable {
             let run: () -> Void
             init(_ r: @escaping () -> Void) { run = r }
         }
-        for _ in 0..<2 {
+        for _ in 0..<count {
             let job = Job {
                 loop(n / 10)
                 let start = monotonicNanoseconds()

@@ -32,10 +32,11 @@ final class Micro: @unchecked Sendable {
         }
     }
 
-    /// The best of 20 rounds of `calls / 20`: on a shared two-core machine the least disturbed
-    /// round is the one that shows what the code costs.
+    /// The best of `calls / 50,000` rounds (at least 20) of ~3 ms each: on a shared two-core
+    /// machine the least disturbed round is the one that shows what the code costs, and short
+    /// rounds give a loaded machine's scheduler the chance to leave one alone.
     func best(_ loop: (Int) -> Void) -> Double {
-        let rounds = 20
+        let rounds = max(20, calls / 50_000)
         loop(calls / 10)  // warm up caches and the buffer
         var best = Double.infinity
         for _ in 0..<rounds {

@@ -18,7 +18,9 @@ import Synchronization
 ///   String that defined each name, at most `slotCount / 2` in all.
 /// - **by content**: a hash of the UTF-8 bytes and one `memcmp`, for a name built at run time
 ///   (each call a new String, so its bit pattern is new too). No lock either.
-/// A name's first call takes the lock, assigns the next id and fills both tables.
+/// A name's first call takes the lock, assigns the next id and fills both tables. Past the
+/// operation limit a literal is remembered as over it (found without the lock, then dropped and
+/// counted); a name built at run time takes the lock on each such call.
 final class OperationNames: @unchecked Sendable {
     // (1) `@unchecked Sendable`: the tables' slots are atomics, written only under `definitions`'
     //     lock; their memory lives as long as this object.

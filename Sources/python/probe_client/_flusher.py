@@ -91,10 +91,11 @@ class Flusher:
         while True:
             if core.flush_requested > core.flush_completed:
                 wait = 0.001  # someone waits in flush(): poll for ACKs
-            elif self.last_drained > core.capacity // 8:
+            elif self.last_drained > core.capacity // 2:
                 # A fast caller: come back before the buffer fills (the recording side never
-                # signals; that would cost every call a check).
-                wait = max(0.002, core.flush_interval * (core.capacity // 8) / self.last_drained)
+                # signals; that would cost every call a check), yet seldom: each wake-up takes
+                # the GIL from the service's threads.
+                wait = max(0.002, core.flush_interval * (core.capacity // 2) / self.last_drained)
             else:
                 wait = core.flush_interval
             core.wake.wait(wait)
@@ -177,7 +178,7 @@ class Flusher:
             self.pending, self.pending_view, self.pending_count, self.pending_sent = _EMPTY, memoryview(b""), 0, 0
             return
         # Every step at C speed: pop exactly n tuples, flatten, convert to 64-bit words.
-        words = array("Q", list(chain.from_iterable(list(starmap(core.events.popleft, repeat((), n))))))
+        words = array("Q", list(chain.from_iterable(starmap(core.events.popleft, repeat((), n)))))
         if core.flusher_threshold < NEVER and max(words[2::4]) > core.flusher_threshold:
             self.detect_slow(words)
         if _SWAP:

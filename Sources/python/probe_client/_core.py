@@ -19,7 +19,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from . import _wire
 
@@ -87,16 +87,18 @@ class Core:
         self.flush_interval = flush_interval
         # One 4-tuple of ints per event: (operation id | wire flags << 32, start_ns, duration_ns,
         # items | error type id << 32), the record's four 64-bit words; the flusher packs them.
-        self.events: deque = deque()
+        self.events: deque[Tuple[int, int, int, int]] = deque()
         self.events_limit = capacity
         self.drops = itertools.count()
         # (operation id, statm before, statm after): parsed by the flusher.
-        self.memory: deque = deque()
+        self.memory: deque[Tuple[int, bytes, bytes]] = deque()
         self.memory_drops = itertools.count()
         # (operation id, detail flags, start_ns, start_wall_ns, duration_ns, items, error type id, text, attributes)
-        self.details: deque = deque()
+        self.details: deque[Tuple[Any, ...]] = deque()
         self.detail_drops = itertools.count()
-        self.lock = threading.Lock()  # interning only; never on the recording path
+        # Interning only, never on the recording path; reentrant, so a signal handler that makes a
+        # first call while its thread is interning another name cannot deadlock.
+        self.lock = threading.RLock()
         self.operations: List[Operation] = []
         self.used: List[Operation] = []  # in the order of first use: the order of DEFINE
         self.operation_ids: Dict[Tuple[str, bool], int] = {}
@@ -111,7 +113,7 @@ class Core:
         self.flusher_threshold = NEVER
         self.statm = -2  # /proc/self/statm descriptor: -2 not opened yet, -1 unreadable
         self.page_size = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-        self.warned: set = set()
+        self.warned: Set[str] = set()
         self.reset_ledger()
 
     def reset_ledger(self) -> None:
@@ -228,7 +230,7 @@ class Core:
     # MARK: The recording side's slow paths (failures, slow calls, memory)
 
     def failed(self, opw: int, start: int, duration: int, items: int, error: BaseException,
-               attributes: Any, args: tuple, kwargs: dict) -> None:
+               attributes: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> None:
         """A call raised `error` (an Exception): its event, marked failed with the error's type,
         and its detail. Never raises."""
         try:
@@ -244,7 +246,7 @@ class Core:
         except Exception:
             self.warn_once("failed", "probe: could not record a failed call", exc_info=True)
 
-    def slow(self, op: int, start: int, duration: int, items: int, attributes: Any, args: tuple, kwargs: dict) -> None:
+    def slow(self, op: int, start: int, duration: int, items: int, attributes: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> None:
         """A successful call over its threshold (the event is already recorded). Never raises."""
         try:
             self.queue_detail(op, _wire.DETAIL_SLOW, start, duration, items, 0, "", attributes, args, kwargs)
@@ -252,7 +254,7 @@ class Core:
             self.warn_once("slow", "probe: could not record a slow call", exc_info=True)
 
     def queue_detail(self, op: int, flags: int, start: int, duration: int, items: int, error_type: int,
-                     text: str, attributes: Any, args: tuple, kwargs: dict) -> None:
+                     text: str, attributes: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> None:
         """Evaluates `attributes` (the only place it is) and queues the call's CALL_DETAIL."""
         if len(self.details) >= DETAIL_QUEUE:
             next(self.detail_drops)

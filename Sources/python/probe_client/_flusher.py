@@ -13,7 +13,7 @@ import sys
 import time
 from array import array
 from itertools import chain, repeat, starmap
-from typing import TYPE_CHECKING, Any, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from . import _core, _wire
 from ._core import NEVER, log
@@ -73,7 +73,7 @@ class Flusher:
         self.memory_sent = 0
         self.memory_accepted = False
         self.memory_reported = -1
-        self.details: List[tuple] = []
+        self.details: List[Tuple[Any, ...]] = []
         self.details_sent = 0
         self.details_accepted = False
         self.backoff = 0.05
@@ -188,7 +188,7 @@ class Flusher:
         self.pending_count = n
         self.pending_sent = 0
 
-    def detect_slow(self, words: array) -> None:
+    def detect_slow(self, words: "array[int]") -> None:
         """Queues a detail for each successful call over its threshold whose operation has no
         attributes (those the recording side checks itself, with the call's arguments)."""
         core = self.core
@@ -417,7 +417,7 @@ class Flusher:
                 return False
         return False
 
-    def refused(self, message: dict) -> None:
+    def refused(self, message: Dict[str, Any]) -> None:
         text = (f"probe: probed at {self.path} refused service {self.core.service.decode()}: "
                 f"{message['code_name']} ({message['code']}): {message['message']}")
         if text != self.last_refusal:

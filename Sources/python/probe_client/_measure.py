@@ -16,11 +16,12 @@ import linecache
 import sys
 import threading
 from itertools import count
-from typing import Any, Callable, Dict, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Optional, Tuple, TypeVar, Union
 
 from . import _core, _wire
 from ._core import Core, clamp_items
 
+F = TypeVar("F", bound=Callable[..., Any])
 ItemsArg = Union[int, Callable[..., int], None]
 SyncArg = Union[str, Callable[[], Any], None]
 
@@ -121,9 +122,8 @@ class _CudaSync:
             _core.log.warning("probe: sync='cuda' but %s; calls are timed without device synchronisation",
                               "torch is not installed" if torch is None else "CUDA is not available")
             return lambda: None
-        if self.device is None:
-            return torch.cuda.synchronize
-        return functools.partial(torch.cuda.synchronize, self.device)
+        synchronize: Callable[..., Any] = torch.cuda.synchronize
+        return synchronize if self.device is None else functools.partial(synchronize, self.device)
 
 
 def _sync_callable(sync: SyncArg) -> Optional[Callable[[], Any]]:
@@ -149,7 +149,7 @@ class Measure:
     tasks at once.
     """
 
-    __slots__ = ("_core", "_name", "_op", "_opw", "_items", "_itemw", "_attributes", "_sync", "_track_memory",
+    __slots__ = ("_core", "_name", "_op", "_flags", "_opw", "_items", "_itemw", "_attributes", "_sync", "_track_memory",
                  "_open")
 
     def __init__(self, core: Core, name: str, items: ItemsArg, attributes: Any, slow_threshold: Optional[float],
@@ -167,18 +167,18 @@ class Measure:
         self._sync = _sync_callable(sync)
         self._track_memory = bool(track_memory) and core.prepare_memory()
         self._op = core.operation_id(name, attributes is not None)
-        flags = _wire.EVENT_DEVICE_SYNCHRONIZED if self._sync is not None else 0
-        self._opw = None if self._op is None else self._op | flags << 32
+        self._flags = _wire.EVENT_DEVICE_SYNCHRONIZED if self._sync is not None else 0
+        self._opw = None if self._op is None else self._op | self._flags << 32
         self._items = items
         self._itemw = clamp_items(items) if isinstance(items, int) else 1
         self._attributes = attributes
-        self._open: Dict[Any, tuple] = {}
+        self._open: Dict[Any, Tuple[int, bytes, Any]] = {}
         if slow_threshold is not None:
             core.set_client_threshold(name, int(round(slow_threshold * 1e9)))
 
     # MARK: Decorator
 
-    def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+    def __call__(self, fn: F) -> F:
         if not callable(fn):
             raise TypeError(f"probe.measure({self._name!r}) decorates a function, not {type(fn).__name__}")
         if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
@@ -200,7 +200,7 @@ class Measure:
                 self._opw, self._itemw, self._items, functools.partial(_bad_items, core, self._name), sync,
                 core.failed, core.slow, core.thresholds, self._attributes, core.read_rss, core.memory_delta, len,
                 core.use)
-        return functools.wraps(fn)(wrapper)
+        return functools.wraps(fn)(wrapper)  # type: ignore[return-value]
 
     # MARK: Context manager
 
@@ -235,6 +235,7 @@ class Measure:
             next(core.drops)
             return
         core.use(op)
+        opw = op | self._flags << 32
         items = self._items
         try:
             n = clamp_items(int(items())) if callable(items) else self._itemw
@@ -242,10 +243,10 @@ class Measure:
             n = _bad_items(core, self._name)
         attributes = self._attributes
         if error is not None:
-            core.failed(self._opw, start, end - start, n, error, attributes, (), {})
+            core.failed(opw, start, end - start, n, error, attributes, (), {})
         else:
             if len(core.events) < core.events_limit:
-                core.events.append((self._opw, start, end - start, n))
+                core.events.append((opw, start, end - start, n))
             else:
                 next(core.drops)
             if attributes is not None and end - start > core.thresholds[op]:
@@ -298,11 +299,14 @@ def _dropping_wrapper(fn: Callable[..., Any], is_async: bool, core: Core) -> Cal
     """Calls of an operation past the id limit: run, not timed, dropped and counted."""
     drops = core.drops
     if is_async:
-        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        async def dropping_async(*args: Any, **kwargs: Any) -> Any:
             next(drops)
             return await fn(*args, **kwargs)
-    else:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            next(drops)
-            return fn(*args, **kwargs)
-    return wrapper
+
+        return dropping_async
+
+    def dropping(*args: Any, **kwargs: Any) -> Any:
+        next(drops)
+        return fn(*args, **kwargs)
+
+    return dropping

@@ -253,3 +253,27 @@ def test_badArguments_failAtDecoration_withTheFix(probe):
         probe.measure("x", slow_threshold=-1)
     with pytest.raises(TypeError, match="items"):
         probe.measure("x", items="many")
+
+
+def test_attributesThatRaise_andOperationsPastTheLimit_neverReachTheService(daemon, probe):
+    @probe.measure("odd", attributes=lambda x: {"inverse": 1 / x}, slow_threshold=0.0)  # every call is slow
+    def odd(x):
+        return x
+
+    assert odd(0) == 0  # its attributes raise: the call returns all the same, and says why
+    flushed(probe)
+    [slow] = daemon.json("slow")["slow_calls"]
+    assert slow["attributes"] == {"attributes_error": "builtins.ZeroDivisionError: division by zero"}
+
+    for i in range(4096 - len(probe._core.operations)):
+        probe.measure(f"filler{i}")  # ids are taken at decoration; DEFINEd only when called
+
+    @probe.measure("one_too_many")
+    def one_too_many():
+        return 7
+
+    dropped = probe.dropped_events
+    assert one_too_many() == 7
+    assert probe.dropped_events == dropped + 1  # not timed: dropped and counted
+    assert probe.flush(30)
+    assert daemon.process_row(daemon.status()["processes"][0]["pid"])["dropped_events"] == dropped + 1

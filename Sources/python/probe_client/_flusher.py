@@ -12,7 +12,7 @@ import struct
 import sys
 import time
 from array import array
-from itertools import chain, repeat, starmap
+from itertools import chain, compress, repeat, starmap
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from . import _core, _wire
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 _SWAP = sys.byteorder != "little"  # the wire is little-endian; array() packs in native order
 _EMPTY = array("Q")
+_DRAIN_SLICE = 8192  # events converted per C call
 
 
 def socket_path(explicit: Optional[str]) -> str:
@@ -177,8 +178,14 @@ class Flusher:
         if n == 0:
             self.pending, self.pending_view, self.pending_count, self.pending_sent = _EMPTY, memoryview(b""), 0, 0
             return
-        # Every step at C speed: pop exactly n tuples, flatten, convert to 64-bit words.
-        words = array("Q", list(chain.from_iterable(starmap(core.events.popleft, repeat((), n)))))
+        # Every step at C speed: pop exactly n tuples, flatten, convert to 64-bit words. In
+        # slices, so that the GIL is never held for long in one C call (a recording thread
+        # waits for it at most one switch interval, 5 ms, while the flusher holds it).
+        words = array("Q")
+        popleft = core.events.popleft
+        for taken in range(0, n, _DRAIN_SLICE):
+            k = min(_DRAIN_SLICE, n - taken)
+            words.extend(array("Q", list(chain.from_iterable(starmap(popleft, repeat((), k))))))
         if core.flusher_threshold < NEVER and max(words[2::4]) > core.flusher_threshold:
             self.detect_slow(words)
         if _SWAP:
@@ -194,11 +201,13 @@ class Flusher:
         core = self.core
         thresholds, operations = core.thresholds, core.operations
         now_wall, now = time.time_ns(), _core.clock()
-        for i in range(0, len(words), 4):
+        # Candidates at C speed: the records longer than the smallest threshold in force.
+        over = compress(range(0, len(words), 4), map(core.flusher_threshold.__lt__, words[2::4]))
+        for i in over:
             word, duration = words[i], words[i + 2]
             op = word & 0xFFFFFFFF
             if duration > thresholds[op] and not (word >> 32) & _wire.EVENT_FAILED and not operations[op].reports_slow:
-                if len(core.details) >= 256:
+                if len(core.details) >= _core.DETAIL_QUEUE:
                     next(core.detail_drops)
                     continue
                 start = words[i + 1]

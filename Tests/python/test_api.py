@@ -277,3 +277,29 @@ def test_attributesThatRaise_andOperationsPastTheLimit_neverReachTheService(daem
     assert probe.dropped_events == dropped + 1  # not timed: dropped and counted
     assert probe.flush(30)
     assert daemon.process_row(daemon.status()["processes"][0]["pid"])["dropped_events"] == dropped + 1
+
+
+def test_steadyState_keepsNoMemoryPerCall(daemon, probe):
+    import gc
+    import tracemalloc
+
+    @probe.measure("steady")
+    def steady(x):
+        return x
+
+    for i in range(2000):
+        steady(i)
+    flushed(probe)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(50_000):
+            steady(i)
+        flushed(probe)
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    print(f"memory kept after 50,000 calls and a flush: {grown} bytes")
+    assert grown < 50_000 // 2, grown  # under half a byte per call: nothing per call stays

@@ -151,6 +151,8 @@ class Flusher:
             self.sent_on_connection += n
             self.reported_dropped = dropped
             sent_any = True
+        if sent_any:  # all of it is with the kernel: let the batch's memory go now, not next drain
+            self.pending, self.pending_view, self.pending_count, self.pending_sent = _EMPTY, memoryview(b""), 0, 0
         dropped = core.dropped_total()
         # An empty EVENTS reports a grown drop count, or asks for an ACK that has not come.
         awaiting_ack = self.acked_on_connection < self.sent_on_connection and time.monotonic() - self.last_send > 0.05

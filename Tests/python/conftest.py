@@ -36,14 +36,16 @@ def products() -> Path:
 class Daemon:
     """A real probed on a temporary socket; `stop()` (SIGTERM) or `kill()` (SIGKILL)."""
 
-    def __init__(self, directory: Path, arguments: List[str], socket: Optional[str] = None) -> None:
+    def __init__(self, directory: Path, arguments: List[str], socket: Optional[str] = None,
+                 environment: Optional[Dict[str, str]] = None) -> None:
         self.socket = socket or str(directory / "probed.sock")
         self.log = directory / f"probed-{time.monotonic_ns()}.log"
         config = directory / "probed.conf"
         config.write_text("")  # never this machine's /etc/probed.conf
         self.process = subprocess.Popen(
             [str(products() / "probed"), "--socket", self.socket, "--config", str(config), "--log-level", "debug"]
-            + arguments, stdout=subprocess.DEVNULL, stderr=self.log.open("w"))
+            + arguments, stdout=subprocess.DEVNULL, stderr=self.log.open("w"),
+            env=None if environment is None else {**os.environ, **environment})
         deadline = time.monotonic() + 20
         while not self.live():
             if time.monotonic() > deadline or self.process.poll() is not None:
@@ -121,8 +123,8 @@ def tmp_dir():
 def daemon_factory(tmp_dir):
     started: List[Daemon] = []
 
-    def start(*arguments: str, socket: Optional[str] = None) -> Daemon:
-        d = Daemon(tmp_dir, list(arguments), socket)
+    def start(*arguments: str, socket: Optional[str] = None, environment: Optional[Dict[str, str]] = None) -> Daemon:
+        d = Daemon(tmp_dir, list(arguments), socket, environment)
         started.append(d)
         return d
 

@@ -149,7 +149,7 @@ class Measure:
     tasks at once.
     """
 
-    __slots__ = ("_core", "_name", "_op", "_flags", "_opw", "_items", "_itemw", "_attributes", "_sync", "_track_memory",
+    __slots__ = ("_core", "_name", "_op", "_flags", "_opw", "_used", "_items", "_itemw", "_attributes", "_sync", "_track_memory",
                  "_open")
 
     def __init__(self, core: Core, name: str, items: ItemsArg, attributes: Any, slow_threshold: Optional[float],
@@ -169,6 +169,7 @@ class Measure:
         self._op = core.operation_id(name, attributes is not None)
         self._flags = _wire.EVENT_DEVICE_SYNCHRONIZED if self._sync is not None else 0
         self._opw = None if self._op is None else self._op | self._flags << 32
+        self._used = False
         self._items = items
         self._itemw = clamp_items(items) if isinstance(items, int) else 1
         self._attributes = attributes
@@ -204,24 +205,16 @@ class Measure:
 
     # MARK: Context manager
 
-    def _key(self) -> Any:
-        """Who is timing a block: this thread, and the asyncio task running on it, if any."""
-        ident = threading.get_ident()
-        asyncio = sys.modules.get("asyncio")
-        if asyncio is not None and asyncio._get_running_loop() is not None:
-            return (ident, id(asyncio.current_task()))
-        return ident
-
     def _begin(self) -> None:
         before = self._core.read_rss() if self._track_memory else b""
         if self._sync is not None:
             self._sync()
-        key = self._key()
+        key = _timer_key()
         self._open[key] = (_core.clock(), before, self._open.get(key))
 
     def _end(self, error: Optional[BaseException]) -> None:
         end = _core.clock()
-        key = self._key()
+        key = _timer_key()
         entry = self._open.pop(key, None)
         if entry is None:
             return  # __exit__ without __enter__ on this thread or task
@@ -234,7 +227,8 @@ class Measure:
         if op is None:
             next(core.drops)
             return
-        core.use(op)
+        if not self._used:
+            self._used = core.use(op)
         opw = op | self._flags << 32
         items = self._items
         try:
@@ -271,7 +265,7 @@ class Measure:
         before = self._core.read_rss() if self._track_memory else b""
         if self._sync is not None and inspect.iscoroutinefunction(self._sync):
             await self._sync()
-            key = self._key()
+            key = _timer_key()
             self._open[key] = (_core.clock(), before, self._open.get(key))
         else:
             self._begin()
@@ -287,6 +281,15 @@ class Measure:
                 self._end(e)
                 raise
         self._end(error)
+
+
+def _timer_key(get_ident: Callable[[], int] = threading.get_ident, modules: Dict[str, Any] = sys.modules) -> Any:
+    """Who is timing a block: this thread, and the asyncio task running on it, if any (tasks
+    interleave on one thread, so one Measure may time a block in each at once)."""
+    asyncio = modules.get("asyncio")
+    if asyncio is not None and asyncio._get_running_loop() is not None:
+        return (get_ident(), id(asyncio.current_task()))
+    return get_ident()
 
 
 def _bad_items(core: Core, name: str) -> int:

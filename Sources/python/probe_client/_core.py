@@ -124,7 +124,6 @@ class Core:
         self.delivered = 0  # event records acknowledged, over every connection
         self.lost_in_transit = 0  # sent on connections that ended before acknowledging them
         self.delivered_by_connection: List[int] = []
-        self.memory_sent_drops = 0
         self.cond = threading.Condition()
         self.wake = threading.Event()
         self.flush_requested = 0

@@ -185,3 +185,26 @@ def test_forkedChild_startsAfresh_neverResendsTheParentsEvents(daemon_factory, t
     assert (daemon.process_row(child["pid"])["events_received"], daemon.process_row(child["pid"])["dropped_events"]) == (10, 0)
     assert (daemon.process_row(parent["pid"])["events_received"], daemon.process_row(parent["pid"])["dropped_events"]) == (64, 36)
     assert daemon.stats("forked", "predict")["calls"] == 74
+
+
+def test_processThatExitsWithoutFlushing_deliversWithinItsBoundedExitFlush(daemon):
+    started = time.monotonic()
+    out = run_python("""
+        import os, sys
+        from probe_client import Probe
+
+        probe = Probe("leaving", sys.argv[1])
+
+        @probe.measure("predict")
+        def predict(x):
+            return x
+
+        for i in range(5000):
+            predict(i)
+        print(os.getpid())                      # and exit at once: no flush() of its own
+    """, daemon.socket)
+    took = time.monotonic() - started
+    row = daemon.process_row(int(out.stdout.split()[-1]))
+    print(f"exit flush: probed received {row['events_received']} of 5,000, the process took {took:.2f} s")
+    assert row["events_received"] + row["dropped_events"] == 5000
+    assert row["events_received"] == 5000  # 300 ms is ample for one batch to a live probed

@@ -27,7 +27,9 @@ let package = Package(
         .target(name: "ProbePosix", dependencies: ["CProbeSys"]),
         .target(name: "ProbeClient", dependencies: ["ProbeWire", "ProbePosix"]),
         .target(name: "ProbeControl", dependencies: ["ProbeWire", "ProbePosix"]),
-        .target(name: "ProbeDaemon", dependencies: ["ProbeWire", "ProbePosix", "ProbeControl", "CNVML"]),
+        // Pure arithmetic: imports nothing but the standard library (see Sources/ProbeStatistics/README.md).
+        .target(name: "ProbeStatistics"),
+        .target(name: "ProbeDaemon", dependencies: ["ProbeWire", "ProbePosix", "ProbeControl", "ProbeStatistics", "CNVML"]),
         .target(name: "ProbeCLI", dependencies: ["ProbeControl", "ProbePosix"]),
         .executableTarget(name: "probed", dependencies: ["ProbeDaemon"]),
         .executableTarget(name: "probectl", dependencies: ["ProbeCLI"]),
@@ -55,7 +57,7 @@ let package = Package(
         // The event path's benchmark (Tools/Benchmark): `swift run -c release probe-bench`.
         .executableTarget(
             name: "probe-bench",
-            dependencies: ["ProbeClient", "ProbePosix", "ProbeControl", "ProbeDaemon", "CMallocCounter"],
+            dependencies: ["ProbeClient", "ProbePosix", "ProbeControl", "ProbeStatistics", "CMallocCounter"],
             path: "Tools/Benchmark"
         ),
         .executableTarget(
@@ -77,7 +79,13 @@ let package = Package(
             path: "Tools/MeasureBench"
         ),
         .testTarget(name: "ProbeWireTests", dependencies: ["ProbeWire"]),
-        .testTarget(name: "ProbeDaemonTests", dependencies: ["ProbeDaemon", "ProbeWire", "ProbeControl", "ProbePosix", "CNVML"]),
+        // What several test targets share: seeded samples and exact reference figures.
+        .target(name: "ProbeTestKit", path: "Tests/ProbeTestKit"),
+        .testTarget(name: "ProbeStatisticsTests", dependencies: ["ProbeStatistics", "ProbeTestKit"]),
+        .testTarget(
+            name: "ProbeDaemonTests",
+            dependencies: ["ProbeDaemon", "ProbeStatistics", "ProbeTestKit", "ProbeWire", "ProbeControl", "ProbePosix", "CNVML"]
+        ),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["ProbeControl", "ProbeWire", "ProbePosix", "ProbeClient"]

@@ -1,13 +1,4 @@
-/// One reading of a process's resident memory.
-public struct MemorySample: Sendable, Equatable {
-    /// Daemon clock (monotonic ns) when it was read.
-    public var time: UInt64
-    public var rssBytes: UInt64
-    public init(time: UInt64, rssBytes: UInt64) {
-        self.time = time
-        self.rssBytes = rssBytes
-    }
-}
+import ProbeStatistics
 
 /// The last `capacity` samples of one process, oldest first: a ring buffer, so its memory is
 /// fixed however long the process lives.

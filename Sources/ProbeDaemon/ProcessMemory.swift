@@ -1,3 +1,5 @@
+import ProbeStatistics
+
 /// What probed knows about one client process's memory: its sampled history, its latest
 /// figures, the last leak assessment, and the per-call memory deltas it reported dropping.
 struct ProcessMemory: Sendable {

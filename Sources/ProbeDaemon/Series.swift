@@ -1,3 +1,5 @@
+import ProbeStatistics
+
 /// The identity of a series: one operation of one service in one process.
 public struct SeriesKey: Hashable, Sendable {
     public var service: String

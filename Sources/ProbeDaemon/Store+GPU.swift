@@ -1,4 +1,5 @@
 import ProbeControl
+import ProbeStatistics
 
 /// What probed knows about GPUs: whether NVML is there (and why not), the last round of
 /// readings, and each client process's device memory history (leak detection as for RSS).

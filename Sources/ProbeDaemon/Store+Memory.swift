@@ -1,4 +1,5 @@
 import ProbeControl
+import ProbeStatistics
 import ProbeWire
 
 extension Store {

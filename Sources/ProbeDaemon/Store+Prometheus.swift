@@ -1,5 +1,6 @@
 import ProbeControl
 import ProbePosix
+import ProbeStatistics
 import ProbeWire
 
 /// Everything a Prometheus scrape needs, copied out of the store in one short actor turn (the

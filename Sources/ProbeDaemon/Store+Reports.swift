@@ -1,4 +1,5 @@
 import ProbeControl
+import ProbeStatistics
 
 extension Store {
     static let quantiles = [0.5, 0.9, 0.99, 0.999]

@@ -1,4 +1,5 @@
 import ProbePosix
+import ProbeStatistics
 import Testing
 @testable import ProbeDaemon
 

@@ -1,5 +1,7 @@
 import Foundation
 import ProbePosix
+import ProbeStatistics
+import ProbeTestKit
 import Testing
 @testable import ProbeDaemon
 

@@ -4,6 +4,8 @@ import Glibc
 import Foundation
 import ProbeControl
 import ProbePosix
+import ProbeStatistics
+import ProbeTestKit
 import ProbeWire
 import Testing
 @testable import ProbeDaemon

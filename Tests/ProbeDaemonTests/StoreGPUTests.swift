@@ -1,5 +1,6 @@
 import Foundation
 import ProbeControl
+import ProbeStatistics
 import ProbeWire
 import Testing
 @testable import ProbeDaemon

@@ -1,5 +1,7 @@
 import Foundation
 import ProbeControl
+import ProbeStatistics
+import ProbeTestKit
 import ProbeWire
 import Testing
 @testable import ProbeDaemon

@@ -7,26 +7,26 @@
 /// the median of a run of consecutive samples (which also smooths short allocator sawtooth), so
 /// the cost is bounded (at most 7,140 pairs); a single step in the middle of the span can still
 /// give a large slope and tau — `LeakDetector` rejects it with the thirds' levels.
-public struct MemoryTrend: Sendable, Equatable {
+package struct MemoryTrend: Sendable, Equatable {
     /// Theil–Sen slope, bytes per minute.
-    public var slopeBytesPerMinute: Double
+    package var slopeBytesPerMinute: Double
     /// Kendall's tau-a over the (thinned) points, −1…1: the fraction of pairs that rise minus the
     /// fraction that fall. 1 means every later point is higher; ties (flat memory) count as neither.
-    public var tau: Double
+    package var tau: Double
     /// Seconds from the first sample to the last.
-    public var spanSeconds: Double
+    package var spanSeconds: Double
     /// Samples fitted (before thinning).
-    public var samples: Int
+    package var samples: Int
     /// Median resident bytes in the first, middle and last third of the span.
-    public var thirds: [Double]
+    package var thirds: [Double]
 
     /// The rise the slope implies over the span, in bytes.
-    public var riseBytes: Double { slopeBytesPerMinute * spanSeconds / 60 }
+    package var riseBytes: Double { slopeBytesPerMinute * spanSeconds / 60 }
 
-    public static let maxPoints = 120
+    package static let maxPoints = 120
 
     /// Fits `samples` (time-ordered). Nil when there are fewer than 3 samples or they span no time.
-    public static func fit(_ samples: [MemorySample]) -> MemoryTrend? {
+    package static func fit(_ samples: [MemorySample]) -> MemoryTrend? {
         guard samples.count >= 3, let first = samples.first, let last = samples.last, last.time > first.time else { return nil }
         let t0 = first.time
         let times = samples.map { Double($0.time &- t0) / 1e9 }
@@ -79,5 +79,16 @@ public struct MemoryTrend: Sendable, Equatable {
         values.sort()
         let n = values.count
         return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2
+    }
+}
+
+/// One reading of a process's resident memory.
+package struct MemorySample: Sendable, Equatable {
+    /// Daemon clock (monotonic ns) when it was read.
+    package var time: UInt64
+    package var rssBytes: UInt64
+    package init(time: UInt64, rssBytes: UInt64) {
+        self.time = time
+        self.rssBytes = rssBytes
     }
 }

@@ -5,7 +5,7 @@
 /// `Histogram`, so decoding and merging loses nothing. Immutable once built: to combine two, add
 /// both to a `Histogram` and freeze that. A few words of the owner's (`trailer`) ride in the same
 /// bytes. Everything is in one byte array — a slice costs one allocation and one word inline.
-struct CompactHistogram {
+package struct CompactHistogram: Sendable {
     /// Empty when there is neither a value nor a trailer. Otherwise LEB128 varints: the count of
     /// values; when not 0, min, max - min, the sum (see `packSum`), the lowest non-empty
     /// bucket and the highest less the lowest; then the number of trailer words and the words;
@@ -15,9 +15,9 @@ struct CompactHistogram {
     /// inside a run counts as a 0).
     private(set) var bytes: [UInt8] = []
 
-    init() {}
+    package init() {}
 
-    init(_ h: Histogram, trailer: [UInt64] = []) {
+    package init(_ h: Histogram, trailer: [UInt64] = []) {
         guard h.totalCount > 0, let first = h.counts.firstIndex(where: { $0 > 0 }),
               let last = h.counts.lastIndex(where: { $0 > 0 })
         else {
@@ -105,13 +105,13 @@ struct CompactHistogram {
 
     private var header: Header { bytes.withUnsafeBufferPointer { CompactHistogram.header($0) } }
 
-    var totalCount: UInt64 { header.totalCount }
-    var min: UInt64 { header.min }
-    var max: UInt64 { header.max }
-    var sum: Double { header.sum }
+    package var totalCount: UInt64 { header.totalCount }
+    package var min: UInt64 { header.min }
+    package var max: UInt64 { header.max }
+    package var sum: Double { header.sum }
 
     /// The words given as `trailer`.
-    var trailer: [UInt64] {
+    package var trailer: [UInt64] {
         bytes.withUnsafeBufferPointer { b in
             let h = CompactHistogram.header(b)
             var i = h.trailerStart
@@ -120,7 +120,7 @@ struct CompactHistogram {
     }
 
     /// Adds every value of this histogram to `h`.
-    func add(to h: inout Histogram) {
+    package func add(to h: inout Histogram) {
         bytes.withUnsafeBufferPointer { b in
             let header = CompactHistogram.header(b)
             guard header.totalCount > 0 else { return }
@@ -144,14 +144,14 @@ struct CompactHistogram {
     }
 
     /// The histogram this was frozen from.
-    var histogram: Histogram {
+    package var histogram: Histogram {
         var h = Histogram()
         add(to: &h)
         return h
     }
 
     /// Heap bytes held: the encoded bytes and their array header.
-    var footprintBytes: Int { bytes.capacity == 0 ? 0 : bytes.capacity + 32 }
+    package var footprintBytes: Int { bytes.capacity == 0 ? 0 : bytes.capacity + 32 }
 
     /// Calls `body(gap, run)` for each run of buckets between `first` and `last` (both non-empty),
     /// splitting runs where two or more empty buckets follow each other.

@@ -8,29 +8,29 @@
 /// third of the window to the next by at least a quarter of what the slope predicts. The last
 /// rule is what rejects a single step (load 64 MiB once, then hold): a step can raise only one of
 /// the two gaps between thirds, never both.
-public struct LeakDetector: Sendable, Equatable {
-    public var thresholdBytesPerMinute: Double
-    public var windowSeconds: Double
-    public var minimumSpanSeconds: Double = 20
-    public var minimumSamples = 10
-    public var minimumTau = 0.6
+package struct LeakDetector: Sendable, Equatable {
+    package var thresholdBytesPerMinute: Double
+    package var windowSeconds: Double
+    package var minimumSpanSeconds: Double = 20
+    package var minimumSamples = 10
+    package var minimumTau = 0.6
 
-    public init(thresholdBytesPerMinute: Double = 1_048_576, windowSeconds: Double = 300) {
+    package init(thresholdBytesPerMinute: Double = 1_048_576, windowSeconds: Double = 300) {
         self.thresholdBytesPerMinute = thresholdBytesPerMinute
         self.windowSeconds = windowSeconds
     }
 
     /// What the detector concluded, with the trend it fitted (nil while there is too little history).
-    public struct Assessment: Sendable, Equatable {
-        public var trend: MemoryTrend?
-        public var suspected: Bool
+    package struct Assessment: Sendable, Equatable {
+        package var trend: MemoryTrend?
+        package var suspected: Bool
         /// One word: `insufficient_data`, `leak`, `growing` (fast but not steady or not spread
         /// out, e.g. a one-time rise or sawtooth), `shrinking` or `flat`.
-        public var verdict: String
+        package var verdict: String
     }
 
     /// Judges the samples (time-ordered) whose time is within the window ending at the last one.
-    public func assess(_ history: [MemorySample]) -> Assessment {
+    package func assess(_ history: [MemorySample]) -> Assessment {
         guard let last = history.last else { return Assessment(trend: nil, suspected: false, verdict: "insufficient_data") }
         let start = last.time &- min(last.time, UInt64(windowSeconds * 1e9))
         let recent = history.filter { $0.time >= start }

@@ -12,15 +12,15 @@
 /// Mergeable: merging two histograms gives exactly the histogram of both sets of values.
 public struct Histogram: Sendable, Equatable {
     /// Values below this are bucketed by `smallIndex`, one table entry per value.
-    static let smallLimit: UInt64 = 256
+    @usableFromInline static let smallLimit: UInt64 = 256
     /// Buckets below `smallLimit` (checked against `smallLows` when the tables are built).
-    static let smallBuckets = 146
+    @usableFromInline static let smallBuckets = 146
     /// Sub-buckets per power of two from `smallLimit` up (checked against `octaveLows`).
-    static let bucketsPerOctave = 38
+    @usableFromInline static let bucketsPerOctave = 38
     /// The largest relative error a bucket may give, in parts per 10,000.
     static let maxErrorPer10k = 99
     /// Highest bucket index (for 2^64 - 1).
-    public static let maxIndex = smallBuckets + 55 * bucketsPerOctave + bucketsPerOctave - 1
+    package static let maxIndex = smallBuckets + 55 * bucketsPerOctave + bucketsPerOctave - 1
 
     /// The lowest value of each bucket below `smallLimit`: a value starts a bucket that takes in
     /// the values after it while the middle one stays within the bound of both ends.
@@ -57,8 +57,8 @@ public struct Histogram: Sendable, Equatable {
             && (high - middle) * 10_000 <= UInt64(maxErrorPer10k) * high
     }
 
-    /// The bucket of each value below `smallLimit` (`smallLows` tabulated; a literal, so that the
-    /// hot path reads constant memory with no lazy initialisation: HistogramTests checks it).
+    /// The bucket of each value below `smallLimit` (`smallLows` tabulated; a literal, so that it is
+    /// constant memory with no lazy initialisation in this module: HistogramTests checks it).
     static let smallIndex: [UInt8] = [
         0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
         16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31,
@@ -79,48 +79,57 @@ public struct Histogram: Sendable, Equatable {
     ]
 
     /// The sub-bucket of each mantissa by its 8 bits after the leading one (`octaveLows`
-    /// tabulated, a literal like `smallIndex`).
-    static let octaveIndex: [UInt8] = [
-        0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 3,
-        3, 3, 3, 3, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 6, 6,
-        6, 6, 6, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 9, 9, 9,
-        9, 9, 10, 10, 10, 10, 10, 10, 11, 11, 11, 11, 11, 11, 12, 12,
-        12, 12, 12, 12, 13, 13, 13, 13, 13, 13, 14, 14, 14, 14, 14, 14,
-        15, 15, 15, 15, 15, 15, 16, 16, 16, 16, 16, 16, 17, 17, 17, 17,
-        17, 17, 18, 18, 18, 18, 18, 18, 18, 19, 19, 19, 19, 19, 19, 19,
-        20, 20, 20, 20, 20, 20, 20, 21, 21, 21, 21, 21, 21, 21, 22, 22,
-        22, 22, 22, 22, 22, 23, 23, 23, 23, 23, 23, 23, 24, 24, 24, 24,
-        24, 24, 24, 25, 25, 25, 25, 25, 25, 25, 26, 26, 26, 26, 26, 26,
-        26, 26, 27, 27, 27, 27, 27, 27, 27, 27, 28, 28, 28, 28, 28, 28,
-        28, 28, 29, 29, 29, 29, 29, 29, 29, 29, 30, 30, 30, 30, 30, 30,
-        30, 30, 31, 31, 31, 31, 31, 31, 31, 31, 32, 32, 32, 32, 32, 32,
-        32, 32, 32, 33, 33, 33, 33, 33, 33, 33, 33, 33, 34, 34, 34, 34,
-        34, 34, 34, 34, 34, 35, 35, 35, 35, 35, 35, 35, 35, 35, 36, 36,
-        36, 36, 36, 36, 36, 36, 36, 37, 37, 37, 37, 37, 37, 37, 37, 37,
-    ]
+    /// tabulated; HistogramTests checks it): entry k, for mantissa 256 + k. The bytes of a string
+    /// literal, not an array: `record` is inlined into other modules (the ingest loop), where a
+    /// literal is constant memory read in place but an array global costs a call to its lazy
+    /// initialiser on every value.
+    @inlinable static var octaveIndex: UnsafePointer<UInt8> {
+        let table: StaticString = """
+            \u{0}\u{0}\u{0}\u{0}\u{0}\u{1}\u{1}\u{1}\u{1}\u{1}\u{2}\u{2}\u{2}\u{2}\u{2}\u{3}\
+            \u{3}\u{3}\u{3}\u{3}\u{4}\u{4}\u{4}\u{4}\u{4}\u{5}\u{5}\u{5}\u{5}\u{5}\u{6}\u{6}\
+            \u{6}\u{6}\u{6}\u{7}\u{7}\u{7}\u{7}\u{7}\u{8}\u{8}\u{8}\u{8}\u{8}\u{9}\u{9}\u{9}\
+            \u{9}\u{9}\u{A}\u{A}\u{A}\u{A}\u{A}\u{A}\u{B}\u{B}\u{B}\u{B}\u{B}\u{B}\u{C}\u{C}\
+            \u{C}\u{C}\u{C}\u{C}\u{D}\u{D}\u{D}\u{D}\u{D}\u{D}\u{E}\u{E}\u{E}\u{E}\u{E}\u{E}\
+            \u{F}\u{F}\u{F}\u{F}\u{F}\u{F}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{11}\u{11}\u{11}\u{11}\
+            \u{11}\u{11}\u{12}\u{12}\u{12}\u{12}\u{12}\u{12}\u{12}\u{13}\u{13}\u{13}\u{13}\u{13}\u{13}\u{13}\
+            \u{14}\u{14}\u{14}\u{14}\u{14}\u{14}\u{14}\u{15}\u{15}\u{15}\u{15}\u{15}\u{15}\u{15}\u{16}\u{16}\
+            \u{16}\u{16}\u{16}\u{16}\u{16}\u{17}\u{17}\u{17}\u{17}\u{17}\u{17}\u{17}\u{18}\u{18}\u{18}\u{18}\
+            \u{18}\u{18}\u{18}\u{19}\u{19}\u{19}\u{19}\u{19}\u{19}\u{19}\u{1A}\u{1A}\u{1A}\u{1A}\u{1A}\u{1A}\
+            \u{1A}\u{1A}\u{1B}\u{1B}\u{1B}\u{1B}\u{1B}\u{1B}\u{1B}\u{1B}\u{1C}\u{1C}\u{1C}\u{1C}\u{1C}\u{1C}\
+            \u{1C}\u{1C}\u{1D}\u{1D}\u{1D}\u{1D}\u{1D}\u{1D}\u{1D}\u{1D}\u{1E}\u{1E}\u{1E}\u{1E}\u{1E}\u{1E}\
+            \u{1E}\u{1E}\u{1F}\u{1F}\u{1F}\u{1F}\u{1F}\u{1F}\u{1F}\u{1F}\u{20}\u{20}\u{20}\u{20}\u{20}\u{20}\
+            \u{20}\u{20}\u{20}\u{21}\u{21}\u{21}\u{21}\u{21}\u{21}\u{21}\u{21}\u{21}\u{22}\u{22}\u{22}\u{22}\
+            \u{22}\u{22}\u{22}\u{22}\u{22}\u{23}\u{23}\u{23}\u{23}\u{23}\u{23}\u{23}\u{23}\u{23}\u{24}\u{24}\
+            \u{24}\u{24}\u{24}\u{24}\u{24}\u{24}\u{24}\u{25}\u{25}\u{25}\u{25}\u{25}\u{25}\u{25}\u{25}\u{25}
+            """
+        return table.utf8Start
+    }
 
     /// counts[i] is the count of bucket `offset + i`.
-    private(set) var counts: [UInt64] = []
-    private(set) var offset = 0
-    public private(set) var totalCount: UInt64 = 0
-    public private(set) var min: UInt64 = .max
-    public private(set) var max: UInt64 = 0
+    @usableFromInline var counts: [UInt64] = []
+    @usableFromInline var offset = 0
+    @usableFromInline package internal(set) var totalCount: UInt64 = 0
+    @usableFromInline package internal(set) var min: UInt64 = .max
+    @usableFromInline package internal(set) var max: UInt64 = 0
     /// Sum of recorded values (as Double: exact to 2^53 ns ≈ 104 days of cumulative time).
-    public private(set) var sum: Double = 0
+    @usableFromInline package internal(set) var sum: Double = 0
 
-    public init() {}
+    package init() {}
 
     /// The bucket a value falls in: a leading-zero count, a shift and a table lookup, no loop.
-    @inline(__always)
-    public static func index(of value: UInt64) -> Int {
-        if value < smallLimit { return Int(smallIndex[Int(value)]) }
+    @inlinable @inline(__always)
+    package static func index(of value: UInt64) -> Int {
+        if value < smallLimit { return smallBucket(of: value) }
         let shift = 55 &- value.leadingZeroBitCount  // the power of two, less 8: 0...55
         let mantissa = Int(truncatingIfNeeded: value &>> UInt64(shift)) & 0xFF
         return smallBuckets &+ shift &* bucketsPerOctave &+ Int(octaveIndex[mantissa])
     }
 
+    /// The bucket of a value below `smallLimit` (rare in practice: a call shorter than 256 ns).
+    @usableFromInline static func smallBucket(of value: UInt64) -> Int { Int(smallIndex[Int(value)]) }
+
     /// The lowest value of bucket `index`, and its width (the top bucket's wraps to 2^64 - low).
-    public static func bounds(of index: Int) -> (low: UInt64, width: UInt64) {
+    package static func bounds(of index: Int) -> (low: UInt64, width: UInt64) {
         if index < smallBuckets {
             let low = UInt64(smallLows[index])
             let high = index + 1 < smallBuckets ? UInt64(smallLows[index + 1]) : smallLimit
@@ -134,12 +143,12 @@ public struct Histogram: Sendable, Equatable {
     }
 
     /// The value reported for bucket `index`: the middle of the values it holds (rounded down).
-    public static func representative(of index: Int) -> UInt64 {
+    package static func representative(of index: Int) -> UInt64 {
         let (low, width) = bounds(of: index)
         return low &+ (width &- 1) / 2
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public mutating func record(_ value: UInt64, count: UInt64 = 1) {
         let i = Histogram.index(of: value)
         if counts.isEmpty {
@@ -158,8 +167,8 @@ public struct Histogram: Sendable, Equatable {
     /// Grows the counters to reach bucket `i`, with a sixteenth of the range spare on that side.
     /// Not by doubling: a histogram refilled every second keeps its storage, and would hold up
     /// to twice its range for good.
-    @inline(never)
-    private mutating func extend(to i: Int) {
+    @usableFromInline @inline(never)
+    mutating func extend(to i: Int) {
         let low = offset, high = offset + counts.count - 1
         let spare = (Swift.max(high, i) - Swift.min(low, i)) / 16
         let newLow = i < low ? Swift.max(0, i - spare) : low
@@ -178,7 +187,7 @@ public struct Histogram: Sendable, Equatable {
         offset = newLow
     }
 
-    public mutating func merge(_ other: Histogram) {
+    package mutating func merge(_ other: Histogram) {
         guard other.totalCount > 0 else { return }
         if counts.isEmpty && counts.capacity == 0 {
             self = other
@@ -190,7 +199,7 @@ public struct Histogram: Sendable, Equatable {
     }
 
     /// Empties the histogram but keeps its storage, for a histogram refilled every second.
-    public mutating func removeAll() {
+    package mutating func removeAll() {
         counts.removeAll(keepingCapacity: true)
         offset = 0
         totalCount = 0
@@ -205,7 +214,7 @@ public struct Histogram: Sendable, Equatable {
     /// second's range rather than the widest ever. The slack it keeps (an eighth) exceeds what
     /// `extend` adds (a sixteenth), so a range that wobbles a little does not reallocate every
     /// second.
-    public mutating func reset() {
+    package mutating func reset() {
         guard let first = counts.firstIndex(where: { $0 > 0 }), let last = counts.lastIndex(where: { $0 > 0 }) else {
             return removeAll()
         }
@@ -252,11 +261,11 @@ public struct Histogram: Sendable, Equatable {
         sum += otherSum
     }
 
-    public var mean: UInt64 { totalCount == 0 ? 0 : UInt64((sum / Double(totalCount)).rounded()) }
+    package var mean: UInt64 { totalCount == 0 ? 0 : UInt64((sum / Double(totalCount)).rounded()) }
 
     /// The value at quantile `q` (0...1): the midpoint of the bucket holding the ⌈q·n⌉-th smallest
     /// value, clamped to the exact min and max. 0 when empty.
-    public func quantile(_ q: Double) -> UInt64 {
+    package func quantile(_ q: Double) -> UInt64 {
         guard totalCount > 0 else { return 0 }
         let rank = Swift.max(1, UInt64((q * Double(totalCount)).rounded(.up)))
         var seen: UInt64 = 0
@@ -271,7 +280,7 @@ public struct Histogram: Sendable, Equatable {
     }
 
     /// Several quantiles in one pass over the buckets (`qs` ascending).
-    public func quantiles(_ qs: [Double]) -> [UInt64] {
+    package func quantiles(_ qs: [Double]) -> [UInt64] {
         guard totalCount > 0 else { return qs.map { _ in 0 } }
         var result: [UInt64] = []
         result.reserveCapacity(qs.count)
@@ -291,11 +300,11 @@ public struct Histogram: Sendable, Equatable {
     }
 
     /// Bytes of counters held (for the memory budget).
-    public var footprintBytes: Int { counts.capacity * 8 }
+    package var footprintBytes: Int { counts.capacity * 8 }
 
     /// Each non-empty bucket as (upper bound exclusive, count), ascending. For exporters. The top
     /// bucket, which reaches 2^64 - 1, reports 2^64 - 1.
-    public func buckets() -> [(upperBound: UInt64, count: UInt64)] {
+    package func buckets() -> [(upperBound: UInt64, count: UInt64)] {
         counts.enumerated().compactMap { j, c in
             guard c > 0 else { return nil }
             let (low, width) = Histogram.bounds(of: offset + j)

@@ -1,5 +1,5 @@
 import Testing
-@testable import ProbeDaemon
+@testable import ProbeStatistics
 
 /// Synthetic resident-memory series: `value(t)` sampled every `every` seconds for `seconds`.
 func series(seconds: Double, every: Double = 1, _ value: (Double) -> Double) -> [MemorySample] {
@@ -123,24 +123,5 @@ let MiB = 1_048_576.0
         let trend = try #require(MemoryTrend.fit(samples))
         #expect(trend.samples == samples.count)
         #expect(abs(trend.slopeBytesPerMinute - MiB) < 0.01 * MiB && trend.tau > 0.99)
-    }
-}
-
-@Suite struct MemoryHistoryTests {
-    @Test func ringBuffer_keepsTheLastCapacitySamplesInOrder() {
-        var h = MemoryHistory(capacity: 4)
-        for i in 0..<10 as Range<UInt64> { h.append(MemorySample(time: i, rssBytes: i * 10)) }
-        #expect(h.count == 4 && h.last?.time == 9)
-        #expect(h.since(0).map(\.time) == [6, 7, 8, 9])
-        #expect(h.since(8).map(\.rssBytes) == [80, 90])
-    }
-
-    @Test func capacity_spansFifteenMinutesAtAnyInterval() {
-        var o = MemoryOptions()
-        #expect(o.historyCapacity == 901)
-        o.sampleInterval = 200_000_000
-        #expect(o.historyCapacity == 4501)
-        o.sampleInterval = 7_000_000_000
-        #expect(UInt64(o.historyCapacity - 1) * o.sampleInterval >= o.history)
     }
 }

@@ -5,28 +5,34 @@
 /// Work happens only when the series is touched (an event or a query), never on a timer: an idle
 /// series costs nothing until someone asks about it. Slice starts are whole seconds of the
 /// daemon's clock; a slice leaves a window of W seconds exactly W seconds after it began.
-struct SeriesWindows {
+public struct SeriesWindows: Sendable {
     /// Calls, failures and warm-up calls of a series so far; slices store differences of these.
-    struct Totals: Equatable {
-        var calls: UInt64 = 0
-        var errors: UInt64 = 0
-        var warmup: UInt64 = 0
+    public struct Totals: Equatable, Sendable {
+        @usableFromInline package var calls: UInt64 = 0
+        @usableFromInline package var errors: UInt64 = 0
+        @usableFromInline package var warmup: UInt64 = 0
+
+        @inlinable public init(calls: UInt64 = 0, errors: UInt64 = 0, warmup: UInt64 = 0) {
+            self.calls = calls
+            self.errors = errors
+            self.warmup = warmup
+        }
     }
 
     /// Failures of one error type (an index into the series' error-type names) in a slice.
-    struct ErrorCount: Equatable {
-        var type: UInt32
-        var count: UInt64
+    package struct ErrorCount: Equatable, Sendable {
+        package var type: UInt32
+        package var count: UInt64
     }
 
     /// Calls that began in [start, start + width) seconds. Three words inline and one allocation:
     /// the counts ride in the latency's bytes.
-    struct Slice {
-        var start: UInt64
-        var width: UInt64
+    package struct Slice: Sendable {
+        package var start: UInt64
+        package var width: UInt64
         /// Latency of the counted calls; its trailer holds calls, errors and warm-up calls, then
         /// the failures by error type (type, count).
-        var latency: CompactHistogram
+        package var latency: CompactHistogram
 
         init(start: UInt64, width: UInt64, calls: UInt64, errors: UInt64, warmup: UInt64, latency: Histogram, errorTypes: [ErrorCount]) {
             self.start = start
@@ -36,7 +42,7 @@ struct SeriesWindows {
         }
 
         /// Calls, errors, warm-up calls and failures by error type.
-        var tally: Tally {
+        package var tally: Tally {
             let words = latency.trailer
             return Tally(
                 calls: words[0], errors: words[1], warmup: words[2],
@@ -45,41 +51,41 @@ struct SeriesWindows {
     }
 
     /// What a slice counted besides latency.
-    struct Tally {
-        var calls: UInt64
-        var errors: UInt64
-        var warmup: UInt64
-        var errorTypes: [ErrorCount]
+    package struct Tally: Sendable {
+        package var calls: UInt64
+        package var errors: UInt64
+        package var warmup: UInt64
+        package var errorTypes: [ErrorCount]
     }
 
     /// A tier holds slices `width` seconds wide while they start less than `keep` seconds ago.
-    static let tiers: [(width: UInt64, keep: UInt64)] = [(1, 10), (10, 60), (60, 900)]
+    package static let tiers: [(width: UInt64, keep: UInt64)] = [(1, 10), (10, 60), (60, 900)]
     /// Seconds of history kept: the longest window.
-    static let horizon: UInt64 = 900
+    package static let horizon: UInt64 = 900
 
     /// The second the open slice covers.
-    private(set) var second: UInt64
+    package private(set) var second: UInt64
     /// Latency of the counted calls of the open second; `record` goes straight here.
-    var open = Histogram()
+    package var open = Histogram()
     /// Failures of the open second by error-type index.
-    var openErrorTypes: [UInt64] = []
+    package var openErrorTypes: [UInt64] = []
     /// The series' totals when the open second began.
     private var openedAt = Totals()
     /// Closed slices, oldest first: 1 min slices, then 10 s slices, then 1 s slices.
-    private(set) var slices: [Slice] = []
+    package private(set) var slices: [Slice] = []
     /// Latency of every closed second, for the lifetime figures: merged in once a second, kept
     /// compact because it spans every value the series has seen.
-    private(set) var closed = CompactHistogram()
+    package private(set) var closed = CompactHistogram()
     /// How many times a touch found a new second and rotated (instrumentation for tests).
-    private(set) var rotations: UInt64 = 0
+    package private(set) var rotations: UInt64 = 0
 
-    init(now: UInt64) {
+    package init(now: UInt64) {
         second = now / 1_000_000_000
     }
 
     /// Closes the open second if `now` is past it and moves slices into the tier their age calls
     /// for. `totals` are the series' totals now, before any event stamped `now` is added.
-    mutating func advance(to now: UInt64, totals: Totals) {
+    package mutating func advance(to now: UInt64, totals: Totals) {
         let nowSecond = now / 1_000_000_000
         guard nowSecond > second else { return }
         rotations &+= 1
@@ -131,7 +137,7 @@ struct SeriesWindows {
 
     /// The tier width and aligned start a slice belongs in at `nowSecond`; nil once it is too old
     /// for every window.
-    static func placement(_ slice: Slice, _ nowSecond: UInt64) -> (width: UInt64, start: UInt64)? {
+    package static func placement(_ slice: Slice, _ nowSecond: UInt64) -> (width: UInt64, start: UInt64)? {
         for tier in tiers where tier.width >= slice.width {
             let start = slice.start / tier.width * tier.width
             if start + tier.keep > nowSecond { return (tier.width, start) }
@@ -140,13 +146,13 @@ struct SeriesWindows {
     }
 
     /// The slice width at a window's far edge: the window slides in steps of it.
-    static func granularity(ofWindow seconds: UInt64) -> UInt64 {
+    package static func granularity(ofWindow seconds: UInt64) -> UInt64 {
         tiers.first { $0.keep >= seconds }?.width ?? tiers[tiers.count - 1].width
     }
 
     /// The first second a window of `seconds` covers at `nowSecond`: the earliest slice start
     /// (a multiple of the window's granularity) less than `seconds` ago.
-    static func windowStart(seconds: UInt64, nowSecond: UInt64) -> UInt64 {
+    package static func windowStart(seconds: UInt64, nowSecond: UInt64) -> UInt64 {
         let g = granularity(ofWindow: seconds)
         let earliest = nowSecond + 1 > seconds ? nowSecond + 1 - seconds : 0
         return (earliest + g - 1) / g * g
@@ -155,7 +161,7 @@ struct SeriesWindows {
     /// Counts, error types and (when `latency` is set) the latency histogram of the last
     /// `seconds`, at the second of the last `advance`: the slices that began less than `seconds`
     /// ago and the open second. `totals` as for `advance`.
-    func figures(seconds: UInt64, totals: Totals, latency: Bool) -> Figures {
+    package func figures(seconds: UInt64, totals: Totals, latency: Bool) -> Figures {
         var f = Figures()
         f.calls = totals.calls &- openedAt.calls
         f.errors = totals.errors &- openedAt.errors
@@ -175,14 +181,14 @@ struct SeriesWindows {
     }
 
     /// Latency of every counted call so far.
-    var lifetimeLatency: Histogram {
+    package var lifetimeLatency: Histogram {
         var h = closed.histogram
         h.merge(open)
         return h
     }
 
     /// Heap bytes held by the windows and the lifetime histogram.
-    var footprintBytes: Int {
+    package var footprintBytes: Int {
         var bytes = open.footprintBytes + closed.footprintBytes + openErrorTypes.capacity * 8
         bytes += slices.capacity * MemoryLayout<Slice>.stride + (slices.capacity > 0 ? 32 : 0)
         for s in slices { bytes += s.latency.footprintBytes }
@@ -190,13 +196,13 @@ struct SeriesWindows {
     }
 
     /// What a window holds.
-    struct Figures {
-        var calls: UInt64 = 0
-        var errors: UInt64 = 0
-        var warmup: UInt64 = 0
-        var latency = Histogram()
+    package struct Figures: Sendable {
+        package var calls: UInt64 = 0
+        package var errors: UInt64 = 0
+        package var warmup: UInt64 = 0
+        package var latency = Histogram()
         /// Failures by error-type index.
-        var errorTypes: [UInt64] = []
+        package var errorTypes: [UInt64] = []
 
         mutating func add(error type: UInt32, _ count: UInt64) {
             let t = Int(type)

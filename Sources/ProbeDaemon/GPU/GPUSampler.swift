@@ -1,3 +1,8 @@
+// GPU: NVIDIA's management library, loaded at run time (CNVML), and the sampler thread that reads
+// every device and its processes each interval and hands the round to the store.
+// Owns: the NVML wrapper and its error handling, the GPU snapshot types.
+// May call: CNVML, Store/ (GPU readings), Service/ (Log).
+
 import Dispatch
 import Foundation
 import CNVML

@@ -1,3 +1,11 @@
+// Store: the state. One actor holds every series, client, memory history, GPU reading and call
+// log; ingest applies whole messages to it, samplers hand it their readings, and readers take
+// snapshots out of it (plain values) to render elsewhere: JSON in Control/, Prometheus text in
+// Metrics/. Nothing here produces an output format.
+// Owns: Series (per-event state in SeriesHot), clients, counters, CallLogs and CallFeed, the clock.
+// May call: ProbeStatistics (the arithmetic), ProbeWire (records), Memory/ and GPU/ value types,
+// Service/ (Log, option defaults). Never a socket, a file or a thread.
+
 import Dispatch
 import ProbeControl
 import ProbeWire

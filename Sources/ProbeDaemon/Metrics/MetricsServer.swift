@@ -1,3 +1,9 @@
+// Metrics: `--metrics-listen`, the Prometheus endpoint. A small HTTP/1.x server (request parsing
+// in HTTPRequestHead.swift, fuzzed) answers GET /metrics with the text exposition rendered from a
+// snapshot of the store.
+// Owns: HTTP connections and their limits, the Prometheus text format.
+// May call: Store/ (metricsSnapshot), ProbePosix (TCP), Service/ (Log).
+
 #if canImport(Glibc)
 import Glibc
 #endif

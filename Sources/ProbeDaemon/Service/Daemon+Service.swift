@@ -1,3 +1,11 @@
+// Service: probed as a system service. Options and the configuration file (DaemonOptions,
+// ConfigFile), who may connect and change state (AccessControl), logging (Log, RateLimitedLog),
+// systemd's notify protocol and watchdog (ServiceNotifier, ServiceReporter), socket activation,
+// SIGHUP reload and a clean shutdown.
+// Owns: settings, policy, logging, the conversation with systemd.
+// May call: ProbePosix; Store/ (the STATUS= summary) and Ingest/ (stop accepting, barrier) at
+// shutdown and for the watchdog.
+
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,3 +1,11 @@
+// Control: probectl's side of the socket. Each control session (handed over by Ingest/) runs on a
+// thread of its own: it parses JSON requests, checks who may change state, takes a snapshot from
+// the store and renders the JSON reports (stats, status, procs, gpu, slow, errors, thresholds),
+// or follows new slow calls and failures.
+// Owns: control sessions and the JSON rendering of every report.
+// May call: Store/ (snapshots, CallFeed, reset), Ingest/ (barrier, thresholds), ProbeControl
+// (JSONWriter, schema), ProbeWire (CONTROL_RESPONSE), Service/ (Log, AccessPolicy).
+
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -29,6 +29,21 @@ public struct GroupRef: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// Who may connect: the daemon's own user, root, and the uids and gids configured.
+public struct AccessPolicy: Sendable {
+    public var uids: Set<UInt32>
+    public var gids: Set<UInt32>
+    public init(uids: Set<UInt32> = [geteuid(), 0], gids: Set<UInt32> = []) {
+        self.uids = uids
+        self.gids = gids
+    }
+    /// `groups` gives the peer's supplementary groups; it is called only when they can matter.
+    public func allows(_ c: PeerCredentials, groups: () -> [UInt32] = { [] }) -> Bool {
+        if uids.contains(c.uid) || gids.contains(c.gid) { return true }
+        return !gids.isEmpty && groups().contains(where: gids.contains)
+    }
+}
+
 extension AccessPolicy {
     /// Connecting: the daemon's own user, root, and the members of `--allow-group`.
     static func connecting(_ options: DaemonOptions) -> AccessPolicy {

@@ -1,3 +1,9 @@
+// Memory: resident memory of the client processes. A sampler thread reads /proc/<pid>/status of
+// every connected client each interval and hands the round to the store, which keeps each
+// process's history (MemoryHistory) and leak assessment (ProcessMemory).
+// Owns: /proc reading and parsing, the sampling options, the per-process memory records.
+// May call: Store/ (targets, readings), ProbeStatistics (MemorySample, LeakDetector), Service/ (Log).
+
 import Dispatch
 import Foundation
 import ProbePosix

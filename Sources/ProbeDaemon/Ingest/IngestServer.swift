@@ -1,3 +1,12 @@
+// Ingest: the client side of the socket. One thread runs an epoll loop over the listening socket
+// and every client connection, checks each message against its connection's state (HELLO first,
+// defined ids, sizes), answers ACK, ERROR and THRESHOLD, and hands whole messages to the store in
+// order through StoreFeed.
+// Owns: client connections and their name tables, hello deadlines, owed thresholds, the
+// threshold table, the feed's back-pressure.
+// May call: ProbeWire, ProbePosix; Store/ only through StoreFeed (never awaits the actor);
+// Control/ (hands a control connection over); Service/ (Log, AccessPolicy, options).
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -5,21 +14,6 @@ import Dispatch
 import ProbePosix
 import ProbeWire
 import Synchronization
-
-/// Who may connect: the daemon's own user, root, and the uids and gids configured.
-public struct AccessPolicy: Sendable {
-    public var uids: Set<UInt32>
-    public var gids: Set<UInt32>
-    public init(uids: Set<UInt32> = [geteuid(), 0], gids: Set<UInt32> = []) {
-        self.uids = uids
-        self.gids = gids
-    }
-    /// `groups` gives the peer's supplementary groups; it is called only when they can matter.
-    public func allows(_ c: PeerCredentials, groups: () -> [UInt32] = { [] }) -> Bool {
-        if uids.contains(c.uid) || gids.contains(c.gid) { return true }
-        return !gids.isEmpty && groups().contains(where: gids.contains)
-    }
-}
 
 /// The ingest thread: one epoll loop over the listening socket and every client connection.
 /// It decodes and checks each message against the connection's state, then hands whole

@@ -86,11 +86,11 @@ func row(_ report: StatsReport, pid: Int? = 100, operation: String = "op") throw
                 let got = try row(try await store.stats(window: window))
                 #expect(got.calls == UInt64(values.count) && got.counted == h.totalCount, "\(label) \(window.rawValue)")
                 guard !values.isEmpty else { continue }
-                let q = h.quantiles(Store.quantiles)
+                let q = h.quantiles(StatsJSON.quantiles)
                 #expect([got.p50Ns, got.p90Ns, got.p99Ns, got.p999Ns] == q.map { Optional($0) }, "\(label) \(window.rawValue)")
                 #expect(got.minNs == h.min && got.maxNs == h.max && got.meanNs == h.mean, "\(label) \(window.rawValue)")
                 let sorted = values.sorted()
-                for (quantile, value) in zip(Store.quantiles, q) {
+                for (quantile, value) in zip(StatsJSON.quantiles, q) {
                     #expect(relativeError(value, exactQuantile(sorted, quantile)) <= 0.01, "\(label) \(window.rawValue) q \(quantile)")
                 }
             }

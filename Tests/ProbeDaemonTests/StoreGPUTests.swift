@@ -116,7 +116,7 @@ extension Store {
             logged += await store.recordGPU(GPUSnapshot(devices: [Self.device(0, processes: [
                 GPUProcess(pid: 100, usedBytes: 100 * Self.MiB + second * 4 * Self.MiB),
                 GPUProcess(pid: 200, usedBytes: 2048 * Self.MiB),
-            ])]))
+            ])])).map(\.deviceMemoryLogLine)
             clock.advance(seconds: 1)
         }
         let rows = try await store.procs().processes

@@ -29,7 +29,7 @@ extension Store {
             logged += await store.recordMemorySamples([
                 (1, Self.reading(100 * Self.MiB + second * 4 * Self.MiB)),
                 (2, Self.reading(second < 2 ? 10 * Self.MiB : 74 * Self.MiB, peak: 80 * Self.MiB)),
-            ])
+            ]).map(\.residentMemoryLogLine)
             clock.advance(seconds: 1)
         }
         let procs = try await store.procs()

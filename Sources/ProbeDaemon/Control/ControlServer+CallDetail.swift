@@ -16,9 +16,9 @@ extension ControlServer {
             do { operation = try request.operationFilter() } catch { return ControlServer.errorJSON(error.description) }
             ingest?.barrier()
             if request.command == "slow" {
-                return blocking { [store] in await store.slowJSON(operation: operation) }
+                return CallsJSON.slow(store.blocking { await $0.slowCallsSnapshot(operation: operation) })
             }
-            return blocking { [store] in await store.errorsJSON(operation: operation) }
+            return CallsJSON.errors(store.blocking { await $0.errorsSnapshot(operation: operation) })
         case "threshold":
             let arguments: (operation: String, nanoseconds: UInt64)
             do { arguments = try request.thresholdArguments() } catch { return ControlServer.errorJSON(error.description) }

@@ -13,13 +13,13 @@ extension ControlServer {
             return ControlServer.errorJSON("uid \(peer.uid) may read but not change probed's state: reset needs probed's own user, root or a member of its --control-group")
         }
         ingest?.barrier()  // what clients sent before the reset is cleared with the rest
-        let cleared = blocking { [store] in "\(await store.resetStatistics())" }
+        let cleared = store.blocking { await $0.resetStatistics() }
         log.info("statistics reset by pid \(peer.pid) uid \(peer.uid): \(cleared) series cleared")
         var w = JSONWriter()
         w.beginObject()
         w.field("schema_version", Schema.version)
         w.field("ok", true)
-        w.field("series_cleared", Int(cleared) ?? 0)
+        w.field("series_cleared", cleared)
         w.endObject()
         return w.text
     }

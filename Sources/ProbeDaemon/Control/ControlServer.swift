@@ -102,7 +102,7 @@ final class ControlServer: @unchecked Sendable {
             // and says whether that includes everything queued before the request.
             let upToDate = ingest?.barrier(timeout: ControlServer.statusWait) ?? true
             let pid = getpid()
-            return blocking { [store] in await store.statusJSON(pid: pid, upToDate: upToDate) }
+            return StatusJSON.render(store.blocking { await $0.statusSnapshot() }, pid: pid, upToDate: upToDate)
         case "stats":
             let window: StatsWindow
             switch request.arguments["window"] {
@@ -117,12 +117,12 @@ final class ControlServer: @unchecked Sendable {
                 return ControlServer.errorJSON("\"window\" must be a string: \(StatsWindow.choices)")
             }
             ingest?.barrier()
-            return blocking { [store] in await store.statsJSON(window: window) }
+            return StatsJSON.render(store.blocking { await $0.statsSnapshot(window: window) })
         case "procs":
             ingest?.barrier()
-            return blocking { [store] in await store.procsJSON() }
+            return ProcsJSON.render(store.blocking { await $0.procsSnapshot() })
         case "gpu":
-            return blocking { [store] in await store.gpuJSON() }
+            return GPUJSON.render(store.blocking { await $0.gpuSnapshot() })
         case "threshold" where !mayChangeState:
             log.warning("refused a threshold change from pid \(peer.pid) uid \(peer.uid): changing state needs probed's user (uid \(geteuid())), root or --control-group")
             return ControlServer.errorJSON("uid \(peer.uid) may read but not change probed's state: thresholds need probed's own user, root or a member of its --control-group")
@@ -144,18 +144,5 @@ final class ControlServer: @unchecked Sendable {
         w.field("error", message)
         w.endObject()
         return w.text
-    }
-
-    /// Runs async work from this (non-pool) thread and waits for it.
-    func blocking(_ work: @escaping @Sendable () async -> String) -> String {
-        let result = Mutex<String?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        Task {
-            let value = await work()
-            result.withLock { $0 = value }
-            done.signal()
-        }
-        done.wait()
-        return result.withLock { $0 ?? ControlServer.errorJSON("internal error") }
     }
 }

@@ -41,12 +41,12 @@ final class GPUSampler: Sendable {
                 + (explicit ? "; check --nvml-library / PROBED_NVML_LIBRARY" : "; probed runs without them (install the NVIDIA driver, or name the library with --nvml-library)")
             if explicit || !error.description.contains("No such file") { log.warning(line) } else { log.info(line) }
             let reason = error.description
-            MemorySampler.wait { [store] in await store.recordGPUUnavailable(reason: reason) }
+            store.blocking { await $0.recordGPUUnavailable(reason: reason) }
             return
         }
         let symbol = nvml.processesSymbol ?? "none"
         let library = path
-        MemorySampler.wait { [store] in await store.recordGPULoaded(library: library, processesFunction: symbol) }
+        store.blocking { await $0.recordGPULoaded(library: library, processesFunction: symbol) }
         let first = round(nvml, known: [:])
         log.info("NVML loaded from \(path) (\(nvml.initSymbol), processes via \(symbol)): \(first.devices) GPU\(first.devices == 1 ? "" : "s"), sampled every \(interval / 1_000_000) ms")
         Thread.detachNewThread { [self] in run(nvml, known: first.errors) }
@@ -81,8 +81,17 @@ final class GPUSampler: Sendable {
         for what in known.keys.sorted() where errors[what] == nil {
             log.info("NVML: \(what) answers again")
         }
-        let lines = MemorySampler.wait { [store] in await store.recordGPU(snapshot) }
-        for line in lines { log.warning(line) }
+        let changes = store.blocking { await $0.recordGPU(snapshot) }
+        for change in changes { log.warning(change.deviceMemoryLogLine) }
         return (snapshot.devices.count, errors)
+    }
+}
+
+extension LeakChange {
+    /// The log line for a suspicion of a device-memory leak that began or ended.
+    var deviceMemoryLogLine: String {
+        guard began else { return "GPU memory leak no longer suspected: \(who) (\(assessment.verdict))" }
+        let rate = LeakChange.hundredths((assessment.trend?.slopeBytesPerMinute ?? 0) / 1_048_576)
+        return "suspected GPU memory leak: \(who) device memory growing \(rate) MiB/min steadily; see probectl procs"
     }
 }

@@ -73,3 +73,23 @@ extension IngestServer {
         barrier()
     }
 }
+
+extension CallEntry {
+    /// One log line: what an operator grepping the journal needs, attributes included.
+    var logLine: String {
+        var line = detail.failed ? "failed call" : "slow call"
+        line += ": service \(service) pid \(pid) operation \(operation) duration \(CallEntry.milliseconds(detail.durationNanoseconds))"
+        if detail.items > 1 { line += " items \(detail.items)" }
+        if detail.failed { line += " error \(errorType ?? "unknown"): \(detail.errorDescription)" }
+        if !detail.attributes.isEmpty {
+            line += " attributes " + detail.attributes.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        }
+        if detail.truncated { line += " (truncated by the client)" }
+        return line
+    }
+
+    static func milliseconds(_ ns: UInt64) -> String {
+        let tenths = (ns + 50_000) / 100_000
+        return "\(tenths / 10).\(tenths % 10)ms"
+    }
+}

@@ -47,22 +47,23 @@ final class MemorySampler: Sendable {
     /// loop of its own (the build never finished).
     @inline(never)
     func sampleOnce() {
-        let targets = MemorySampler.wait { [store] in await store.memoryTargets() }
+        let targets = store.blocking { await $0.memoryTargets() }
         let readings = targets.map { ($0.0, read($0.1)) }
-        let lines = MemorySampler.wait { [store] in await store.recordMemorySamples(readings) }
-        for line in lines { log.warning(line) }
+        let changes = store.blocking { await $0.recordMemorySamples(readings) }
+        for change in changes { log.warning(change.residentMemoryLogLine) }
+    }
+}
+
+extension LeakChange {
+    /// The log line for a suspicion of a resident-memory leak that began or ended.
+    var residentMemoryLogLine: String {
+        guard began else { return "memory leak no longer suspected: \(who) (\(assessment.verdict))" }
+        let rate = (assessment.trend?.slopeBytesPerMinute ?? 0) / 1_048_576
+        return "suspected memory leak: \(who) resident memory growing \(LeakChange.hundredths(rate)) MiB/min steadily (fit \(LeakChange.hundredths(assessment.trend?.tau ?? 0))); see probectl procs"
     }
 
-    /// Runs async work from this (non-pool) thread and waits for its result.
-    static func wait<T: Sendable>(_ work: @escaping @Sendable () async -> T) -> T {
-        let result = Mutex<T?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        Task {
-            let value = await work()
-            result.withLock { $0 = value }
-            done.signal()
-        }
-        done.wait()
-        return result.withLock { $0! }
+    /// `v` rounded to two decimals, as Swift prints a Double.
+    static func hundredths(_ v: Double) -> String {
+        String((v * 100).rounded() / 100)
     }
 }

@@ -2,7 +2,7 @@ import ProbeStatistics
 
 /// What probed knows about one client process's memory: its sampled history, its latest
 /// figures, the last leak assessment, and the per-call memory deltas it reported dropping.
-struct ProcessMemory: Sendable {
+struct ProcessMemory: LeakWatch, Sendable {
     var history: MemoryHistory
     var latest: ProcStatus?
     var samplesTaken: UInt64 = 0

@@ -90,7 +90,7 @@ final class MetricsServer: @unchecked Sendable {
                 log.debug("metrics endpoint: answered \(error.status): \(error.message)")
                 response = MetricsServer.response(error, headOnly: false)
             case .success(let headOnly):
-                let snapshot = blocking { [store] in await store.metricsSnapshot() }
+                let snapshot = store.blocking { await $0.metricsSnapshot() }
                 let body = PrometheusExposition.render(snapshot)
                 response = MetricsServer.response(status: 200, contentType: PrometheusExposition.contentType, body: body, headOnly: headOnly)
             }
@@ -157,19 +157,6 @@ final class MetricsServer: @unchecked Sendable {
             }
             return true
         }
-    }
-
-    /// Runs async work from this (non-pool) thread and waits for it.
-    func blocking<T: Sendable>(_ work: @escaping @Sendable () async -> T) -> T {
-        let result = Mutex<T?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        Task {
-            let value = await work()
-            result.withLock { $0 = value }
-            done.signal()
-        }
-        done.wait()
-        return result.withLock { $0! }
     }
 
     static func milliseconds(until deadline: ContinuousClock.Instant) -> Int32? {

@@ -121,7 +121,7 @@ final class ServiceReporter: @unchecked Sendable {
                 lastBeatChange = nowNs
             }
             // Asking the store proves the actor answers; if it never does, no more pings go out.
-            let summary = blockingSummary()
+            let summary = store.blocking { await $0.serviceSummary() }
             let alive = nowNs &- lastBeatChange < ServiceReporter.stallLimitNs
             if alive, notifier.watchdogInterval != nil { notifier.notify("WATCHDOG=1") }
             if !alive && !stalled { log.error("the ingest loop has not turned for 10 s; withholding the watchdog ping") }
@@ -137,17 +137,5 @@ final class ServiceReporter: @unchecked Sendable {
             let (s, atto) = tick.components
             usleep(UInt32(max(10_000, s * 1_000_000 + atto / 1_000_000_000_000)))
         }
-    }
-
-    func blockingSummary() -> Store.ServiceSummary {
-        let result = Mutex<Store.ServiceSummary?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        Task { [store] in
-            let value = await store.serviceSummary()
-            result.withLock { $0 = value }
-            done.signal()
-        }
-        done.wait()
-        return result.withLock { $0! }
     }
 }

@@ -17,41 +17,24 @@ extension Store {
         callFeed.publish(kept)
     }
 
-    /// `probectl slow --json`: recent slow calls newest first, and the slowest ever slowest first,
-    /// of `operation` (every operation when nil), at most `limit` of each.
-    public func slowJSON(operation: String?, limit: Int = 100) -> String {
+    /// What `probectl slow` shows: recent slow calls newest first, and the slowest ever slowest
+    /// first, of `operation` (every operation when nil), at most `limit` of each.
+    func slowCallsSnapshot(operation: String?, limit: Int = 100) -> SlowCallsSnapshot {
         let logs = callLogs.matching(operation)
-        var w = JSONWriter(capacity: 4096)
-        w.beginObject()
-        w.field("schema_version", Schema.version)
-        w.field("operation", operation)
-        w.field("slow_count", logs.reduce(UInt64(0)) { $0 &+ $1.slowCount })
-        w.beginArray("slow_calls")
-        for e in logs.flatMap(\.recentSlow).sorted(by: { $0.sequence > $1.sequence }).prefix(limit) { e.write(to: &w) }
-        w.endArray()
-        w.beginArray("slowest")
         let slowest = logs.flatMap(\.slowest).sorted {
             ($0.detail.durationNanoseconds, $0.sequence) > ($1.detail.durationNanoseconds, $1.sequence)
         }
-        for e in slowest.prefix(limit) { e.write(to: &w) }
-        w.endArray()
-        w.endObject()
-        return w.text
+        return SlowCallsSnapshot(
+            operation: operation, slowCount: logs.reduce(UInt64(0)) { $0 &+ $1.slowCount },
+            recent: Array(logs.flatMap(\.recentSlow).sorted(by: { $0.sequence > $1.sequence }).prefix(limit)),
+            slowest: Array(slowest.prefix(limit)))
     }
 
-    /// `probectl errors --json`: recent failures newest first, and per (service, operation) the
-    /// failures by error type and the error rate over the last minute.
-    public func errorsJSON(operation: String?, limit: Int = 100) -> String {
+    /// What `probectl errors` shows: recent failures newest first, and per (service, operation)
+    /// the failures by error type and the error rate over the last minute.
+    func errorsSnapshot(operation: String?, limit: Int = 100) -> ErrorsSnapshot {
         let now = clock.now()
         let logs = callLogs.matching(operation)
-        var w = JSONWriter(capacity: 4096)
-        w.beginObject()
-        w.field("schema_version", Schema.version)
-        w.field("operation", operation)
-        w.beginArray("errors")
-        for e in logs.flatMap(\.recentFailures).sorted(by: { $0.sequence > $1.sequence }).prefix(limit) { e.write(to: &w) }
-        w.endArray()
-        w.beginArray("operations")
         var groups: [CallLogs.Key: Aggregate] = [:]
         for s in series.values where operation == nil || s.key.operation == operation {
             let key = CallLogs.Key(service: s.key.service, operation: s.key.operation)
@@ -59,29 +42,48 @@ extension Store {
             a.add(s, now: now)
             groups[key] = a
         }
-        for (key, a) in groups.sorted(by: { ($0.key.service, $0.key.operation) < ($1.key.service, $1.key.operation) }) {
-            w.beginObject()
-            w.field("service", key.service)
-            w.field("operation", key.operation)
-            w.field("calls", a.calls)
-            w.field("errors", a.errors)
-            w.field("error_rate_1m", a.detail.errorRate1m)
-            w.beginObject("error_types")
-            for (k, v) in a.errorTypes.sorted(by: { $0.key < $1.key }) { w.field(k, v) }
-            w.endObject()
-            w.endObject()
-        }
-        w.endArray()
-        w.endObject()
-        return w.text
+        return ErrorsSnapshot(
+            operation: operation,
+            recent: Array(logs.flatMap(\.recentFailures).sorted(by: { $0.sequence > $1.sequence }).prefix(limit)),
+            operations: groups.sorted(by: { ($0.key.service, $0.key.operation) < ($1.key.service, $1.key.operation) })
+                .map { ErrorsSnapshot.Operation(service: $0.key.service, operation: $0.key.operation, figures: $0.value) })
     }
 
     /// Entries kept and the bytes they hold, for tests and status.
     var callLogFootprint: (logs: Int, bytes: Int) { (callLogs.logs.count, callLogs.bytes) }
 }
 
+/// Slow calls kept for `probectl slow` (Control/CallsJSON.swift renders them).
+struct SlowCallsSnapshot: Sendable {
+    /// The operation asked for; nil for all.
+    var operation: String?
+    /// Slow calls ever reported, also those no longer kept.
+    var slowCount: UInt64
+    /// Newest first.
+    var recent: [CallEntry]
+    /// Slowest first (ties: newest first).
+    var slowest: [CallEntry]
+}
+
+/// Failures kept for `probectl errors` (Control/CallsJSON.swift renders them).
+struct ErrorsSnapshot: Sendable {
+    struct Operation: Sendable {
+        var service: String
+        var operation: String
+        /// Lifetime figures; `detail.errorRate1m` over the last minute.
+        var figures: Store.Aggregate
+    }
+
+    /// The operation asked for; nil for all.
+    var operation: String?
+    /// Newest first.
+    var recent: [CallEntry]
+    /// Sorted by service, then operation.
+    var operations: [Operation]
+}
+
 /// The per-row figures issue 6 adds to `probectl stats`: items, slow calls, the last minute's error rate.
-struct CallFigures {
+struct CallFigures: Sendable {
     var items: UInt64 = 0
     var countedItems: UInt64 = 0
     var countedItemNanoseconds: UInt64 = 0
@@ -105,13 +107,5 @@ struct CallFigures {
         let minute = s.windows.figures(seconds: 60, totals: s.totals, latency: false)
         calls1m &+= minute.calls
         errors1m &+= minute.errors
-    }
-
-    func write(to w: inout JSONWriter) {
-        w.field("items", items)
-        w.field("items_per_s", itemsPerSecond)
-        w.field("mean_per_item_ns", countedItems == 0 ? nil : countedItemNanoseconds / countedItems)
-        w.field("slow_calls", slowCalls)
-        w.field("error_rate_1m", errorRate1m)
     }
 }

@@ -1,4 +1,3 @@
-import ProbeControl
 import ProbeStatistics
 import ProbeWire
 
@@ -15,12 +14,12 @@ extension Store {
     }
 
     /// Stores one round of readings (nil: the read failed), re-assesses each process at most once
-    /// a second, and forgets exited processes past their retention. Returns a log line for each
-    /// suspicion of a leak that began or ended.
-    public func recordMemorySamples(_ readings: [(ConnectionID, ProcStatus?)]) -> [String] {
+    /// a second, and forgets exited processes past their retention. Returns each suspicion of a
+    /// leak that began or ended (the sampler logs them).
+    func recordMemorySamples(_ readings: [(ConnectionID, ProcStatus?)]) -> [LeakChange] {
         let now = clock.now()
         let detector = leakDetector
-        var lines: [String] = []
+        var changes: [LeakChange] = []
         for (id, reading) in readings {
             guard let client = clients[id] else { continue }
             var m = memory[id] ?? ProcessMemory(capacity: configuration.memory.historyCapacity)
@@ -31,25 +30,13 @@ extension Store {
             } else {
                 m.sampleFailures &+= 1
             }
-            if m.assessment == nil || now &- m.assessedAt >= 1_000_000_000 {
-                let was = m.assessment?.suspected ?? false
-                let assessment = detector.assess(m.history.since(now &- min(now, configuration.memory.leakWindow)))
-                m.assessment = assessment
-                m.assessedAt = now
-                let who = "service \(client.service ?? "?") pid \(client.pid)"
-                if assessment.suspected && !was {
-                    m.suspectedSince = now
-                    let rate = (assessment.trend?.slopeBytesPerMinute ?? 0) / 1_048_576
-                    lines.append("suspected memory leak: \(who) resident memory growing \(formatted(rate)) MiB/min steadily (fit \(formatted(assessment.trend?.tau ?? 0))); see probectl procs")
-                } else if !assessment.suspected && was {
-                    m.suspectedSince = nil
-                    lines.append("memory leak no longer suspected: \(who) (\(assessment.verdict))")
-                }
+            if let began = m.reassess(now: now, detector: detector, window: configuration.memory.leakWindow), let a = m.assessment {
+                changes.append(LeakChange(service: client.service ?? "?", pid: client.pid, began: began, assessment: a))
             }
             memory[id] = m
         }
         forgetExitedMemory(now: now)
-        return lines
+        return changes
     }
 
     /// Drops the history of processes that exited longer ago than the retention.
@@ -74,61 +61,42 @@ extension Store {
         memory[id] = m
     }
 
-    /// `probectl procs --json`: one row per client process, connected or recently exited.
-    public func procsJSON() -> String {
+    /// What `probectl procs` shows: every client process connected or recently exited, with its
+    /// memory and the leak trend fitted afresh over the whole window.
+    func procsSnapshot() -> ProcsSnapshot {
         let now = clock.now()
         let options = configuration.memory
         let detector = leakDetector
-        var w = JSONWriter(capacity: 1024 + 640 * clients.count)
-        w.beginObject()
-        w.field("schema_version", Schema.version)
-        w.field("sample_interval_ns", options.sampleInterval)
-        w.field("leak_threshold_bytes_per_min", options.leakThresholdBytesPerMinute)
-        w.field("leak_window_ns", options.leakWindow)
-        w.beginArray("processes")
-        let visible = clients.filter { _, c in
-            guard c.service != nil else { return false }
-            guard c.state != "connected", let gone = c.disconnectedAt else { return true }
-            return now &- gone <= options.exitedRetention
+        var processes: [ProcsSnapshot.Process] = []
+        for (id, c) in clients {
+            guard let record = c.record else { continue }
+            if c.state != "connected", let gone = c.disconnectedAt, now &- gone > options.exitedRetention { continue }
+            let m = memory[id], g = gpu.processes[id]
+            processes.append(ProcsSnapshot.Process(
+                id: id, connection: record, memory: m, assessment: m.map { $0.latestAssessment(detector, window: options.leakWindow) },
+                gpu: g, gpuAssessment: g.map { $0.latestAssessment(detector, window: options.leakWindow) }))
         }
-        for (id, c) in visible.sorted(by: { ($0.value.service!, $0.value.pid, $0.key) < ($1.value.service!, $1.value.pid, $1.key) }) {
-            let m = memory[id]
-            // Fitted afresh from the whole window; for an exited process the window ends at its last sample.
-            let assessment = m.map { detector.assess($0.history.since(($0.history.last?.time ?? 0) &- min($0.history.last?.time ?? 0, options.leakWindow))) }
-            let trend = assessment?.trend
-            w.beginObject()
-            w.field("service", c.service)
-            w.field("pid", c.pid)
-            w.field("uid", c.uid)
-            w.field("state", c.state)
-            w.field("rss_bytes", m?.latest?.rssBytes)
-            w.field("rss_peak_bytes", m?.latest?.peakBytes)
-            w.field("rss_anon_bytes", m?.latest?.anonBytes)
-            w.field("swap_bytes", m?.latest?.swapBytes)
-            w.field("rss_growth_bytes_per_min", trend.map { $0.slopeBytesPerMinute.rounded() })
-            w.field("rss_growth_fit", trend?.tau)
-            w.field("trend", assessment?.verdict ?? "insufficient_data")
-            w.field("leak_suspected", assessment?.suspected ?? false)
-            w.field("leak_suspected_for_ns", (assessment?.suspected ?? false) ? m?.suspectedSince.map { now &- $0 } ?? 0 : nil)
-            w.field("trend_window_ns", trend.map { UInt64($0.spanSeconds * 1e9) })
-            w.field("samples", m?.history.count ?? 0)
-            w.field("sample_failures", m?.sampleFailures ?? 0)
-            w.field("last_sample_age_ns", m?.history.last.map { now &- $0.time })
-            w.field("connected_for_ns", (c.disconnectedAt ?? now) &- c.connectedAt)
-            w.field("exited_ago_ns", c.state == "connected" ? nil : c.disconnectedAt.map { now &- $0 })
-            w.field("events_received", c.eventsReceived)
-            w.field("dropped_events", c.droppedReported)
-            w.field("memory_deltas_dropped", m?.deltasDropped ?? 0)
-            writeGPUMemory(of: id, to: &w)
-            w.endObject()
-        }
-        w.endArray()
-        w.endObject()
-        return w.text
+        processes.sort { ($0.connection.service, $0.connection.pid, $0.id) < ($1.connection.service, $1.connection.pid, $1.id) }
+        return ProcsSnapshot(now: now, options: options, processes: processes)
+    }
+}
+
+/// Client processes and their memory (Control/ProcsJSON.swift renders them).
+struct ProcsSnapshot: Sendable {
+    struct Process: Sendable {
+        var id: ConnectionID
+        var connection: ConnectionRecord
+        /// Resident memory; nil before the first sample.
+        var memory: ProcessMemory?
+        var assessment: LeakDetector.Assessment?
+        /// Device memory; nil where NVML is absent or the process was never sampled on it.
+        var gpu: ProcessGPUMemory?
+        var gpuAssessment: LeakDetector.Assessment?
     }
 
-    private func formatted(_ v: Double) -> String {
-        let r = (v * 100).rounded() / 100
-        return String(r)
-    }
+    /// Daemon clock (monotonic ns) when the snapshot was taken.
+    var now: UInt64
+    var options: MemoryOptions
+    /// Sorted by service, pid, connection.
+    var processes: [Process]
 }

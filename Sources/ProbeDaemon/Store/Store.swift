@@ -7,7 +7,6 @@
 // Service/ (Log, option defaults). Never a socket, a file or a thread.
 
 import Dispatch
-import ProbeControl
 import ProbeWire
 
 /// Identifies one accepted connection for the daemon's lifetime.
@@ -31,7 +30,7 @@ public enum IngestItem: Sendable {
 }
 
 /// The daemon's statistics, owned by one actor. Ingest applies a whole message per call; queries
-/// render reports from the same state.
+/// take snapshots of the same state, which Control/ and Metrics/ render.
 public actor Store {
     public struct Configuration: Sendable {
         /// The first `warmup` calls of each series are kept out of latency figures.

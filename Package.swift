@@ -52,18 +52,13 @@ let package = Package(
             dependencies: ["ProbeClient", "ProbePosix"],
             path: "Tests/Fixtures/LeakFixture"
         ),
-        // The memory-option benchmark (figures, never assertions) and its per-thread malloc counter.
+        // The per-thread malloc counter the benchmark reads (allocations per call).
         .target(name: "CMallocCounter", path: "Tools/MallocCounter"),
-        // The event path's benchmark (Tools/Benchmark): `swift run -c release probe-bench`.
+        // The benchmark (Tools/Benchmark), one table: `swift build -c release && .build/release/probe-bench`.
         .executableTarget(
             name: "probe-bench",
             dependencies: ["ProbeClient", "ProbePosix", "ProbeControl", "ProbeStatistics", "CMallocCounter"],
             path: "Tools/Benchmark"
-        ),
-        .executableTarget(
-            name: "probe-memory-bench",
-            dependencies: ["ProbeClient", "ProbePosix", "CMallocCounter"],
-            path: "Tools/MemoryBench"
         ),
         // A client under steady load, for the resilience tests (daemon stopped, killed, restarted).
         .executableTarget(
@@ -71,12 +66,6 @@ let package = Package(
             dependencies: ["ProbeClient", "ProbePosix"],
             path: "Tests/Fixtures/LoadFixture"
 
-        ),
-        // The `measure` benchmark: the hot path against its floor, with and without attributes.
-        .executableTarget(
-            name: "probe-measure-bench",
-            dependencies: ["ProbeClient", "ProbePosix", "CMallocCounter"],
-            path: "Tools/MeasureBench"
         ),
         .testTarget(name: "ProbeWireTests", dependencies: ["ProbeWire"]),
         // What several test targets share: seeded samples and exact reference figures.

@@ -57,7 +57,7 @@ let package = Package(
         // The benchmark (Tools/Benchmark), one table: `swift build -c release && .build/release/probe-bench`.
         .executableTarget(
             name: "probe-bench",
-            dependencies: ["ProbeClient", "ProbePosix", "ProbeControl", "ProbeStatistics", "CMallocCounter"],
+            dependencies: ["ProbeClient", "ProbePosix", "ProbeControl", "ProbeStatistics", "ProbeTestKit", "CMallocCounter"],
             path: "Tools/Benchmark"
         ),
         // A client under steady load, for the resilience tests (daemon stopped, killed, restarted).
@@ -68,16 +68,18 @@ let package = Package(
 
         ),
         .testTarget(name: "ProbeWireTests", dependencies: ["ProbeWire"]),
-        // What several test targets share: seeded samples and exact reference figures.
+        // What the tests and the benchmark share: seeded samples, exact reference figures, the
+        // fixtures' report line.
         .target(name: "ProbeTestKit", path: "Tests/ProbeTestKit"),
         .testTarget(name: "ProbeStatisticsTests", dependencies: ["ProbeStatistics", "ProbeTestKit"]),
+        .testTarget(name: "ProbeControlTests", dependencies: ["ProbeControl"]),
         .testTarget(
             name: "ProbeDaemonTests",
             dependencies: ["ProbeDaemon", "ProbeStatistics", "ProbeTestKit", "ProbeWire", "ProbeControl", "ProbePosix", "CNVML"]
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["ProbeControl", "ProbeWire", "ProbePosix", "ProbeClient"]
+            dependencies: ["ProbeControl", "ProbeWire", "ProbePosix", "ProbeClient", "ProbeTestKit"]
         ),
     ]
 )

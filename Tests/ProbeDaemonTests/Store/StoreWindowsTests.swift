@@ -36,7 +36,7 @@ func row(_ report: StatsReport, pid: Int? = 100, operation: String = "op") throw
     try #require(report.operations.first { $0.pid == pid && $0.operation == operation })
 }
 
-@Suite struct SeriesWindowsTests {
+@Suite struct StoreWindowsTests {
     @Test(arguments: [false, true])
     func aValue_leavesEachWindow_exactlyTheWindowAfterItsSliceBegan(queriedEverySecond: Bool) async throws {
         let clock = ManualClock(hour)

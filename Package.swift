@@ -1,14 +1,15 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// The target graph is the architecture:
-//   ProbeWire     — protocol v1 codec (no Foundation, no I/O)
-//   ProbePosix    — thin seams over sockets, clocks and paths (no Foundation)
-//   ProbeClient   — the library a service links (no Foundation)
-//   ProbeControl  — probectl <-> probed request/response types and the control client
-//   CNVML         — our NVML declarations and a dlopen loader (GPU figures, loaded at run time)
-//   ProbeDaemon   — histograms, series, the store actor, ingest and control servers
-//   ProbeCLI      — probectl's commands and table rendering
+// The target graph is the architecture (Sources/README.md says where a change belongs):
+//   ProbeWire       — protocol v1 codec (no Foundation, no I/O)
+//   ProbePosix      — thin seams over sockets, clocks and paths (no Foundation)
+//   ProbeClient     — the library a service links (no Foundation)
+//   ProbeControl    — probectl <-> probed request/response types and the control client
+//   ProbeStatistics — histograms, windows, trends: pure arithmetic, standard library only
+//   CNVML           — our NVML declarations and a dlopen loader (GPU figures, loaded at run time)
+//   ProbeDaemon     — probed's parts, a folder each: Ingest, Store, Control, Metrics, Memory, GPU, Service
+//   ProbeCLI        — probectl's commands and table rendering
 //   probed, probectl, probe-demo — thin executables over those libraries
 let package = Package(
     name: "probe",

@@ -89,6 +89,22 @@ public struct DaemonOptions: Sendable, Equatable {
                 inline = String(arg[arg.index(after: eq)...])
             }
             func take() throws(UsageError) -> String { if let inline { return inline }; return try value(flag) }
+            /// The flag's value as a whole number in `range`.
+            func wholeNumber(_ range: ClosedRange<Int>) throws(UsageError) -> Int {
+                let text = try take()
+                guard let n = Int(text), range.contains(n) else {
+                    throw UsageError(description: "\(flag): \"\(text)\" is not a whole number from \(range.lowerBound) to \(range.upperBound)")
+                }
+                return n
+            }
+            /// The flag's value as a duration (ns) in `range`, which `allowed` states with examples.
+            func duration(_ range: ClosedRange<UInt64>, _ allowed: String) throws(UsageError) -> UInt64 {
+                let text = try take()
+                guard let ns = MemoryOptions.parseDuration(text), range.contains(ns) else {
+                    throw UsageError(description: "\(flag): \"\(text)\" is not a duration \(allowed)")
+                }
+                return ns
+            }
             switch flag {
             case "--socket":
                 let path = try take()
@@ -97,11 +113,7 @@ public struct DaemonOptions: Sendable, Equatable {
                 }
                 o.socketPath = path
             case "--warmup":
-                let text = try take()
-                guard let n = Int(text), n >= 0, n <= 1_000_000 else {
-                    throw UsageError(description: "--warmup: \"\(text)\" is not a whole number from 0 to 1000000")
-                }
-                o.warmup = n
+                o.warmup = try wholeNumber(0...1_000_000)
             case "--log-level":
                 let text = try take()
                 guard let level = Log.Level(name: text) else {
@@ -116,12 +128,7 @@ public struct DaemonOptions: Sendable, Equatable {
                     throw UsageError(description: "--metrics-listen: \(error)")
                 }
             case "--sample-interval":
-                let text = try take()
-                guard let ns = MemoryOptions.parseDuration(text),
-                      (MemoryOptions.minimumInterval...MemoryOptions.maximumInterval).contains(ns) else {
-                    throw UsageError(description: "--sample-interval: \"\(text)\" is not a duration from 100ms to 60s (e.g. 500ms, 1s, 2s)")
-                }
-                o.memory.sampleInterval = ns
+                o.memory.sampleInterval = try duration(MemoryOptions.minimumInterval...MemoryOptions.maximumInterval, "from 100ms to 60s (e.g. 500ms, 1s, 2s)")
             case "--leak-threshold":
                 let text = try take()
                 guard let bytes = MemoryOptions.parseSize(text), bytes >= 1024, bytes <= 1e15 else {
@@ -129,11 +136,7 @@ public struct DaemonOptions: Sendable, Equatable {
                 }
                 o.memory.leakThresholdBytesPerMinute = bytes
             case "--leak-window":
-                let text = try take()
-                guard let ns = MemoryOptions.parseDuration(text), (20_000_000_000...900_000_000_000).contains(ns) else {
-                    throw UsageError(description: "--leak-window: \"\(text)\" is not a duration from 20s to 15m (e.g. 2m, 5m)")
-                }
-                o.memory.leakWindow = ns
+                o.memory.leakWindow = try duration(20_000_000_000...900_000_000_000, "from 20s to 15m (e.g. 2m, 5m)")
             case "--allow-group", "--control-group":
                 let text = try take()
                 guard let group = GroupRef.resolve(text) else {
@@ -141,17 +144,9 @@ public struct DaemonOptions: Sendable, Equatable {
                 }
                 if flag == "--allow-group" { o.allowGroup = group } else { o.controlGroup = group }
             case "--max-series":
-                let text = try take()
-                guard let n = Int(text), n >= 1, n <= 10_000_000 else {
-                    throw UsageError(description: "--max-series: \"\(text)\" is not a whole number from 1 to 10000000")
-                }
-                o.maxSeries = n
+                o.maxSeries = try wholeNumber(1...10_000_000)
             case "--hello-timeout":
-                let text = try take()
-                guard let ns = MemoryOptions.parseDuration(text), (100_000_000...600_000_000_000).contains(ns) else {
-                    throw UsageError(description: "--hello-timeout: \"\(text)\" is not a duration from 100ms to 10m (e.g. 2s, 5s, 30s)")
-                }
-                o.helloTimeout = ns
+                o.helloTimeout = try duration(100_000_000...600_000_000_000, "from 100ms to 10m (e.g. 2s, 5s, 30s)")
             case "--nvml-library":
                 let path = try take()
                 guard !path.isEmpty else { throw UsageError(description: "--nvml-library needs a path to a library file") }

@@ -14,7 +14,7 @@ enum StatsJSON {
         w.field("window", snapshot.window.rawValue)
         w.beginArray("operations")
         for row in snapshot.rows {
-            row.figures.write(service: row.service, pid: row.pid, operation: row.operation, to: &w)
+            snapshot.figures[row.figures].write(service: row.service, pid: row.pid, operation: row.operation, to: &w)
         }
         w.endArray()
         w.endObject()

@@ -69,7 +69,9 @@ extension Store {
     /// each over `window` (`all`: since the series began). Brings every series up to now.
     func statsSnapshot(window: StatsWindow = .all) -> StatsSnapshot {
         let now = clock.now()
+        var figures: [Aggregate] = []
         var rows: [StatsSnapshot.Row] = []
+        figures.reserveCapacity(series.count * 2)
         rows.reserveCapacity(series.count * 2)
         let ordered = series.values.sorted {
             ($0.key.service, $0.key.operation, $0.key.pid) < ($1.key.service, $1.key.operation, $1.key.pid)
@@ -79,11 +81,12 @@ extension Store {
         var current: (String, String)? = nil
         func flushMerged() {
             if let (service, operation) = current {
-                rows.append(StatsSnapshot.Row(service: service, pid: nil, operation: operation, figures: merged))
+                rows.append(StatsSnapshot.Row(service: service, pid: nil, operation: operation, figures: figures.count))
+                figures.append(merged)
             }
         }
-        // A (service, operation) run by one process merges to that process's own row: keep the
-        // rows of such series and give them again without a pid instead of computing them twice.
+        // A (service, operation) run by one process merges to that process's own row: such a
+        // series' figures serve both its rows instead of being computed (or copied) twice.
         var alone = [Bool](repeating: false, count: ordered.count)
         for i in ordered.indices {
             let k = ordered[i].key
@@ -91,19 +94,18 @@ extension Store {
             let sameAfter = i + 1 < ordered.count && ordered[i + 1].key.service == k.service && ordered[i + 1].key.operation == k.operation
             alone[i] = !sameBefore && !sameAfter
         }
-        var kept: [Int: Aggregate] = [:]
-        for (i, s) in ordered.enumerated() {
+        for s in ordered {
             var one = Aggregate(window: window)
             one.add(s, now: now)
             one.sync.add(s, gpuBytes: gpuByPid[s.key.pid])
-            rows.append(StatsSnapshot.Row(service: s.key.service, pid: s.key.pid, operation: s.key.operation, figures: one))
-            if alone[i] { kept[i] = one }
+            rows.append(StatsSnapshot.Row(service: s.key.service, pid: s.key.pid, operation: s.key.operation, figures: figures.count))
+            figures.append(one)
         }
         for (i, s) in ordered.enumerated() {
-            if let one = kept[i] {
+            if alone[i] {
                 flushMerged()
                 current = nil
-                rows.append(StatsSnapshot.Row(service: s.key.service, pid: nil, operation: s.key.operation, figures: one))
+                rows.append(StatsSnapshot.Row(service: s.key.service, pid: nil, operation: s.key.operation, figures: i))
                 continue
             }
             if current.map({ $0 != (s.key.service, s.key.operation) }) ?? true {
@@ -115,7 +117,7 @@ extension Store {
             merged.sync.add(s, gpuBytes: gpuByPid[s.key.pid])
         }
         flushMerged()
-        return StatsSnapshot(warmupCalls: configuration.warmup, window: window, rows: rows)
+        return StatsSnapshot(warmupCalls: configuration.warmup, window: window, rows: rows, figures: figures)
     }
 }
 
@@ -126,11 +128,14 @@ struct StatsSnapshot: Sendable {
         /// nil for a row merged across the (service, operation)'s processes.
         var pid: Int32?
         var operation: String
-        var figures: Store.Aggregate
+        /// The row's figures: an index into `figures`, which a series shares with its merged row
+        /// when it is its (service, operation)'s only process.
+        var figures: Int
     }
 
     var warmupCalls: Int
     var window: StatsWindow
     /// One row per series, then one per (service, operation) merged, in that order.
     var rows: [Row]
+    var figures: [Store.Aggregate]
 }

@@ -5,8 +5,11 @@
 /// From 256 ns each power of two is cut into 38 sub-buckets whose boundaries lie on a grid of 256
 /// steps (the 8 bits after the leading one), each as wide as the bound allows at its low end
 /// (about 2% of the value): 38 buckets per doubling where equal widths (HdrHistogram's log-linear
-/// layout) need 64 for the same bound. Finding a value's bucket takes a leading-zero count and one
-/// lookup in a 256-entry table, no loop and no logarithm.
+/// layout) need 64 for the same bound. A bucket also ends exactly at each of `exactEdges` (1 µs,
+/// 2.5 µs, 5 µs … 240 s: the sub-bucket holding one is cut in two there), so an exporter's
+/// `le` bucket at such a value counts exactly the values at or below it. Finding a value's bucket
+/// takes a leading-zero count, a lookup in a 256-entry table and one comparison with the octave's
+/// exact edge: no loop and no logarithm.
 /// Buckets are stored densely between the lowest and highest index seen, so a series whose calls
 /// span three decades holds a few hundred counters.
 /// Mergeable: merging two histograms gives exactly the histogram of both sets of values.
@@ -19,8 +22,61 @@ public struct Histogram: Sendable, Equatable {
     @usableFromInline static let bucketsPerOctave = 38
     /// The largest relative error a bucket may give, in parts per 10,000.
     static let maxErrorPer10k = 99
-    /// Highest bucket index (for 2^64 - 1).
-    package static let maxIndex = smallBuckets + 55 * bucketsPerOctave + bucketsPerOctave - 1
+    /// Highest bucket index (for 2^64 - 1): the octaves' sub-buckets, plus one per exact edge.
+    package static let maxIndex = smallBuckets + 55 * bucketsPerOctave + bucketsPerOctave - 1 + exactEdges.count
+
+    /// Values at which a bucket ends exactly (the last value it holds), in nanoseconds: the
+    /// duration boundaries a Prometheus exposition publishes as `le` (1 µs … 240 s), so each of
+    /// those buckets counts exactly the calls at or below its bound. At most one per power of two,
+    /// all at or above `smallLimit` (HistogramTests checks both, and `octaveEdge` against this).
+    package static let exactEdges: [UInt64] = [
+        1_000, 2_500, 5_000, 10_000, 25_000, 50_000,
+        100_000, 250_000, 500_000, 1_000_000, 2_500_000, 5_000_000,
+        10_000_000, 25_000_000, 50_000_000, 100_000_000, 250_000_000, 500_000_000,
+        1_000_000_000, 2_500_000_000, 5_000_000_000, 10_000_000_000, 30_000_000_000, 60_000_000_000,
+        120_000_000_000, 240_000_000_000,
+    ]
+
+    /// The exact edge inside the power of two [2^(shift+8), 2^(shift+9)) (`.max` where there is
+    /// none), and how many exact edges lie below it. A switch over constants, which the compiler
+    /// turns into lookup tables read in place, also where `record` is inlined into another module
+    /// (an array global would cost a call to its lazy initialiser on every value).
+    @inlinable @inline(__always)
+    static func octaveEdge(_ shift: Int) -> (edge: UInt64, before: Int) {
+        switch shift {
+        case 0: return (.max, 0)
+        case 1: return (1_000, 0)
+        case 2: return (.max, 1)
+        case 3: return (2_500, 1)
+        case 4: return (5_000, 2)
+        case 5: return (10_000, 3)
+        case 6: return (25_000, 4)
+        case 7: return (50_000, 5)
+        case 8: return (100_000, 6)
+        case 9: return (250_000, 7)
+        case 10: return (500_000, 8)
+        case 11: return (1_000_000, 9)
+        case 12: return (.max, 10)
+        case 13: return (2_500_000, 10)
+        case 14: return (5_000_000, 11)
+        case 15: return (10_000_000, 12)
+        case 16: return (25_000_000, 13)
+        case 17: return (50_000_000, 14)
+        case 18: return (100_000_000, 15)
+        case 19: return (250_000_000, 16)
+        case 20: return (500_000_000, 17)
+        case 21: return (1_000_000_000, 18)
+        case 22: return (.max, 19)
+        case 23: return (2_500_000_000, 19)
+        case 24: return (5_000_000_000, 20)
+        case 25: return (10_000_000_000, 21)
+        case 26: return (30_000_000_000, 22)
+        case 27: return (60_000_000_000, 23)
+        case 28: return (120_000_000_000, 24)
+        case 29: return (240_000_000_000, 25)
+        default: return (.max, 26)
+        }
+    }
 
     /// The lowest value of each bucket below `smallLimit`: a value starts a bucket that takes in
     /// the values after it while the middle one stays within the bound of both ends.
@@ -116,13 +172,17 @@ public struct Histogram: Sendable, Equatable {
 
     package init() {}
 
-    /// The bucket a value falls in: a leading-zero count, a shift and a table lookup, no loop.
+    /// The bucket a value falls in: a leading-zero count, a shift, a table lookup and one
+    /// comparison with the octave's exact edge (values above it, in the sub-bucket the edge cuts
+    /// and in every later one, move one index up), no loop.
     @inlinable @inline(__always)
     package static func index(of value: UInt64) -> Int {
         if value < smallLimit { return smallBucket(of: value) }
         let shift = 55 &- value.leadingZeroBitCount  // the power of two, less 8: 0...55
         let mantissa = Int(truncatingIfNeeded: value &>> UInt64(shift)) & 0xFF
-        return smallBuckets &+ shift &* bucketsPerOctave &+ Int(octaveIndex[mantissa])
+        let edge = octaveEdge(shift)
+        return smallBuckets &+ shift &* bucketsPerOctave &+ edge.before &+ Int(octaveIndex[mantissa])
+            &+ (value > edge.edge ? 1 : 0)
     }
 
     /// The bucket of a value below `smallLimit` (rare in practice: a call shorter than 256 ns).
@@ -136,10 +196,22 @@ public struct Histogram: Sendable, Equatable {
             return (low, high - low)
         }
         let k = index - smallBuckets
-        let shift = UInt64(k / bucketsPerOctave)
-        let sub = k % bucketsPerOctave
-        let low = UInt64(octaveLows[sub]) << shift
-        return (low, (UInt64(octaveLows[sub + 1]) << shift) &- low)
+        // An octave holds 38 buckets, 39 where an exact edge cuts one, and fewer than 38 edges lie
+        // below any octave: the octave is k / 38 or the one before.
+        var shift = Swift.min(55, k / bucketsPerOctave)
+        if shift > 0 && shift * bucketsPerOctave + octaveEdge(shift).before > k { shift -= 1 }
+        let (edge, before) = octaveEdge(shift)
+        var sub = k - shift * bucketsPerOctave - before
+        let s = UInt64(shift)
+        if edge != .max {
+            let cut = Int(octaveIndex[Int(truncatingIfNeeded: edge &>> s) & 0xFF])
+            let cutLow = UInt64(octaveLows[cut]) << s, cutHigh = UInt64(octaveLows[cut + 1]) << s
+            if sub == cut { return (cutLow, edge + 1 - cutLow) }
+            if sub == cut + 1 { return (edge + 1, cutHigh - edge - 1) }
+            if sub > cut { sub -= 1 }
+        }
+        let low = UInt64(octaveLows[sub]) << s
+        return (low, (UInt64(octaveLows[sub + 1]) << s) &- low)
     }
 
     /// The value reported for bucket `index`: the middle of the values it holds (rounded down).

@@ -51,6 +51,7 @@ import Testing
             let high = low &+ width &- 1  // the highest value it holds
             #expect(low == previousHigh, "gap before bucket \(i)")
             #expect(Histogram.index(of: low) == i && Histogram.index(of: high) == i, "bucket \(i)")
+            #expect(width > 0, "bucket \(i) is empty")
             let r = Histogram.representative(of: i)
             if low > 0 { worst = max(worst, relativeError(r, low), relativeError(r, high)) }
             previousHigh = high &+ 1
@@ -122,6 +123,28 @@ import Testing
             #expect(relativeError(value, exact) <= 0.01, "q \(q): \(value) vs exact \(exact)")
         }
         print("twelve decades: worst quantile error \(worst), \(whole.buckets().count) buckets")
+    }
+
+    /// Each exact edge B is the last value of its bucket: B and B - 1 share a bucket, B + 1 starts
+    /// the next; and the octave table agrees with the list (one edge per power of two at most).
+    @Test func exactEdges_endABucket_andTheOctaveTableHoldsEachOnce() {
+        let edges = Histogram.exactEdges
+        #expect(zip(edges, edges.dropFirst()).allSatisfy { $0 < $1 } && edges.first! >= Histogram.smallLimit)
+        for b in edges {
+            let i = Histogram.index(of: b)
+            let (low, width) = Histogram.bounds(of: i)
+            #expect(low + width - 1 == b, "edge \(b): bucket \(i) is \(low)..<\(low + width)")
+            #expect(Histogram.index(of: b - 1) == i && Histogram.index(of: b + 1) == i + 1, "edge \(b)")
+        }
+        var before = 0
+        for shift in 0..<56 {
+            let lowest = UInt64(1) << UInt64(shift + 8)
+            let inside = edges.filter { $0 >= lowest && $0 <= (lowest << 1) - 1 }
+            let (edge, count) = Histogram.octaveEdge(shift)
+            #expect(inside.count <= 1 && edge == inside.first ?? .max && count == before, "octave \(shift)")
+            before += inside.count
+        }
+        #expect(Histogram.maxIndex == Histogram.smallBuckets + 56 * Histogram.bucketsPerOctave + edges.count - 1)
     }
 
     @Test func merge_ofTwoHistograms_equalsHistogramOfAllValues() {

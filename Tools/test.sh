@@ -29,6 +29,11 @@ if [ -n "$missing" ]; then
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing
 fi
 
+# The Prometheus rules operators load (Tools/prometheus): valid, and their unit tests (series in,
+# recorded values and alerts out) pass.
+promtool check rules Tools/prometheus/probe-rules.yml
+promtool test rules Tools/prometheus/probe-rules.test.yml
+
 swift build --build-tests
 swift test --skip-build
 

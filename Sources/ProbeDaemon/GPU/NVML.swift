@@ -115,7 +115,7 @@ final class NVML: @unchecked Sendable {
         text = [CChar](repeating: 0, count: Int(CNVML_UUID_BUFFER_SIZE))
         // nvmlDeviceGetUUID
         if query("uuid", library.device_get_uuid?(handle, &text, UInt32(text.count))) { d.uuid = NVML.string(text) }
-        readMemory(handle, into: &d, query: query)
+        readMemory(handle, into: &d)
         var utilization = nvmlUtilization_t()
         // nvmlDeviceGetUtilizationRates
         if query("utilization", library.device_get_utilization_rates?(handle, &utilization)) {
@@ -152,7 +152,7 @@ final class NVML: @unchecked Sendable {
     /// `nvmlDeviceGetMemoryInfo_v2` where the library has it, so that "used" leaves out reserved
     /// memory as nvidia-smi does; the v1 call otherwise, or where a device refuses v2 (its
     /// `used` counts reserved memory, and `memory_v2` says why it was not used).
-    private func readMemory(_ handle: nvmlDevice_t, into d: inout GPUDevice, query: (String, nvmlReturn_t?) -> Bool) {
+    private func readMemory(_ handle: nvmlDevice_t, into d: inout GPUDevice) {
         if let v2 = library.device_get_memory_info_v2 {
             var memory = nvmlMemory_v2_t()
             memory.version = CNVML_MEMORY_V2_VERSION
@@ -169,18 +169,25 @@ final class NVML: @unchecked Sendable {
             guard rc == NVML_ERROR_NOT_SUPPORTED || rc == NVML_ERROR_ARGUMENT_VERSION_MISMATCH || rc == NVML_ERROR_FUNCTION_NOT_FOUND,
                   library.device_get_memory_info != nil
             else {
-                _ = query("memory", rc)
+                d.errors["memory"] = describe(rc)
                 return
             }
             d.errors["memory_v2"] = "\(describe(rc)); memory from nvmlDeviceGetMemoryInfo, whose used figure includes reserved memory"
         }
+        guard let v1 = library.device_get_memory_info else {
+            d.errors["memory"] = "this NVML lacks the function"
+            return
+        }
         var memory = nvmlMemory_t()
         // nvmlDeviceGetMemoryInfo
-        if query("memory", library.device_get_memory_info?(handle, &memory)) {
-            d.memoryTotalBytes = memory.total
-            d.memoryUsedBytes = memory.used
-            d.memoryFreeBytes = memory.free
+        let rc = v1(handle, &memory)
+        guard rc == NVML_SUCCESS else {
+            d.errors["memory"] = describe(rc)
+            return
         }
+        d.memoryTotalBytes = memory.total
+        d.memoryUsedBytes = memory.used
+        d.memoryFreeBytes = memory.free
     }
 
     /// `nvmlDeviceGetComputeRunningProcesses_v3` (or `_v2`, or the unversioned function), into a

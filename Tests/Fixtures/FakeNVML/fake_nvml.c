@@ -193,6 +193,7 @@ const char *nvmlErrorString(nvmlReturn_t rc) {
     case 9: return "Driver Not Loaded";
     case 15: return "GPU is lost";
     case 18: return "RM has detected an NVML/RM version mismatch.";
+    case 25: return "Argument Version Mismatch";
     default: return "Unknown Error";
     }
 }
@@ -225,9 +226,11 @@ nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t d, nvmlMemory_t *memory) {
 }
 
 #if !defined(FAKE_NVML_NO_V3) && !defined(FAKE_NVML_V1_ONLY)
-// NVML_ERROR_ARGUMENT_VERSION_MISMATCH (25) unless version is nvmlMemory_v2.
+// NVML_ERROR_ARGUMENT_VERSION_MISMATCH (25) unless version is nvmlMemory_v2. A `memory` error
+// fails both calls (a lost GPU); `memory_v2` only this one (a device that refuses v2).
 nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t d, nvmlMemory_v2_t *memory) {
-    CHECK(d, Q_MEMORY_V2);
+    CHECK(d, Q_MEMORY);
+    if (d->errors[Q_MEMORY_V2]) return d->errors[Q_MEMORY_V2];
     if (!memory) return 2;
     if (memory->version != (unsigned int)(sizeof(nvmlMemory_v2_t) | (2u << 24))) return 25;
     memory->total = d->total;

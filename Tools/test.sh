@@ -1,16 +1,39 @@
 #!/usr/bin/env bash
 # Runs every test of the project: builds all products (the integration tests start the real
-# probed, probectl and client processes), then the Swift Testing suites.
+# probed, probectl and client processes), then the Swift Testing suites, then each fuzz target.
+# It prints one line per step and ends with one summary line (tests passed or failed, fuzz
+# targets run, time); the tools' own output (compiler, linker, test runner, libFuzzer) goes to
+# the log file the summary names, and what failed is shown from it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+mkdir -p .build
+log=.build/test.log
+: > "$log"
+started=$SECONDS
+failed=""
+
+# step DESCRIPTION COMMAND...: runs COMMAND with its output in the log; false when it fails.
+step() {
+    local what=$1; shift
+    echo "test.sh: $what" >&2
+    echo "=== test.sh: $what: $*" >> "$log"
+    "$@" >> "$log" 2>&1
+}
+
+# The lines of the log from the last step that say what went wrong.
+show_failure() {
+    local pattern=$1
+    sed -n '/^=== test.sh: /h; /^=== test.sh: /!H; ${x;p}' "$log" | grep -E "$pattern" | head -40 >&2 || true
+}
 
 # The Prometheus tests run promtool and a real Prometheus server (Debian's prometheus package,
 # ~20 s to install); they fail, naming this fix, when either is missing.
 if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
     echo "test.sh: installing prometheus (promtool and the server) for the metrics tests" >&2
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    $SUDO apt-get update
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus
+    $SUDO apt-get update >> "$log" 2>&1
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >> "$log" 2>&1
 fi
 
 # The service tests run systemd-analyze and systemd-socket-activate (systemd), script (bsdutils)
@@ -25,13 +48,45 @@ command -v setpriv >/dev/null || missing="$missing util-linux"
 if [ -n "$missing" ]; then
     echo "test.sh: installing$missing for the service tests" >&2
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    $SUDO apt-get update
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing
+    $SUDO apt-get update >> "$log" 2>&1
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing >> "$log" 2>&1
 fi
 
-swift build --build-tests
-swift test --skip-build
+if ! step "building the products and tests (swift build --build-tests)" swift build --build-tests; then
+    show_failure 'error:'
+    echo "test.sh: FAILED: the build failed; $((SECONDS - started)) s; the compiler's output is in $log" >&2
+    exit 1
+fi
+
+# Swift Testing ends with "✔ Test run with N tests in M suites passed after S seconds." or
+# "✘ Test run with N tests in M suites failed after S seconds with K issues."
+tests="the Swift tests did not report"
+if step "running the Swift tests (swift test; a few minutes)" swift test --skip-build; then
+    tests=$(grep -E '^[^ ]+ Test run with [0-9]+ tests? ' "$log" | tail -1 | sed -E 's/^[^ ]+ Test run with ([0-9]+) tests? in ([0-9]+) suites? passed.*/\1 tests in \2 suites passed/' || true)
+    [ -n "$tests" ] || tests="swift test passed"
+else
+    failed="${failed:+$failed, }Swift tests"
+    show_failure '^[^ ]+ (Test .*(recorded an issue|failed)|Suite .* failed)|error:|Fatal error'
+    tests=$(grep -E '^[^ ]+ Test run with [0-9]+ tests? ' "$log" | tail -1 | sed -E 's/^[^ ]+ Test run with ([0-9]+) tests? in ([0-9]+) suites? failed.* with ([0-9]+) issues?.*/\1 tests in \2 suites, \3 issues: FAILED/' || true)
+    [ -n "$tests" ] || tests="swift test FAILED"
+fi
 
 # Every libFuzzer target briefly (20 s each, about a minute in all), so each change is fuzzed;
 # Tools/fuzz.sh TARGET SECONDS runs one for longer. A crash fails the test command.
-bash Tools/fuzz.sh all 20
+if step "fuzzing each parser for 20 s (Tools/fuzz.sh all 20)" bash Tools/fuzz.sh all 20; then
+    fuzz="$(grep -c '^fuzz.sh: running' "$log" || true) fuzz targets × 20 s"
+    runs=$(grep -E '^stat::number_of_executed_units:' "$log" | awk '{ n += $2 } END { print n + 0 }' || true)
+    fuzz="$fuzz ($runs inputs, no crash)"
+else
+    failed="${failed:+$failed, }fuzzing"
+    show_failure '^(==[0-9]+==|SUMMARY|artifact_prefix|Test unit written|fuzz.sh|error:)'
+    fuzz="fuzzing FAILED (the crashing input is in .build-fuzz/crash-*)"
+fi
+
+elapsed=$((SECONDS - started))
+summary="$tests; $fuzz; $((elapsed / 60))m$((elapsed % 60))s; the tools' output is in $log"
+if [ -n "$failed" ]; then
+    echo "test.sh: FAILED ($failed): $summary" >&2
+    exit 1
+fi
+echo "test.sh: passed: $summary"

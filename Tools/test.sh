@@ -59,16 +59,18 @@ if ! step "building the products and tests (swift build --build-tests)" swift bu
 fi
 
 # Swift Testing ends with "✔ Test run with N tests in M suites passed after S seconds." or
-# "✘ Test run with N tests in M suites failed after S seconds with K issues."
-tests="the Swift tests did not report"
+# "✘ Test run with N tests in M suites failed after S seconds with K issues."; failures start with ✘.
+run_line() {
+    grep -E '^[^ ]+ Test run with [0-9]+ tests? ' "$log" | tail -1 | sed -E 's/^[^ ]+ Test run with //; s/ after [0-9.]+ seconds//; s/\.$//' || true
+}
 if step "running the Swift tests (swift test; a few minutes)" swift test --skip-build; then
-    tests=$(grep -E '^[^ ]+ Test run with [0-9]+ tests? ' "$log" | tail -1 | sed -E 's/^[^ ]+ Test run with ([0-9]+) tests? in ([0-9]+) suites? passed.*/\1 tests in \2 suites passed/' || true)
+    tests=$(run_line)
     [ -n "$tests" ] || tests="swift test passed"
 else
     failed="${failed:+$failed, }Swift tests"
-    show_failure '^[^ ]+ (Test .*(recorded an issue|failed)|Suite .* failed)|error:|Fatal error'
-    tests=$(grep -E '^[^ ]+ Test run with [0-9]+ tests? ' "$log" | tail -1 | sed -E 's/^[^ ]+ Test run with ([0-9]+) tests? in ([0-9]+) suites? failed.* with ([0-9]+) issues?.*/\1 tests in \2 suites, \3 issues: FAILED/' || true)
-    [ -n "$tests" ] || tests="swift test FAILED"
+    show_failure '^[^ ]+ (Test|Suite) .*(recorded an issue at|failed after)|: error: |Fatal error'
+    tests=$(run_line)
+    [ -n "$tests" ] || tests="swift test failed before its summary"
 fi
 
 # Every libFuzzer target briefly (20 s each, about a minute in all), so each change is fuzzed;

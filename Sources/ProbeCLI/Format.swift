@@ -1,39 +1,7 @@
-/// Human-readable figures for probectl's tables.
-public enum Format {
-    /// A duration in ns as "812ns", "15.2µs", "3.40ms", "1.25s", "2m05s".
-    public static func duration(_ ns: UInt64?) -> String {
-        guard let ns else { return "-" }
-        let v = Double(ns)
-        switch ns {
-        case ..<1_000: return "\(ns)ns"
-        case ..<1_000_000: return fixed(v / 1e3) + "µs"
-        case ..<1_000_000_000: return fixed(v / 1e6) + "ms"
-        case ..<60_000_000_000: return fixed(v / 1e9) + "s"
-        default:
-            let s = ns / 1_000_000_000
-            return "\(s / 60)m" + (s % 60 < 10 ? "0" : "") + "\(s % 60)s"
-        }
-    }
+import ProbeControl
 
-    /// Three significant figures.
-    static func fixed(_ v: Double) -> String {
-        let decimals = v < 10 ? 2 : v < 100 ? 1 : 0
-        return decimal(v, decimals)
-    }
-
-    public static func decimal(_ v: Double, _ decimals: Int) -> String {
-        var scale = 1.0
-        for _ in 0..<decimals { scale *= 10 }
-        let r = (v * scale).rounded() / scale
-        var text = decimals == 0 ? String(Int64(r)) : String(r)
-        if decimals > 0 {
-            let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-            let frac = parts.count > 1 ? String(parts[1]) : ""
-            text = String(parts[0]) + "." + frac.padding(toLength: decimals, withPad: "0", startingAt: 0)
-        }
-        return text
-    }
-
+/// Human-readable figures for probectl's tables (durations: ProbeControl's `Format.duration`).
+extension Format {
     public static func rate(_ v: Double) -> String {
         v >= 100 ? decimal(v, 0) : decimal(v, 1)
     }

@@ -159,8 +159,8 @@ public enum Top {
         return r.warmup >= r.calls ? "warming \(r.warmup)/\(limit)" : "warm"
     }
 
-    /// The screen's lines: at most `height` (nil: all) and `width` characters each.
-    public static func render(stats: StatsReport, procs: ProcsReport?, sort: Sort, width: Int, height: Int?, title: String) -> [String] {
+    /// The screen's lines: at most `height` (nil: all) and `width` (nil: any) characters each.
+    public static func render(stats: StatsReport, procs: ProcsReport?, sort: Sort, width: Int?, height: Int?, title: String) -> [String] {
         var ops = stats.operations.filter { $0.pid == nil }
         switch sort {
         case .calls: ops.sort { ($0.ratePerS, $1.operation) > ($1.ratePerS, $0.operation) }
@@ -208,7 +208,7 @@ public enum Top {
             lines += procTable.fitted(width: width).lines
             if processes.count > procLimit { lines.append("… \(processes.count - procLimit) more processes") }
         }
-        return lines.map { clip($0, width) }
+        return width.map { w in lines.map { clip($0, w) } } ?? lines
     }
 
     /// How the operations give way in a narrow terminal: the process count and warm-up state go
@@ -302,7 +302,7 @@ public enum Top {
         var snapshot = first
         var count = 0
         while true {
-            let lines = render(stats: snapshot.stats, procs: snapshot.procs, sort: o.sort, width: 200, height: nil,
+            let lines = render(stats: snapshot.stats, procs: snapshot.procs, sort: o.sort, width: nil, height: nil,
                                title: title(path: path, sort: o.sort, interactive: false))
             let text = (count > 0 ? "\n" : "") + lines.joined(separator: "\n") + "\n"
             FileHandle.standardOutput.write(Data(text.utf8))  // unbuffered: a reader sees each snapshot at once

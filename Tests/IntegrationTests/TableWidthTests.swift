@@ -94,6 +94,8 @@ import Testing
             #expect(stats.contains(column), "\(column): \(stats)")
         }
         #expect(stats.contains("embedding-service  encode_batch_tokens"), "\(stats)")
+        let top = try daemon.probectl(["top", "--iterations", "1"]).stdout
+        #expect(top.contains("embedding-service/encode_batch_tokens") && top.contains("WARM-UP") && top.contains("PROCS"), "\(top)")
         let slow = try daemon.probectl(["slow"]).stdout
         #expect(slow.contains(Self.date) && slow.contains("Z  embedding-service") && slow.contains("shape=32x3x224x224"), "\(slow)")
     }

@@ -29,7 +29,8 @@ public enum CLI {
                     set probed's slow-call threshold for an operation (e.g. 50ms), or list them
 
         options:
-          --socket PATH   the daemon's socket (env PROBED_SOCKET; default as probed resolves it)
+          --socket PATH   the daemon's socket (env PROBED_SOCKET; default: the first that exists of
+                          /run/probed/probed.sock, $XDG_RUNTIME_DIR/probed.sock, /tmp/probed-<uid>.sock)
           --window W      stats over the last 10s, 1m, 5m or 15m, or all since each series began
                           (default: 1m in the table, all with --json)
           --json          print the daemon's JSON (schema_version, snake_case keys)

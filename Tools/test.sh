@@ -73,6 +73,27 @@ else
     [ -n "$tests" ] || tests="swift test failed before its summary"
 fi
 
+# The Python client's tests (Tests/python, pytest) against the probed and probectl just built.
+# The first python3 on PATH with pytest runs them; else Debian's python3 with python3-pytest
+# (installed here), plus python3-venv where its venv lacks pip (the install test makes one).
+PY=python3
+if ! python3 -m pytest --version >/dev/null 2>&1; then
+    PY=/usr/bin/python3
+    if ! $PY -m pytest --version >/dev/null 2>&1; then
+        echo "test.sh: installing python3-pytest for the Python client's tests" >&2
+        SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+        $SUDO apt-get update
+        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-pytest
+    fi
+fi
+if ! $PY -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    echo "test.sh: installing python3-venv for the Python client's install test" >&2
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv
+fi
+PYTHONDONTWRITEBYTECODE=1 $PY -m pytest -q -p no:cacheprovider Tests/python
+
 # Every libFuzzer target briefly (20 s each, about a minute in all), so each change is fuzzed;
 # Tools/fuzz.sh TARGET SECONDS runs one for longer. A crash fails the test command.
 if step "fuzzing each parser for 20 s (Tools/fuzz.sh all 20)" bash Tools/fuzz.sh all 20; then

@@ -82,17 +82,28 @@ if ! python3 -m pytest --version >/dev/null 2>&1; then
     if ! $PY -m pytest --version >/dev/null 2>&1; then
         echo "test.sh: installing python3-pytest for the Python client's tests" >&2
         SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-        $SUDO apt-get update
-        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-pytest
+        $SUDO apt-get update >> "$log" 2>&1
+        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-pytest >> "$log" 2>&1
     fi
 fi
 if ! $PY -c 'import ensurepip, venv' >/dev/null 2>&1; then
     echo "test.sh: installing python3-venv for the Python client's install test" >&2
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    $SUDO apt-get update
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv
+    $SUDO apt-get update >> "$log" 2>&1
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv >> "$log" 2>&1
 fi
-PYTHONDONTWRITEBYTECODE=1 $PY -m pytest -q -p no:cacheprovider Tests/python
+# pytest ends with "N passed in S s" (or "K failed, N passed …").
+pytest_line() {
+    grep -E '^=* ?[0-9]+ (passed|failed|errors?)\b.* in [0-9.]+s' "$log" | tail -1 | sed -E 's/^=+ //; s/ =+$//; s/ in [0-9.]+s.*//' || true
+}
+if step "running the Python client's tests (pytest Tests/python)" env PYTHONDONTWRITEBYTECODE=1 $PY -m pytest -q -p no:cacheprovider Tests/python; then
+    python="Python: $(pytest_line)"
+    [ "$python" != "Python: " ] || python="Python: pytest passed"
+else
+    failed="${failed:+$failed, }Python tests"
+    show_failure '^(FAILED|ERROR) |Error'
+    python="Python: $(pytest_line): FAILED"
+fi
 
 # Every libFuzzer target briefly (20 s each, about a minute in all), so each change is fuzzed;
 # Tools/fuzz.sh TARGET SECONDS runs one for longer. A crash fails the test command.
@@ -107,7 +118,7 @@ else
 fi
 
 elapsed=$((SECONDS - started))
-summary="$tests; $fuzz; $((elapsed / 60))m$((elapsed % 60))s; the tools' output is in $log"
+summary="Swift: $tests; $python; $fuzz; $((elapsed / 60))m$((elapsed % 60))s; the tools' output is in $log"
 if [ -n "$failed" ]; then
     echo "test.sh: FAILED ($failed): $summary" >&2
     exit 1

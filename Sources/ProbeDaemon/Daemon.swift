@@ -29,7 +29,10 @@ public enum Daemon {
         do {
             settings = try DaemonSettings.resolve(arguments)
         } catch let error as ConfigFile.Invalid {
-            writeStandardError("probed: \(error)\n")  // PATH:LINE: reason
+            // Every bad line, PATH:LINE: reason, in file order: one run shows them all.
+            let count = error.problems.count
+            let tail = count > 1 ? "probed: \(count) problems; fix them, then check again with probed --check-config\n" : ""
+            writeStandardError(error.problems.map { "probed: \($0)\n" }.joined() + tail)
             exit(2)
         } catch {
             writeStandardError("probed: \(error)\n\(DaemonOptions.usage)\n")

@@ -76,6 +76,24 @@ import Testing
         #expect(o.status == 2 && o.stderr.contains("unknown window \"1h\"") && o.stderr.contains("10s, 1m, 5m, 15m or all"))
     }
 
+    /// `probed --check-config` names every bad line of the file in one run, in file order, and
+    /// exits 2 (issue 21, item 6).
+    @Test func probedCheckConfig_reportsEveryBadLineInOrder_exitsTwo() throws {
+        let dir = TemporaryDirectory()
+        let config = dir.file("probed.conf")
+        try "# four mistakes\nwarmup = many\nlog-level = debug\ncolour = blue\nsample-interval = 5h\nmetrics-listen\n"
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let o = try run(Products.path("probed"), ["--config", config, "--check-config"])
+        #expect(o.status == 2 && o.stdout.isEmpty, "\(o.stdout)")
+        let lines = o.stderr.split(separator: "\n").map(String.init)
+        #expect(lines.count == 5, "\(o.stderr)")
+        for (n, (line, reason)) in [(2, "warmup: \"many\""), (4, "unknown setting \"colour\""), (5, "sample-interval: \"5h\""),
+                                    (6, "expected `key = value`")].enumerated() where n < lines.count {
+            #expect(lines[n].hasPrefix("probed: \(config):\(line): \(reason)"), "\(o.stderr)")
+        }
+        #expect(lines.last == "probed: 4 problems; fix them, then check again with probed --check-config", "\(o.stderr)")
+    }
+
     @Test func probedBadFlag_exitsTwo_withTheUsage() throws {
         let o = try run(Products.path("probed"), ["--warmup", "many"])
         #expect(o.status == 2 && o.stderr.contains("--warmup") && o.stderr.contains("usage: probed"))

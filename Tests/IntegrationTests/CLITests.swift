@@ -94,8 +94,13 @@ import Testing
         #expect(lines.last == "probed: 4 problems; fix them, then check again with probed --check-config", "\(o.stderr)")
     }
 
-    @Test func probedBadFlag_exitsTwo_withTheUsage() throws {
+    @Test func probedBadFlag_exitsTwo_withOneLineAndAHint() throws {
         let o = try run(Products.path("probed"), ["--warmup", "many"])
         #expect(o.status == 2 && o.stderr.contains("--warmup") && o.stderr.contains("usage: probed"))
+        #expect(o.stderr.split(separator: "\n").count == 2, "one line and a hint: \(o.stderr)")
+        let help = try run(Products.path("probed"), ["--help"])
+        #expect(help.status == 0 && help.stdout.contains("/run/probed/probed.sock"), "the socket resolution, as the README gives it")
+        let checkLine = help.stdout.split(separator: "\n").first { $0.contains("--check-config [") } ?? ""
+        #expect(!checkLine.contains("nvml") && help.stdout.contains("[--nvml-library PATH]"), "\(help.stdout)")
     }
 }

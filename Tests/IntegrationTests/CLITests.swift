@@ -1,4 +1,5 @@
 import Foundation
+import ProbeControl
 import Testing
 
 @Suite struct CLITests {
@@ -42,6 +43,23 @@ import Testing
         #expect(o.status == 0 && o.stdout.contains("usage: probectl") && o.stdout.contains("threshold [OPERATION DURATION|off]"))
     }
 
+    /// A process that exited still shows the operations it had (issue 21, item 9).
+    @Test func status_ofAnExitedProcess_showsTheOperationsItHad() throws {
+        let daemon = try RunningDaemon()
+        let dir = TemporaryDirectory()
+        let durations = dir.file("durations")
+        try "1000\n2000\n".write(toFile: durations, atomically: true, encoding: .utf8)
+        let o = try run(Products.path("probe-fixture"), ["--socket", daemon.socket, "--service", "ranker", "--operation", "predict", "--durations", durations])
+        #expect(o.status == 0, "\(o.stderr)")
+        let deadline = Date().addingTimeInterval(20)
+        var process = try daemon.status().processes.first
+        while process?.state != "exited" && Date() < deadline {
+            usleep(20_000)
+            process = try daemon.status().processes.first
+        }
+        #expect(process?.state == "exited" && process?.operations == 1, "\(String(describing: process))")
+    }
+
     /// `threshold OPERATION off` says what it removed, or that there was nothing to remove.
     @Test func thresholdOff_confirmsTheRemoval() throws {
         let daemon = try RunningDaemon()
@@ -67,6 +85,11 @@ import Testing
         }
         let table = try daemon.probectl(["stats", "predict"])
         #expect(table.status == 0 && table.stdout.contains("predict") && !table.stdout.contains("postprocess"), "\(table.stdout)")
+        #expect(!table.stdout.contains("MEAN/ITEM"), "one item per call: no per-item column \(table.stdout)")
+        let json = try daemon.probectl(["stats", "predict", "--json"])
+        let report = try JSONDecoder.snakeCase.decode(StatsReport.self, from: Data(json.stdout.utf8))
+        #expect(json.stdout.contains("\"operation\":\"predict\",\"operations\":"), "\(json.stdout)")
+        #expect(!report.operations.isEmpty && report.operations.allSatisfy { $0.operation == "predict" && $0.lifetimeCalls == 20 }, "\(json.stdout)")
         let none = try daemon.probectl(["stats", "embed"])
         #expect(none.status == 0 && none.stdout.hasPrefix("no operation named \"embed\""), "\(none.stdout)")
     }

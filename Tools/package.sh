@@ -42,8 +42,9 @@ done
 
 if [ -z "$from" ]; then
     command -v swift >/dev/null || die "swift is not on PATH: build as yourself, or pass --from DIR"
+    # Bound at load time (-z now), as Debian's hardening flags do; a relink, not a rebuild.
     for product in probed probectl; do
-        swift build --package-path "$repo" -c release --static-swift-stdlib --product "$product"
+        swift build --package-path "$repo" -c release --static-swift-stdlib -Xlinker -z -Xlinker now --product "$product"
     done
     from="$(swift build --package-path "$repo" -c release --show-bin-path)"
 fi

@@ -47,6 +47,9 @@ chmod 0755 "$work"
 check "the machine has no Swift: no swift, the toolchain's directory empty, no libswiftCore" \
     ns sh -c "! command -v swift >/dev/null && [ -z \"\$(ls -A '$toolchain')\" ] && ! ldconfig -p | grep -q libswiftCore"
 
+# A machine without probe: a from-source install on this host (Tools/install.sh, as .ci/run does)
+# stays out of it.
+ns rm -f /etc/probed.conf /usr/local/bin/probed /usr/local/bin/probectl
 # This host is a container image whose policy-rc.d (exit 101) forbids maintainer scripts to start
 # or stop services, as Docker images do; a machine running systemd has none.
 ns rm -f /usr/sbin/policy-rc.d
@@ -209,6 +212,7 @@ ns_stop
 
 # --- a machine without systemd (a container): installs, says it did not start, purges ------------------
 ns_boot bare
+ns rm -f /etc/probed.conf /usr/local/bin/probed /usr/local/bin/probectl
 out="$(ns dpkg -i "$deb" 2>&1)"
 check "without systemd, dpkg -i installs the package" test $? -eq 0 || echo "$out"
 check "and says probed.socket is enabled for the next boot, not started" \

@@ -30,6 +30,22 @@ ns_toolchain() {
     dirname "$(dirname "$(dirname "$swift")")"
 }
 
+# What a run killed with SIGKILL leaves (its machine dies with it): its empty cgroup subtree and
+# scratch directory, named after the pid of the shell that made them. Removed once that is gone.
+ns_sweep() {
+    local root="$1" dir owner
+    for dir in /sys/fs/cgroup/probe-systemd-test.* /sys/fs/cgroup/unified/probe-systemd-test.* "$root"/.build/systemd-test.*; do
+        [ -d "$dir" ] || continue
+        owner="${dir##*.}"
+        [[ "$owner" =~ ^[0-9]+$ ]] || continue
+        kill -0 "$owner" 2>/dev/null && continue
+        case "$dir" in
+            /sys/*) find "$dir" -depth -type d -exec rmdir {} + 2>/dev/null || true ;;
+            *) rm -rf "$dir" ;;
+        esac
+    done
+}
+
 ns_boot() {
     local mode="$1" root toolchain base
     [ "$(id -u)" -eq 0 ] || ns_fail "the systemd tests need root (CI runs as root): run \`sudo bash Tests/systemd/run.sh\`"
@@ -39,6 +55,7 @@ ns_boot() {
     [ -x /lib/systemd/systemd ] || ns_fail "/lib/systemd/systemd is missing: apt-get install systemd"
     [ -z "$NS_PID" ] || ns_fail "a machine is already booted (pid $NS_PID): ns_stop it first"
     root="$(cd "$NS_HERE/../.." && pwd)"
+    ns_sweep "$root"
     NS_WORK="$root/.build/systemd-test.$$"
     toolchain="$(ns_toolchain)"
     case "$toolchain" in

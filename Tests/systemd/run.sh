@@ -32,7 +32,7 @@ fi
 started=$SECONDS
 
 # Lintian, Debian's package checker: no errors allowed; its other findings are printed.
-findings="$(lintian --fail-on error "$deb" 2>&1)"
+findings="$(setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=/tmp lintian --fail-on error "$deb" 2>&1)"
 status=$?
 [ -z "$findings" ] || echo "$findings" | sed 's/^/  lintian: /'
 [ "$status" -eq 0 ] && pass "lintian finds no errors in $(basename "$deb")" || fail "lintian finds errors in $(basename "$deb")"
@@ -141,6 +141,15 @@ for _ in $(seq 50); do
     sleep 0.2
 done
 check "--metrics-listen serves /metrics" grep -q "^probed_build_info{version=\"$version\"" <<<"$metrics"
+
+# An upgrade (here the same package again): the edited configuration is kept, and the running
+# probed restarts on the new binary while probed.socket keeps the socket.
+before="$(ns systemctl show -p MainPID --value probed.service)"
+out="$(ns dpkg -i "$deb" 2>&1 </dev/null)"
+check "installing over it (an upgrade) succeeds" test $? -eq 0 || echo "$out"
+after="$(ns systemctl show -p MainPID --value probed.service)"
+check "and restarts the running probed (MainPID $before, then $after)" test "$after" != 0 -a "$after" != "$before"
+check "the edited /etc/probed.conf is kept" ns grep -q "^metrics-listen = 127.0.0.1:9464" /etc/probed.conf
 
 # systemctl stop leaves the socket to probed.socket: the next client starts probed again.
 before="$(ns systemctl show -p MainPID --value probed.service)"

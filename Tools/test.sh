@@ -37,6 +37,27 @@ fi
 swift build --build-tests
 swift test --skip-build
 
+# The Python client's tests (Tests/python, pytest) against the probed and probectl just built.
+# The first python3 on PATH with pytest runs them; else Debian's python3 with python3-pytest
+# (installed here), plus python3-venv where its venv lacks pip (the install test makes one).
+PY=python3
+if ! python3 -m pytest --version >/dev/null 2>&1; then
+    PY=/usr/bin/python3
+    if ! $PY -m pytest --version >/dev/null 2>&1; then
+        echo "test.sh: installing python3-pytest for the Python client's tests" >&2
+        SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+        $SUDO apt-get update
+        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-pytest
+    fi
+fi
+if ! $PY -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    echo "test.sh: installing python3-venv for the Python client's install test" >&2
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv
+fi
+PYTHONDONTWRITEBYTECODE=1 $PY -m pytest -q -p no:cacheprovider Tests/python
+
 # The Debian package (static release build, ~2-3 min on 2 cores), then the package and service
 # tests: the .deb installed with dpkg into a throwaway machine run by a real systemd, without
 # Swift (Tests/systemd/run.sh, ~1 min; needs root, as CI runs).

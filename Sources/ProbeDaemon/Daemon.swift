@@ -1,3 +1,10 @@
+// probed, assembled: Daemon.main parses the settings (Service/), claims the socket, creates the
+// Store (Store/) and starts each part on threads of its own — the ingest loop (Ingest/), the
+// control server (Control/), the metrics endpoint (Metrics/), the memory and GPU samplers
+// (Memory/, GPU/) and the systemd reporter (Service/) — then waits for signals. Each folder's
+// main file says what that part owns and what it may call; the statistics themselves are the
+// ProbeStatistics target.
+
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -12,6 +12,9 @@ func ns(_ v: Double) -> String {
 
 func ratio(_ a: Double, _ b: Double) -> String { format3(a / b) + "× floor" }
 
+/// The middle value (the upper one of an even count).
+func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
+
 func format3(_ v: Double) -> String {
     let r = (v * 100).rounded() / 100
     let whole = Int(r)

@@ -9,7 +9,6 @@
 import Glibc
 #endif
 import Dispatch
-import Foundation
 import ProbeControl
 import ProbePosix
 import ProbeWire
@@ -29,10 +28,15 @@ public enum Daemon {
         do {
             settings = try DaemonSettings.resolve(arguments)
         } catch let error as ConfigFile.Invalid {
-            writeStandardError("probed: \(error)\n")  // PATH:LINE: reason
+            Log.startError("probed: \(error)")  // PATH:LINE: reason
             exit(2)
         } catch {
-            writeStandardError("probed: \(error)\n\(DaemonOptions.usage)\n")
+            Log.startError("probed: \(error)")
+            if Log.underSystemd {
+                Log.startError("probed: the options are in probed --help and man probed")
+            } else {
+                writeStandardError(DaemonOptions.usage + "\n")
+            }
             exit(2)
         }
         if settings.checkOnly {
@@ -101,19 +105,19 @@ public enum Daemon {
             } catch {
                 // A name that does not resolve is a bad argument (2); a refused bind is a failure (1).
                 let unresolvable = if case .unresolvable = error { true } else { false }
-                writeStandardError("probed: --metrics-listen \(address): \(error)\(unresolvable ? "" : "; choose another address or port")\n")
+                Log.startError("probed: --metrics-listen \(address): \(error)\(unresolvable ? "" : "; choose another address or port")")
                 if activated == nil { unlink(path) }
                 exit(unresolvable ? 2 : 1)
             }
         }
         Task.detached { await feed.drain(into: store) }
-        Thread.detachNewThread { ingest.run() }
+        startThread("ingest", log: log) { ingest.run() }
         MemorySampler(store: store, interval: options.memory.sampleInterval, log: log).start()
         GPUSampler(store: store, interval: options.memory.sampleInterval, libraryPath: options.nvmlLibrary, log: log).start()
         let who = options.allowGroup.map { "uid \(geteuid()), root and group \($0)" } ?? "uid \(geteuid()) and root"
         log.info("listening on \(path)\(activated == nil ? "" : " (from systemd)") (protocol \(WireProtocol.version), warm-up \(options.warmup) calls, pid \(getpid()); clients allowed: \(who)\(settings.configPath.map { "; settings from \($0)" } ?? ""))")
         if let metrics {
-            Thread.detachNewThread { metrics.run() }
+            startThread("metrics", log: log) { metrics.run() }
             let host = options.metricsAddress?.host.map { $0.contains(":") ? "[\($0)]" : $0 } ?? "*"  // *: every interface
             log.info("serving Prometheus metrics at http://\(host):\(metrics.port)/metrics")
         }
@@ -129,6 +133,18 @@ public enum Daemon {
                 continue
             }
             shutdown(signal: received, path: path, listenFD: listenFD, ownsSocket: activated == nil, ingest: ingest, log: log, notifier: notifier)
+        }
+    }
+
+    /// Starts a thread probed cannot do without (ingest, metrics, samplers, systemd notices). When
+    /// the system refuses one (a limit on threads or memory), says so and exits 1 rather than run
+    /// without it.
+    static func startThread(_ name: String, log: Log, _ body: @escaping @Sendable () -> Void) {
+        do {
+            try DetachedThread.start(name: name, body)
+        } catch {
+            log.error("\(error); probed stops")
+            exit(1)
         }
     }
 

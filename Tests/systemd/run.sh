@@ -161,6 +161,19 @@ after="$(ns systemctl show -p MainPID --value probed.service)"
 check "by a probed it started anew (MainPID $before, then $after)" test "$after" != 0 -a "$after" != "$before"
 ns systemctl stop probed.service
 
+# A bad line in the configuration: probed refuses to start and says where, as an error; exit 2 is
+# not retried (RestartPreventExitStatus=2). Fixed, the socket starts it again.
+ns sh -c 'echo "warmup = lots" >>/etc/probed.conf'
+check "with a bad configuration line probed.service does not start" ns sh -c '! systemctl start probed.service 2>/dev/null'
+check "the journal names the file, line and reason, as an error" \
+    journal_has "probed: /etc/probed.conf:[0-9]*: warmup: \"lots\" is not a whole number" -u probed.service -p err
+restarts="$(ns systemctl show -p NRestarts --value probed.service)"
+check "and systemd does not retry it (restarts: $restarts)" test "$restarts" = 0
+ns sed -i '/^warmup = lots$/d' /etc/probed.conf
+ns systemctl reset-failed probed.service
+check "fixed, the next client starts probed again" ns sh -c "probectl status >/dev/null"
+ns systemctl stop probed.service 2>/dev/null
+
 # Only lines probed meant to write: every entry from probed's processes (not systemd's about
 # them) came through its log (stdout stream, with the priority probed gave it). The unit logs
 # anything else probed's stderr carries at crit (SyslogLevel=crit), and Dispatch's complaints

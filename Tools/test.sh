@@ -58,9 +58,9 @@ if ! $PY -c 'import ensurepip, venv' >/dev/null 2>&1; then
 fi
 PYTHONDONTWRITEBYTECODE=1 $PY -m pytest -q -p no:cacheprovider Tests/python
 
-# The Debian package (static release build, ~2-3 min on 2 cores), then the package and service
-# tests: the .deb installed with dpkg into a throwaway machine run by a real systemd, without
-# Swift (Tests/systemd/run.sh, ~1 min; needs root, as CI runs).
+# The Debian package (a static release build and xz, ~2.5 min on 2 cores), then the package and
+# service tests: the .deb installed with dpkg into a throwaway machine run by a real systemd,
+# without Swift (Tests/systemd/run.sh, ~1 min; needs root, as CI runs).
 bash Tools/package.sh
 swift build -c release --static-swift-stdlib --product probe-fixture
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

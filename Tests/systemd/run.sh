@@ -89,6 +89,19 @@ rows = [r for r in json.load(sys.stdin)["operations"] if r["service"] == "ranker
 print(" ".join("%d/%d" % (r["calls"], r["errors"]) for r in rows))')"
 check "probectl stats counts its 20 calls and 4 failures (calls/errors: $calls)" test "$calls" = "20/4"
 
+# The Python client too, imported from the repository as a worker would import it once installed.
+out="$(ns env PYTHONPATH="$repo/Sources/python" PYTHONDONTWRITEBYTECODE=1 python3 -c '
+from probe_client import Probe
+probe = Probe("py-worker")
+for i in range(12):
+    probe.record("predict", 1000 * (i + 1))
+print("flushed", probe.flush(5.0))' 2>&1)"
+check "the Python client, with no configuration, reaches probed ($out)" test "$out" = "flushed True"
+calls="$(ns probectl stats --json | python3 -c '
+import json, sys
+print(" ".join(str(r["calls"]) for r in json.load(sys.stdin)["operations"] if r["service"] == "py-worker" and r["pid"] is None))')"
+check "probectl stats counts its 12 calls ($calls)" test "$calls" = 12
+
 journal_has() {  # journal_has PATTERN [journalctl args…]: waits up to 10 s for a matching line
     local pattern="$1" _
     shift

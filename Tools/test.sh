@@ -40,13 +40,18 @@ fi
 # for probectl top in a pseudo-terminal, and setpriv (util-linux) to run a client under another
 # uid. `systemd-analyze verify` also checks that the unit's ExecReload= program, /bin/kill
 # (procps, not in minimal Debian containers), exists.
+# The package and systemd tests (Tests/systemd/run.sh) build the .deb with dpkg-deb and
+# dpkg-shlibdeps (dpkg-dev), check it with lintian, and fetch /metrics with curl.
 missing=""
 { command -v systemd-analyze && command -v systemd-socket-activate; } >/dev/null || missing="$missing systemd"
 [ -x /bin/kill ] || missing="$missing procps"
 command -v script >/dev/null || missing="$missing bsdutils"
 command -v setpriv >/dev/null || missing="$missing util-linux"
+command -v dpkg-shlibdeps >/dev/null || missing="$missing dpkg-dev"
+command -v lintian >/dev/null || missing="$missing lintian"
+command -v curl >/dev/null || missing="$missing curl"
 if [ -n "$missing" ]; then
-    echo "test.sh: installing$missing for the service tests" >&2
+    echo "test.sh: installing$missing for the service and package tests" >&2
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     $SUDO apt-get update >> "$log" 2>&1
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing >> "$log" 2>&1
@@ -104,6 +109,14 @@ else
     show_failure '^(FAILED|ERROR) |Error'
     python="Python: $(pytest_line): FAILED"
 fi
+
+# The Debian package (a static release build and xz, ~2.5 min on 2 cores), then the package and
+# service tests: the .deb installed with dpkg into a throwaway machine run by a real systemd,
+# without Swift (Tests/systemd/run.sh, ~1 min; needs root, as CI runs).
+bash Tools/package.sh
+swift build -c release --static-swift-stdlib --product probe-fixture
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+$SUDO env "PATH=$PATH" bash Tests/systemd/run.sh
 
 # Every libFuzzer target briefly (20 s each, about a minute in all), so each change is fuzzed;
 # Tools/fuzz.sh TARGET SECONDS runs one for longer. A crash fails the test command.

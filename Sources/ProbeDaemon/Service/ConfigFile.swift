@@ -1,4 +1,7 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
 import ProbePosix
 
 /// probed's configuration file: `key = value` lines, one per flag, named like the flags without
@@ -48,15 +51,15 @@ public enum ConfigFile {
         for (index, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let number = index + 1
             func problem(_ reason: String) { problems.append((number, "\(path):\(number): \(reason)")) }
-            let line = raw.trimmingCharacters(in: .whitespaces.union(CharacterSet(charactersIn: "\r")))
+            let line = raw.trimmingWhitespace()
             if line.isEmpty || line.hasPrefix("#") { continue }
             guard let eq = line.firstIndex(of: "=") else {
                 problem("expected `key = value`, found \"\(line)\"")
                 continue
             }
-            var key = line[..<eq].trimmingCharacters(in: .whitespaces)
+            var key = String(line[..<eq].trimmingWhitespace())
             if key.hasPrefix("--") { key.removeFirst(2) }
-            var value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+            var value = String(line[line.index(after: eq)...].trimmingWhitespace())
             if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
             guard keys.contains(key) else {
                 problem("unknown setting \"\(key)\"; a file may set \(keys.joined(separator: ", "))")

@@ -4,7 +4,6 @@
 // May call: CNVML, Store/ (GPU readings), Service/ (Log).
 
 import Dispatch
-import Foundation
 import CNVML
 import ProbePosix
 
@@ -54,7 +53,7 @@ final class GPUSampler: Sendable {
         log.info("NVML loaded from \(path) (driver \(nvml.driverVersion ?? "version unknown"), \(nvml.initSymbol), "
             + "processes via \(symbol) read as \(nvml.processEntryBytes)-byte entries, memory via \(nvml.memorySymbol ?? "none")): "
             + "\(first.devices) GPU\(first.devices == 1 ? "" : "s"), sampled every \(interval / 1_000_000) ms")
-        Thread.detachNewThread { [self] in run(nvml, known: first.errors) }
+        Daemon.startThread("gpu-sampler", log: log) { [self] in run(nvml, known: first.errors) }
     }
 
     func run(_ nvml: NVML, known: [String: String]) {

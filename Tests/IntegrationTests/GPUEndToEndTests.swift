@@ -279,7 +279,14 @@ let twoDevices = """
         print("535.54.03: \(report.devices[0].processes ?? [])")
         #expect(report.driverVersion == "535.54.03" && report.processesEntryBytes == 32)
         #expect(listed(report) && report.devices[0].errors.isEmpty)
-        let rows = try daemon.procs().processes
+        // procs follows once both clients were connected during a round.
+        var rows = try daemon.procs().processes
+        let ready = Date().addingTimeInterval(10)
+        while !(rows.first { $0.pid == Int(one) }?.gpuMemoryBytes == GiB && rows.first { $0.pid == Int(two) }?.gpuMemoryBytes == 2 * GiB)
+                && Date() < ready {
+            usleep(50_000)
+            rows = try daemon.procs().processes
+        }
         #expect(rows.first { $0.pid == Int(one) }?.gpuMemoryBytes == GiB && rows.first { $0.pid == Int(two) }?.gpuMemoryBytes == 2 * GiB)
 
         // The same version writing 24-byte entries: the bytes written tell, and it is said once.
@@ -304,12 +311,15 @@ let twoDevices = """
             row = try daemon.procs().processes.first { $0.pid == Int(two) }
         }
         #expect(row != nil && row?.gpuMemoryBytes == nil, "withheld is null, not 0: \(String(describing: row))")
-        // The table's GPU MEM cell (the twelfth: every cell before it is one word) is "-".
+        // The table's GPU MEM cell (right-aligned under its header) is "-".
         let table = try daemon.probectl(["procs"]).stdout
         print(table)
-        let line = try #require(table.split(separator: "\n").first { $0.hasPrefix("two ") })
-        let cells = line.split(separator: " ")
-        #expect(table.contains("GPU MEM") && cells.count > 11 && cells[11] == "-", "procs shows - for unknown device memory: \(line)")
+        let lines = table.split(separator: "\n").map(String.init)
+        let header = try #require(lines.first { $0.hasPrefix("SERVICE") }), line = try #require(lines.first { $0.hasPrefix("two ") })
+        let column = try #require(header.range(of: "GPU MEM"))
+        let (from, to) = (header.distance(from: header.startIndex, to: column.lowerBound), header.distance(from: header.startIndex, to: column.upperBound))
+        let cell = String(Array(line)[from..<min(to, line.count)]).trimmingCharacters(in: .whitespaces)
+        #expect(cell == "-", "procs shows - for unknown device memory: \(line)")
         let warning = try daemon.stats().operations.first { $0.pid == Int(two) }?.warnings?.first ?? ""
         #expect(warning.contains("holds GPU memory (NVML does not say how much)") && !warning.contains("0.0 MiB"), "\(warning)")
         #expect(daemon.logLines(containing: "processes_layout: driver").count == 1)

@@ -22,8 +22,13 @@ public struct Histogram: Sendable, Equatable {
     @usableFromInline static let bucketsPerOctave = 38
     /// The largest relative error a bucket may give, in parts per 10,000.
     static let maxErrorPer10k = 99
-    /// Highest bucket index (for 2^64 - 1): the octaves' sub-buckets, plus one per exact edge.
-    package static let maxIndex = smallBuckets + 55 * bucketsPerOctave + bucketsPerOctave - 1 + exactEdges.count
+    /// Bucket slots per power of two: its 38 sub-buckets and one more, which holds the values
+    /// above the power of two's exact edge in the sub-bucket the edge cuts in two; where the power
+    /// of two has no exact edge, the slot stays empty (a bucket of width 0 that nothing falls in),
+    /// so that finding a bucket needs no count of the edges below it.
+    @usableFromInline static let slotsPerOctave = 39
+    /// Highest bucket index (for 2^64 - 1, the last sub-bucket of the top power of two).
+    package static let maxIndex = smallBuckets + 55 * slotsPerOctave + bucketsPerOctave - 1
 
     /// Values at which a bucket ends exactly (the last value it holds), in nanoseconds: the
     /// duration boundaries a Prometheus exposition publishes as `le` (1 µs … 240 s), so each of
@@ -37,45 +42,19 @@ public struct Histogram: Sendable, Equatable {
         120_000_000_000, 240_000_000_000,
     ]
 
-    /// The exact edge inside the power of two [2^(shift+8), 2^(shift+9)) (`.max` where there is
-    /// none), and how many exact edges lie below it. A switch over constants, which the compiler
-    /// turns into lookup tables read in place, also where `record` is inlined into another module
-    /// (an array global would cost a call to its lazy initialiser on every value).
+    /// The exact edge inside the power of two [2^(shift+8), 2^(shift+9)), `.max` where there is
+    /// none: word `shift & 63` of `octaveEdges`.
     @inlinable @inline(__always)
-    static func octaveEdge(_ shift: Int) -> (edge: UInt64, before: Int) {
-        switch shift {
-        case 0: return (.max, 0)
-        case 1: return (1_000, 0)
-        case 2: return (.max, 1)
-        case 3: return (2_500, 1)
-        case 4: return (5_000, 2)
-        case 5: return (10_000, 3)
-        case 6: return (25_000, 4)
-        case 7: return (50_000, 5)
-        case 8: return (100_000, 6)
-        case 9: return (250_000, 7)
-        case 10: return (500_000, 8)
-        case 11: return (1_000_000, 9)
-        case 12: return (.max, 10)
-        case 13: return (2_500_000, 10)
-        case 14: return (5_000_000, 11)
-        case 15: return (10_000_000, 12)
-        case 16: return (25_000_000, 13)
-        case 17: return (50_000_000, 14)
-        case 18: return (100_000_000, 15)
-        case 19: return (250_000_000, 16)
-        case 20: return (500_000_000, 17)
-        case 21: return (1_000_000_000, 18)
-        case 22: return (.max, 19)
-        case 23: return (2_500_000_000, 19)
-        case 24: return (5_000_000_000, 20)
-        case 25: return (10_000_000_000, 21)
-        case 26: return (30_000_000_000, 22)
-        case 27: return (60_000_000_000, 23)
-        case 28: return (120_000_000_000, 24)
-        case 29: return (240_000_000_000, 25)
-        default: return (.max, 26)
-        }
+    static func octaveEdge(_ shift: Int) -> UInt64 { UInt64(octaveEdges[shift & 63]) }
+
+    /// `exactEdges` by power of two, as the words of an integer literal: word k (least significant
+    /// first) is the edge inside [2^(k+8), 2^(k+9)), all ones where there is none, and the words
+    /// past the literal's width are all ones too (it is negative: their sign extension). Read in
+    /// place, also where `record` is inlined into another module: one load, no range check and no
+    /// lazy initialiser (an array global would call one on every value; a switch became a jump
+    /// table). HistogramTests checks every word against `exactEdges`.
+    @inlinable static var octaveEdges: StaticBigInt {
+        -0xffffffc81ee29fff_ffffffe40f714fff_fffffff207b8a7ff_fffffff903dc53ff_fffffffdabf41bff_fffffffed5fa0dff_ffffffff6afd06ff_0000000000000000_ffffffffc46535ff_ffffffffe2329aff_fffffffff1194d7f_fffffffffa0a1eff_fffffffffd050f7f_fffffffffe8287bf_ffffffffff67697f_ffffffffffb3b4bf_ffffffffffd9da5f_0000000000000000_fffffffffff0bdbf_fffffffffff85edf_fffffffffffc2f6f_fffffffffffe795f_ffffffffffff3caf_ffffffffffff9e57_ffffffffffffd8ef_ffffffffffffec77_fffffffffffff63b_0000000000000000_fffffffffffffc17_0000000000000001
     }
 
     /// The lowest value of each bucket below `smallLimit`: a value starts a bucket that takes in
@@ -180,15 +159,14 @@ public struct Histogram: Sendable, Equatable {
         if value < smallLimit { return smallBucket(of: value) }
         let shift = 55 &- value.leadingZeroBitCount  // the power of two, less 8: 0...55
         let mantissa = Int(truncatingIfNeeded: value &>> UInt64(shift)) & 0xFF
-        let edge = octaveEdge(shift)
-        return smallBuckets &+ shift &* bucketsPerOctave &+ edge.before &+ Int(octaveIndex[mantissa])
-            &+ (value > edge.edge ? 1 : 0)
+        return smallBuckets &+ shift &* slotsPerOctave &+ Int(octaveIndex[mantissa]) &+ (value > octaveEdge(shift) ? 1 : 0)
     }
 
     /// The bucket of a value below `smallLimit` (rare in practice: a call shorter than 256 ns).
     @usableFromInline static func smallBucket(of value: UInt64) -> Int { Int(smallIndex[Int(value)]) }
 
-    /// The lowest value of bucket `index`, and its width (the top bucket's wraps to 2^64 - low).
+    /// The lowest value of bucket `index`, and its width (the top bucket's wraps to 2^64 - low; an
+    /// empty spare slot has width 0).
     package static func bounds(of index: Int) -> (low: UInt64, width: UInt64) {
         if index < smallBuckets {
             let low = UInt64(smallLows[index])
@@ -196,14 +174,14 @@ public struct Histogram: Sendable, Equatable {
             return (low, high - low)
         }
         let k = index - smallBuckets
-        // An octave holds 38 buckets, 39 where an exact edge cuts one, and fewer than 38 edges lie
-        // below any octave: the octave is k / 38 or the one before.
-        var shift = Swift.min(55, k / bucketsPerOctave)
-        if shift > 0 && shift * bucketsPerOctave + octaveEdge(shift).before > k { shift -= 1 }
-        let (edge, before) = octaveEdge(shift)
-        var sub = k - shift * bucketsPerOctave - before
+        let shift = k / slotsPerOctave
+        var sub = k % slotsPerOctave
         let s = UInt64(shift)
-        if edge != .max {
+        let edge = octaveEdge(shift)
+        if edge == .max {
+            // The spare slot of a power of two without an exact edge: empty, at the octave's end.
+            if sub == bucketsPerOctave { return ((UInt64(octaveLows[bucketsPerOctave]) << s), 0) }
+        } else {
             let cut = Int(octaveIndex[Int(truncatingIfNeeded: edge &>> s) & 0xFF])
             let cutLow = UInt64(octaveLows[cut]) << s, cutHigh = UInt64(octaveLows[cut + 1]) << s
             if sub == cut { return (cutLow, edge + 1 - cutLow) }

@@ -112,6 +112,28 @@ import Testing
         #expect(snapshot.series == 5_000 && text.contains("probed_series 5000\n"))
     }
 
+    /// The leak trends are fitted while the scrape renders (outside the store): what that costs
+    /// with 64 processes whose 5-minute windows are full (300 samples each), printed.
+    @Test func sixtyFourProcessesWithFullMemoryWindows_renderPrintsItsCost() async {
+        let clock = ManualClock()
+        let store = Store(configuration: .init(warmup: 0), clock: clock)
+        for c in 0..<64 { await store.connect(ConnectionID(c + 1), pid: Int32(2000 + c), service: "svc", operations: ["op"]) }
+        for second in 0..<300 as Range<UInt64> {
+            _ = await store.recordMemorySamples((0..<64).map { c in
+                (ConnectionID(c + 1), ProcStatus(rssBytes: (100 + second * UInt64(c % 3)) << 20, peakBytes: 400 << 20, anonBytes: 50 << 20))
+            })
+            clock.advance(seconds: 1)
+        }
+        let clock2 = ContinuousClock()
+        var snapshot = MetricsSnapshot()
+        let taken = await clock2.measure { snapshot = await store.metricsSnapshot() }
+        var text = ""
+        let rendered = clock2.measure { text = PrometheusExposition.render(snapshot) }
+        print("64 processes with full 5-minute memory windows: snapshot \(taken) (inside the store), render with the fits \(rendered)")
+        #expect(text.components(separatedBy: "probe_process_memory_leak_suspected{").count == 65)
+        #expect(text.contains("probe_process_memory_growth_bytes_per_second{service=\"svc\",pid=\"2001\"} 1048576\n"))
+    }
+
     @Test func labelValues_andHelp_areEscaped() {
         var w = PrometheusWriter(capacity: 0)
         w.family("m", .gauge, "a \\ b\nc")

@@ -12,7 +12,7 @@ enum GPUJSON {
         w.field("library", gpu.library?.path)
         w.field("driver_version", gpu.library?.driverVersion)
         w.field("processes_function", gpu.library?.processesFunction)
-        w.field("processes_entry_bytes", gpu.library?.processEntryBytes)
+        w.field("processes_entry_bytes", gpu.library.flatMap { $0.processEntryBytes == 0 ? nil : $0.processEntryBytes })
         w.field("memory_function", gpu.library?.memoryFunction)
         w.field("clocks_event_reasons_function", gpu.library?.clocksEventReasonsFunction)
         w.field("sample_interval_ns", s.sampleInterval)

@@ -158,6 +158,26 @@ import Testing
         #expect(ProcessListing(raw, count: 4, expectedEntryBytes: 24, deviceTotalBytes: nil).rejected == 2)
     }
 
+    /// Whatever bytes a library writes, decoding never traps, every entry is either kept (and
+    /// plausible) or rejected, and the layout read is one of the three.
+    @Test func anyBytes_decodeToPlausibleEntriesOrRejections() {
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next() -> UInt64 {
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17
+            return state
+        }
+        for _ in 0..<2_000 {
+            let room = 1 + Int(next() % 8), count = Int(next() % UInt64(room + 1))
+            var raw = [UInt8](repeating: ProcessListing.canary, count: room * 32)
+            let written = Int(next() % UInt64(raw.count + 1))
+            for i in 0..<written { raw[i] = next() % 4 == 0 ? 0 : UInt8(truncatingIfNeeded: next()) }
+            let expected = ProcessListing.layouts[Int(next() % 3)]
+            let l = ProcessListing(raw, count: count, expectedEntryBytes: expected, deviceTotalBytes: next() % 2 == 0 ? nil : next() >> 20)
+            #expect(l.processes.count + l.rejected == count && ProcessListing.layouts.contains(l.entryBytes))
+            #expect(l.processes.allSatisfy { $0.pid > 0 && UInt32($0.pid) <= ProcessListing.maxPid })
+        }
+    }
+
     /// A driver that clears more than its entries (the whole buffer) gives no layout evidence:
     /// the expected layout stands, and plausibility still guards it.
     @Test func driverThatClearsTheBuffer_keepsTheExpectedLayout() {

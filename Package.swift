@@ -1,14 +1,15 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// The target graph is the architecture:
-//   ProbeWire     — protocol v1 codec (no Foundation, no I/O)
-//   ProbePosix    — thin seams over sockets, clocks and paths (no Foundation)
-//   ProbeClient   — the library a service links (no Foundation)
-//   ProbeControl  — probectl <-> probed request/response types and the control client
-//   CNVML         — our NVML declarations and a dlopen loader (GPU figures, loaded at run time)
-//   ProbeDaemon   — histograms, series, the store actor, ingest and control servers
-//   ProbeCLI      — probectl's commands and table rendering
+// The target graph is the architecture (Sources/README.md says where a change belongs):
+//   ProbeWire       — protocol v1 codec (no Foundation, no I/O)
+//   ProbePosix      — thin seams over sockets, clocks and paths (no Foundation)
+//   ProbeClient     — the library a service links (no Foundation)
+//   ProbeControl    — probectl <-> probed request/response types and the control client
+//   ProbeStatistics — histograms, windows, trends: pure arithmetic, standard library only
+//   CNVML           — our NVML declarations and a dlopen loader (GPU figures, loaded at run time)
+//   ProbeDaemon     — probed's parts, a folder each: Ingest, Store, Control, Metrics, Memory, GPU, Service
+//   ProbeCLI        — probectl's commands and table rendering
 //   probed, probectl, probe-demo — thin executables over those libraries
 let package = Package(
     name: "probe",
@@ -27,7 +28,9 @@ let package = Package(
         .target(name: "ProbePosix", dependencies: ["CProbeSys"]),
         .target(name: "ProbeClient", dependencies: ["ProbeWire", "ProbePosix", "CProbeSys"]),
         .target(name: "ProbeControl", dependencies: ["ProbeWire", "ProbePosix"]),
-        .target(name: "ProbeDaemon", dependencies: ["ProbeWire", "ProbePosix", "ProbeControl", "CNVML"]),
+        // Pure arithmetic: imports nothing but the standard library (see Sources/ProbeStatistics/README.md).
+        .target(name: "ProbeStatistics", exclude: ["README.md"]),
+        .target(name: "ProbeDaemon", dependencies: ["ProbeWire", "ProbePosix", "ProbeControl", "ProbeStatistics", "CNVML"]),
         .target(name: "ProbeCLI", dependencies: ["ProbeControl", "ProbePosix"]),
         .executableTarget(name: "probed", dependencies: ["ProbeDaemon"]),
         .executableTarget(name: "probectl", dependencies: ["ProbeCLI"]),
@@ -56,18 +59,13 @@ let package = Package(
             dependencies: ["ProbeClient", "ProbePosix"],
             path: "Tests/Fixtures/ForkFixture"
         ),
-        // The memory-option benchmark (figures, never assertions) and its per-thread malloc counter.
+        // The per-thread malloc counter the benchmark reads (allocations per call).
         .target(name: "CMallocCounter", path: "Tools/MallocCounter"),
-        // The event path's benchmark (Tools/Benchmark): `swift run -c release probe-bench`.
+        // The benchmark (Tools/Benchmark), one table: `swift build -c release && .build/release/probe-bench`.
         .executableTarget(
             name: "probe-bench",
-            dependencies: ["ProbeClient", "ProbePosix", "ProbeControl", "ProbeDaemon", "CMallocCounter"],
+            dependencies: ["ProbeClient", "ProbePosix", "ProbeControl", "ProbeStatistics", "ProbeTestKit", "CMallocCounter"],
             path: "Tools/Benchmark"
-        ),
-        .executableTarget(
-            name: "probe-memory-bench",
-            dependencies: ["ProbeClient", "ProbePosix", "CMallocCounter"],
-            path: "Tools/MemoryBench"
         ),
         // A client under steady load, for the resilience tests (daemon stopped, killed, restarted).
         .executableTarget(
@@ -76,17 +74,19 @@ let package = Package(
             path: "Tests/Fixtures/LoadFixture"
 
         ),
-        // The `measure` benchmark: the hot path against its floor, with and without attributes.
-        .executableTarget(
-            name: "probe-measure-bench",
-            dependencies: ["ProbeClient", "ProbePosix", "CMallocCounter"],
-            path: "Tools/MeasureBench"
-        ),
         .testTarget(name: "ProbeWireTests", dependencies: ["ProbeWire"]),
-        .testTarget(name: "ProbeDaemonTests", dependencies: ["ProbeDaemon", "ProbeWire", "ProbeControl", "ProbePosix", "CNVML"]),
+        // What the tests and the benchmark share: seeded samples, exact reference figures, the
+        // fixtures' report line.
+        .target(name: "ProbeTestKit", path: "Tests/ProbeTestKit"),
+        .testTarget(name: "ProbeStatisticsTests", dependencies: ["ProbeStatistics", "ProbeTestKit"]),
+        .testTarget(name: "ProbeControlTests", dependencies: ["ProbeControl"]),
+        .testTarget(
+            name: "ProbeDaemonTests",
+            dependencies: ["ProbeDaemon", "ProbeStatistics", "ProbeTestKit", "ProbeWire", "ProbeControl", "ProbePosix", "CNVML"]
+        ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["ProbeControl", "ProbeWire", "ProbePosix", "ProbeClient"]
+            dependencies: ["ProbeControl", "ProbeWire", "ProbePosix", "ProbeClient", "ProbeTestKit"]
         ),
     ]
 )

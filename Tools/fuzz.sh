@@ -5,8 +5,8 @@
 #
 # Targets, one per parser that reads bytes a peer controls:
 #   wire     WireDecoder.decode            (Sources/ProbeWire: ingest and control sockets)
-#   control  ControlRequest.parse + args   (Sources/ProbeDaemon/ControlRequest.swift: probectl's JSON)
-#   http     HTTPRequestHead.endOfHead/route (Sources/ProbeDaemon/HTTPRequestHead.swift: /metrics)
+#   control  ControlRequest.parse + args   (Sources/ProbeDaemon/Control/ControlRequest.swift: probectl's JSON)
+#   http     HTTPRequestHead.endOfHead/route (Sources/ProbeDaemon/Metrics/HTTPRequestHead.swift: /metrics)
 #
 # Each is built with `swiftc -sanitize=fuzzer,address -parse-as-library -O` from the parser's own
 # sources and a small entry file in Tools/fuzz/, into .build-fuzz/ (ignored). Seeds: the protocol
@@ -28,8 +28,8 @@ mkdir -p "$out"
 sources() {
     case $1 in
         wire) echo Sources/ProbeWire/*.swift Tools/fuzz/WireDecoderFuzz.swift ;;
-        control) echo Sources/ProbeDaemon/ControlRequest.swift Tools/fuzz/ControlRequestFuzz.swift ;;
-        http) echo Sources/ProbeDaemon/HTTPRequestHead.swift Tools/fuzz/HTTPRequestFuzz.swift ;;
+        control) echo Sources/ProbeDaemon/Control/ControlRequest.swift Tools/fuzz/ControlRequestFuzz.swift ;;
+        http) echo Sources/ProbeDaemon/Metrics/HTTPRequestHead.swift Sources/ProbeDaemon/StringTrimming.swift Tools/fuzz/HTTPRequestFuzz.swift ;;
         *) usage ;;
     esac
 }

@@ -90,6 +90,10 @@ long cprobe_queued_bytes(int fd) {
     return n;
 }
 
+#include <sys/prctl.h>
+
+void cprobe_set_thread_name(const char *name) { prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0); }
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <time.h>

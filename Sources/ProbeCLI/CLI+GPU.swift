@@ -3,35 +3,42 @@ import ProbeControl
 extension CLI {
     /// `probectl gpu`: one block per device with its figures and the processes on it, or why
     /// there are no GPU figures.
-    public static func render(gpu g: GPUReport) -> String {
+    public static func render(gpu g: GPUReport, width: Int? = nil) -> String {
         guard g.available else {
-            return "no GPU figures: \(g.reason ?? "NVML is not available")\n"
-                + "(probed loads NVIDIA's NVML, libnvidia-ml.so.1, at start; name another file with probed --nvml-library PATH)"
+            return Format.wrap("no GPU figures: \(g.reason ?? "NVML is not available")\n"
+                + "(probed loads NVIDIA's NVML, libnvidia-ml.so.1, at start; name another file with probed --nvml-library PATH)", width: width)
         }
-        if let error = g.error { return "NVML is loaded (\(g.library ?? "?")) but cannot count devices: \(error)" }
-        guard !g.devices.isEmpty else { return "NVML is loaded (\(g.library ?? "?")) and reports no GPUs" }
+        if let error = g.error { return Format.wrap("NVML is loaded (\(g.library ?? "?")) but cannot count devices: \(error)", width: width) }
+        guard !g.devices.isEmpty else { return Format.wrap("NVML is loaded (\(g.library ?? "?")) and reports no GPUs", width: width) }
         var blocks: [String] = []
         for d in g.devices {
             var lines = ["GPU \(d.index): \(d.name ?? "-")  \(d.uuid ?? "-")"]
+            let reserved = d.memoryReservedBytes.map { ", \(Format.bytes($0)) reserved" } ?? ""
             let memory = d.memoryTotalBytes == nil ? "-"
-                : "\(Format.bytes(d.memoryUsedBytes)) used of \(Format.bytes(d.memoryTotalBytes)), \(Format.bytes(d.memoryFreeBytes)) free"
+                : "\(Format.bytes(d.memoryUsedBytes)) used of \(Format.bytes(d.memoryTotalBytes))\(reserved), \(Format.bytes(d.memoryFreeBytes)) free"
             let utilization = d.utilizationGpuPercent.map { "\($0)% gpu, \(d.utilizationMemoryPercent.map { "\($0)%" } ?? "-") memory" } ?? "not reported"
+            let reasons = d.clocksEventReasons.map { $0.isEmpty ? "nothing holds them back" : "held back by " + $0.joined(separator: ", ") }
             lines.append("  memory       \(memory)")
             lines.append("  utilization  \(utilization)")
             lines.append("  temperature  \(d.temperatureCelsius.map { "\($0) °C" } ?? "-")    power \(d.powerWatts.map { Format.decimal($0, 1) + " W" } ?? "-")")
+            lines.append("  clocks       SM \(d.smClockMhz.map { "\($0) MHz" } ?? "-")\(reasons.map { "; " + $0 } ?? "")")
             for (query, e) in d.errors.sorted(by: { $0.key < $1.key }) { lines.append("  ! \(query): \(e)") }
             if let processes = d.processes {
                 if processes.isEmpty {
                     lines.append("  no compute processes")
                 } else {
-                    var t = TextTable(["PID", "SERVICE", "GPU MEMORY"], rightAligned: [0, 2])
+                    var t = TextTable(["PID", "SERVICE", "GPU MEMORY"], rightAligned: [0, 2], fit: [.shrink("SERVICE", to: 6)])
                     for p in processes { t.add([String(p.pid), p.service ?? "-", Format.bytes(p.memoryUsedBytes)]) }
-                    lines.append(t.render().split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }.joined(separator: "\n"))
+                    lines.append(t.render(width: width.map { $0 - 2 }).split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }.joined(separator: "\n"))
                 }
             }
-            blocks.append(lines.joined(separator: "\n"))
+            // A device's figures clipped to the terminal, never wrapped.
+            let text = lines.joined(separator: "\n")
+            blocks.append(width.map { w in text.split(separator: "\n", omittingEmptySubsequences: false).map { Format.shorten(String($0), to: w, .end) }.joined(separator: "\n") } ?? text)
         }
-        return blocks.joined(separator: "\n\n") + "\n(sampled every \(Format.duration(g.sampleIntervalNs)) from \(g.library ?? "NVML"))"
+        let driver = g.driverVersion.map { ", driver \($0)" } ?? ""
+        return blocks.joined(separator: "\n\n") + "\n"
+            + Format.wrap("(sampled every \(Format.duration(g.sampleIntervalNs)) from \(g.library ?? "NVML")\(driver))", width: width)
     }
 
     /// Footnotes for `probectl stats`: the warnings of each operation, marked `!` in the table.

@@ -1,6 +1,7 @@
 import Foundation
 import ProbeControl
 import ProbePosix
+import ProbeTestKit
 import Testing
 
 /// The event path under everything the daemon can do to it: stopped, killed, restarted; and a
@@ -15,20 +16,17 @@ import Testing
         var connections: Int
         var lastDelivered: UInt64
 
-        init(_ line: String) throws {
-            var fields: [String: String] = [:]
-            let words = line.split(separator: " ").map(String.init)
-            for i in stride(from: 0, to: words.count - 1, by: 2) { fields[words[i]] = words[i + 1] }
-            guard let r = fields["recorded"].flatMap(UInt64.init), let d = fields["delivered"].flatMap(UInt64.init),
-                  let x = fields["dropped"].flatMap(UInt64.init), let m = fields["max_call_ns"].flatMap(UInt64.init),
-                  let c = fields["connections"].flatMap(Int.init), let l = fields["last_delivered"].flatMap(UInt64.init)
-            else { throw Failure("unexpected fixture output: \(line)") }
+        init(_ output: String) throws {
+            let report = FixtureReport(output)
+            guard let r = report.number("recorded"), let d = report.number("delivered"), let x = report.number("dropped"),
+                  let m = report.number("max_call_ns"), let c = report.number("connections"), let l = report.number("last_delivered")
+            else { throw Failure("unexpected fixture output: \(report)") }
             recorded = r
             delivered = d
             dropped = x
-            flushed = fields["flushed"] == "true"
+            flushed = report.flag("flushed") == true
             maxCallNs = m
-            connections = c
+            connections = Int(c)
             lastDelivered = l
         }
     }
@@ -51,7 +49,7 @@ import Testing
     static func finish(_ p: Process, _ out: Pipe) throws -> LoadResult {
         let data = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        return try LoadResult(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+        return try LoadResult(String(decoding: data, as: UTF8.self))
     }
 
     static func process(_ status: StatusReport, pid: Int32) -> ProcessRow? {
@@ -72,8 +70,10 @@ import Testing
         #expect(r.flushed)
         #expect(r.delivered + r.dropped == r.recorded)
         #expect(r.dropped > 0)
-        // Far below the 2 s stop either way; a sanitizer's own locks and 5-15x slowdown stretch a call.
-        let bound: UInt64 = Sanitizer.name == nil ? 50_000_000 : 1_000_000_000
+        // A call that waited for the stopped probed would take most of the 2 s stop; half of it
+        // separates "blocked" from "descheduled on a loaded machine" (52 ms was seen at load 16,
+        // which is the scheduler, not the client). The latency itself is probe-bench's Stall row.
+        let bound: UInt64 = 1_000_000_000
         #expect(r.maxCallNs < bound, "a call blocked for \(r.maxCallNs) ns")
         let row = try #require(Self.process(try daemon.status(), pid: p.processIdentifier))
         #expect(row.eventsReceived == r.delivered && row.droppedEvents == r.dropped)
@@ -107,7 +107,7 @@ import Testing
                         ["--socket", daemon.socket, "--seconds", "0.5", "--rate", "20000", "--then-exit"])
         let took = Date().timeIntervalSince(start)
         #expect(o.status == 0)
-        let recorded = UInt64(o.stdout.split(separator: " ").last.map { String($0).trimmingCharacters(in: .whitespacesAndNewlines) } ?? "") ?? 0
+        let recorded = FixtureReport(o.stdout).number("recorded") ?? 0
         let row = try #require(try daemon.status().processes.first { $0.service == "load" })
         print("exit flush: recorded \(recorded), probed received \(row.eventsReceived), process took \(took) s")
         #expect(recorded > 0 && row.eventsReceived + row.droppedEvents == recorded)

@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import ProbeClient
 import ProbePosix
+import ProbeTestKit
 
 /// Child mode: one client process recording as fast as the path can take without loss.
 ///
@@ -79,7 +80,7 @@ struct Ingest {
         for o in outputs {
             let text = readFile(o)
             unlink(o)
-            if let r = text.range(of: "dropped ") { dropped += UInt64(text[r.upperBound...].prefix { $0.isNumber }) ?? 0 }
+            dropped += FixtureReport(text).number("dropped") ?? 0
         }
         let recorded = UInt64(clients * events)
         return Result(

@@ -2,8 +2,8 @@
 import Glibc
 #endif
 import ProbeClient
-import ProbeDaemon
 import ProbePosix
+import ProbeStatistics
 
 /// `measure` while probed is stopped (SIGSTOP): the latency of every call, before and during the
 /// stop, in probed's own histogram (≤ 1% error). The resilience test asserts no call took over

@@ -12,6 +12,9 @@ func ns(_ v: Double) -> String {
 
 func ratio(_ a: Double, _ b: Double) -> String { format3(a / b) + "× floor" }
 
+/// The middle value (the upper one of an even count).
+func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
+
 func format3(_ v: Double) -> String {
     let r = (v * 100).rounded() / 100
     let whole = Int(r)
@@ -24,7 +27,7 @@ func cpuModel() -> String {
     defer { fclose(f) }
     var line = [CChar](repeating: 0, count: 512)
     while fgets(&line, 512, f) != nil {
-        let s = String(cString: line)
+        let s = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         if s.hasPrefix("model name") {
             return String(s.split(separator: ":", maxSplits: 1).last ?? "").trimmingCharacters()
         }

@@ -7,15 +7,17 @@ import ProbeClient
 import ProbePosix
 import Synchronization
 
-// probe-bench: the event path's figures, each measured in the same run.
-//   swift run -c release probe-bench [--clients N] [--events M] [--series S] [--calls C]
-// Starts its own probed (the release build next to it) on a temporary socket.
+// probe-bench: the event path's figures, each measured in the same run, in one table.
+//   swift build -c release && .build/release/probe-bench [--clients N] [--events M] [--series S] [--calls C] [--memory]
+// Starts its own probed (the release build next to it) on a temporary socket. --memory adds the
+// rows of memory-tracked calls (`trackMemory: true`). Prints figures; asserts nothing.
 
 struct Options {
     var clients = 4
     var events = 2_500_000
     var series = 5_000
     var calls = 20_000_000
+    var memory = false
 }
 
 var options = Options()
@@ -26,8 +28,12 @@ if argv.first == "--ingest-client" {
 }
 while !argv.isEmpty {
     let flag = argv.removeFirst()
+    if flag == "--memory" {
+        options.memory = true
+        continue
+    }
     guard let value = argv.first.flatMap(Int.init), value > 0 else {
-        writeStandardError("usage: probe-bench [--clients N] [--events M] [--series S] [--calls C]\n")
+        writeStandardError("usage: probe-bench [--clients N] [--events M] [--series S] [--calls C] [--memory]\n")
         exit(2)
     }
     argv.removeFirst()
@@ -78,6 +84,8 @@ row("measure while probed is stopped 2 s (SIGSTOP): p99.9", ns(Double(stall.p999
     "p50 \(stall.p50) ns, p99.999 \(stall.p99999) ns, max \(String(format3(Double(stall.max) / 1e6))) ms over \(stall.calls) calls")
 row("  events dropped and counted while stopped", String(stall.dropped), "never blocks: drops instead")
 micro.finish()
+interleavedRows()
+if options.memory { trackedMemoryRows() }
 
 // 2. End-to-end ingest from several processes: paced to the path's lossless rate (the budget's
 //    figure), then free-running (producers far faster than the path: drops, counted exactly).

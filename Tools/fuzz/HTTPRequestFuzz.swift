@@ -1,5 +1,5 @@
 // libFuzzer entry for the metrics endpoint's request parsing: the bytes come from anyone who can
-// reach --metrics-listen. Built by Tools/fuzz.sh together with Sources/ProbeDaemon/HTTPRequestHead.swift.
+// reach --metrics-listen. Built by Tools/fuzz.sh together with Sources/ProbeDaemon/Metrics/HTTPRequestHead.swift.
 // Mirrors MetricsServer.readHead: the input arrives in chunks; the head ends at the first blank line
 // and is refused past 8192 bytes; a complete head is routed.
 

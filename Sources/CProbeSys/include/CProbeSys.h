@@ -65,6 +65,9 @@ int cprobe_window_size(int fd, int *rows, int *cols);
 /// every queued message. -1 with errno set on failure.
 long cprobe_queued_bytes(int fd);
 
+/// prctl(PR_SET_NAME): names the calling thread (the kernel keeps 15 bytes) for top -H and ps -L.
+void cprobe_set_thread_name(const char *name);
+
 // ProbeClient's per-thread state (see Sources/ProbeClient/EventBuffer.swift).
 
 /// One probe's ring for the calling thread: the probe's serial (unique in the process, never

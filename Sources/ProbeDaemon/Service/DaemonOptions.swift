@@ -1,0 +1,167 @@
+import ProbePosix
+
+/// probed's settings, from its command line.
+public struct DaemonOptions: Sendable, Equatable {
+    public var socketPath: String? = nil
+    public var warmup = 10
+    public var logLevel = Log.Level.info
+    /// `--metrics-listen`: where to serve Prometheus metrics; nil (the default) serves none.
+    public var metricsAddress: TCPAddress? = nil
+    public var memory = MemoryOptions()
+    /// `--allow-group`: members (primary or supplementary) may connect; the socket file is theirs too.
+    public var allowGroup: GroupRef? = nil
+    /// `--control-group`: members may change state (reset); others allowed to connect may only read.
+    public var controlGroup: GroupRef? = nil
+    /// `--nvml-library`: the NVML library file to load; nil: `$PROBED_NVML_LIBRARY`, else libnvidia-ml.so.1.
+    public var nvmlLibrary: String? = nil
+    /// `--max-series`: the most series probed holds; new ones past it are refused, counted and logged.
+    public var maxSeries = DaemonOptions.defaultMaxSeries
+    public static let defaultMaxSeries = 100_000
+    /// `--hello-timeout`: a connection that has sent neither HELLO nor CONTROL_REQUEST this long
+    /// after it was accepted is closed and logged with its pid (a descriptor held by a silent peer).
+    public var helloTimeout: UInt64 = DaemonOptions.defaultHelloTimeout
+    public static let defaultHelloTimeout: UInt64 = 5_000_000_000
+
+    public init() {}
+
+    public struct UsageError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public static let usage = """
+        usage: probed [--socket PATH] [--warmup N] [--log-level error|warning|info|debug]
+                      [--metrics-listen ADDRESS:PORT]
+                      [--sample-interval DURATION] [--leak-threshold SIZE] [--leak-window DURATION]
+                      [--allow-group GROUP] [--control-group GROUP] [--config PATH]
+                      [--max-series N] [--hello-timeout DURATION] [--nvml-library PATH]
+               probed --check-config [--config PATH] [FLAGS]
+               probed --version | --help
+
+          --socket PATH     listen here (env PROBED_SOCKET); default: $RUNTIME_DIRECTORY/probed.sock
+                            under systemd (/run/probed/probed.sock with the probed.service unit),
+                            else $XDG_RUNTIME_DIR/probed.sock, else /tmp/probed-<uid>.sock.
+                            Clients and probectl take the first that exists of
+                            /run/probed/probed.sock, $XDG_RUNTIME_DIR/probed.sock,
+                            /tmp/probed-<uid>.sock
+          --warmup N        keep the first N calls of each series out of latency figures (default 10)
+          --log-level L     least severe level logged (default info)
+          --metrics-listen ADDRESS:PORT
+                            serve Prometheus metrics at http://ADDRESS:PORT/metrics (default: off);
+                            e.g. 127.0.0.1:9464, [::1]:9464, or :9464 for every interface
+          --sample-interval DURATION
+                            how often each client's resident memory is read, 100ms to 60s (default 1s)
+          --leak-threshold SIZE
+                            growth per minute flagged as a suspected leak when steady, e.g. 512KiB,
+                            1MiB (the default), 10MB
+          --leak-window DURATION
+                            recent span the memory trend is fitted over, 20s to 15m (default 5m)
+          --allow-group GROUP
+                            members of GROUP may connect too (default: only probed's own user and
+                            root); the socket file becomes mode 0660, group GROUP
+          --control-group GROUP
+                            members of GROUP may change state (probectl reset) as well as probed's
+                            own user and root; everybody allowed to connect may read
+          --max-series N    hold at most N series (default 100000, ~32 KiB each at most); a new
+                            operation past it is refused: counted (probectl status: series_refused),
+                            logged once per client connection with its pid, its events not measured
+          --hello-timeout DURATION
+                            close a connection that sends neither HELLO nor a control request
+                            this long after connecting, logging its pid, 100ms to 10m (default 5s)
+          --config PATH     read settings from PATH, `key = value` lines named like the flags
+                            (default /etc/probed.conf when it exists); flags override the file
+          --check-config    validate the file and flags, print the effective settings, and exit
+          --nvml-library PATH
+                            NVIDIA's NVML library to load for GPU figures, sampled at --sample-interval
+                            (env PROBED_NVML_LIBRARY; default libnvidia-ml.so.1; absent: no GPU figures)
+        """
+
+    /// The hint under a usage error: the whole usage is `--help`.
+    public static let hint = "usage: probed [FLAGS]; probed --help lists them"
+
+    /// Parses `arguments` (without the program name). Throws a message naming the bad argument.
+    public static func parse(_ arguments: [String], base: DaemonOptions = DaemonOptions()) throws(UsageError) -> DaemonOptions {
+        var o = base
+        var i = 0
+        func value(_ flag: String) throws(UsageError) -> String {
+            i += 1
+            guard i < arguments.count else { throw UsageError(description: "\(flag) needs a value") }
+            return arguments[i]
+        }
+        while i < arguments.count {
+            let arg = arguments[i]
+            var (flag, inline) = (arg, String?.none)
+            if arg.hasPrefix("--"), let eq = arg.firstIndex(of: "=") {
+                flag = String(arg[..<eq])
+                inline = String(arg[arg.index(after: eq)...])
+            }
+            func take() throws(UsageError) -> String { if let inline { return inline }; return try value(flag) }
+            /// The flag's value as a whole number in `range`.
+            func wholeNumber(_ range: ClosedRange<Int>) throws(UsageError) -> Int {
+                let text = try take()
+                guard let n = Int(text), range.contains(n) else {
+                    throw UsageError(description: "\(flag): \"\(text)\" is not a whole number from \(range.lowerBound) to \(range.upperBound)")
+                }
+                return n
+            }
+            /// The flag's value as a duration (ns) in `range`, which `allowed` states with examples.
+            func duration(_ range: ClosedRange<UInt64>, _ allowed: String) throws(UsageError) -> UInt64 {
+                let text = try take()
+                guard let ns = MemoryOptions.parseDuration(text), range.contains(ns) else {
+                    throw UsageError(description: "\(flag): \"\(text)\" is not a duration \(allowed)")
+                }
+                return ns
+            }
+            switch flag {
+            case "--socket":
+                let path = try take()
+                guard !path.isEmpty, path.utf8.count < 108 else {
+                    throw UsageError(description: "--socket: the path must be 1 to 107 bytes long (a Unix socket limit)")
+                }
+                o.socketPath = path
+            case "--warmup":
+                o.warmup = try wholeNumber(0...1_000_000)
+            case "--log-level":
+                let text = try take()
+                guard let level = Log.Level(name: text) else {
+                    throw UsageError(description: "--log-level: \"\(text)\" is not one of error, warning, info, debug")
+                }
+                o.logLevel = level
+            case "--metrics-listen":
+                let text = try take()
+                do {
+                    o.metricsAddress = try TCPAddress(parsing: text)
+                } catch {
+                    throw UsageError(description: "--metrics-listen: \(error)")
+                }
+            case "--sample-interval":
+                o.memory.sampleInterval = try duration(MemoryOptions.minimumInterval...MemoryOptions.maximumInterval, "from 100ms to 60s (e.g. 500ms, 1s, 2s)")
+            case "--leak-threshold":
+                let text = try take()
+                guard let bytes = MemoryOptions.parseSize(text), bytes >= 1024, bytes <= 1e15 else {
+                    throw UsageError(description: "--leak-threshold: \"\(text)\" is not a size per minute from 1KiB up (e.g. 512KiB, 1MiB, 10MB)")
+                }
+                o.memory.leakThresholdBytesPerMinute = bytes
+            case "--leak-window":
+                o.memory.leakWindow = try duration(20_000_000_000...900_000_000_000, "from 20s to 15m (e.g. 2m, 5m)")
+            case "--allow-group", "--control-group":
+                let text = try take()
+                guard let group = GroupRef.resolve(text) else {
+                    throw UsageError(description: "\(flag): there is no group \"\(text)\" on this system; create it (groupadd \(text)) or name another")
+                }
+                if flag == "--allow-group" { o.allowGroup = group } else { o.controlGroup = group }
+            case "--max-series":
+                o.maxSeries = try wholeNumber(1...10_000_000)
+            case "--hello-timeout":
+                o.helloTimeout = try duration(100_000_000...600_000_000_000, "from 100ms to 10m (e.g. 2s, 5s, 30s)")
+            case "--nvml-library":
+                let path = try take()
+                guard !path.isEmpty else { throw UsageError(description: "--nvml-library needs a path to a library file") }
+                o.nvmlLibrary = path
+            default:
+                throw UsageError(description: "unknown argument \"\(arg)\"")
+            }
+            i += 1
+        }
+        return o
+    }
+}

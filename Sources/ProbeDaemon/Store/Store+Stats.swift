@@ -1,0 +1,144 @@
+import ProbeControl
+import ProbeStatistics
+
+extension Store {
+    /// Latency and counts of one series or of several merged, over one window.
+    struct Aggregate: Sendable {
+        let window: StatsWindow
+        var calls: UInt64 = 0
+        var errors: UInt64 = 0
+        var warmup: UInt64 = 0
+        var latency = Histogram()
+        /// For a recent window, the lifetime latency beside it (its p99 shows what changed).
+        var lifetimeLatency = Histogram()
+        var rate: Double = 0
+        /// How much time the figures cover: the window, or less where the series began later.
+        var spanNs: UInt64 = 0
+        var errorTypes: [String: UInt64] = [:]
+        var processes = 0
+        var memory = MemoryDeltaStats()
+        /// Device synchronisation and GPU memory of the rows' processes (see Store+DeviceSync.swift).
+        var sync = DeviceSyncSummary()
+        /// Items, slow calls and the last minute's error rate.
+        var detail = CallFigures()
+
+        init(window: StatsWindow) { self.window = window }
+
+        /// Adds a series' figures for the window; brings its slices up to `now` first.
+        mutating func add(_ s: Series, now: UInt64) {
+            s.touch(now)
+            let totals = s.totals
+            processes += 1
+            // Memory deltas are lifetime figures, whatever the window.
+            memory.merge(s.memory)
+            let spanOf = { [self] (seconds: UInt64) in span(s, seconds: seconds, now: now) }
+            detail.add(s, window: window, now: now, span: spanOf)
+            guard let seconds = window.seconds else {
+                calls &+= s.calls
+                errors &+= s.errors
+                warmup &+= s.warmup
+                latency.merge(s.windows.lifetimeLatency)
+                for (k, v) in s.errorTypes { errorTypes[k, default: 0] &+= v }
+                spanNs = max(spanNs, now &- min(s.firstSeen, now))
+                // The lifetime row's rate is the current one, over the last 10 s, as it always was.
+                let recent = s.windows.figures(seconds: 10, totals: totals, latency: false)
+                rate += Double(recent.calls) / max(Double(span(s, seconds: 10, now: now)) / 1e9, 1)
+                return
+            }
+            let f = s.windows.figures(seconds: seconds, totals: totals, latency: true)
+            calls &+= f.calls
+            errors &+= f.errors
+            warmup &+= f.warmup
+            latency.merge(f.latency)
+            lifetimeLatency.merge(s.windows.lifetimeLatency)
+            for (t, c) in f.errorTypes.enumerated() where c > 0 { errorTypes[s.errorTypeNames[t], default: 0] &+= c }
+            let covered = span(s, seconds: seconds, now: now)
+            spanNs = max(spanNs, covered)
+            rate += Double(f.calls) / max(Double(covered) / 1e9, 1)
+        }
+
+        /// The time a window of `seconds` covers for `s` at `now`: from the window's first slice
+        /// start, or from the series' first appearance if later.
+        func span(_ s: Series, seconds: UInt64, now: UInt64) -> UInt64 {
+            let start = SeriesWindows.windowStart(seconds: seconds, nowSecond: now / 1_000_000_000) * 1_000_000_000
+            return now &- min(max(start, s.firstSeen), now)
+        }
+    }
+
+    /// What `probectl stats` shows: one row per series, then one per (service, operation) merged,
+    /// each over `window` (`all`: since the series began), of every operation or only those named
+    /// `operation` (in any service). Brings those series up to now.
+    func statsSnapshot(window: StatsWindow = .all, operation: String? = nil) -> StatsSnapshot {
+        let now = clock.now()
+        var figures: [Aggregate] = []
+        var rows: [StatsSnapshot.Row] = []
+        figures.reserveCapacity(series.count * 2)
+        rows.reserveCapacity(series.count * 2)
+        let ordered = series.values.filter { s in operation.map { s.key.operation == $0 } ?? true }.sorted {
+            ($0.key.service, $0.key.operation, $0.key.pid) < ($1.key.service, $1.key.operation, $1.key.pid)
+        }
+        let gpuByPid = gpu.holdings
+        var merged = Aggregate(window: window)
+        var current: (String, String)? = nil
+        func flushMerged() {
+            if let (service, operation) = current {
+                rows.append(StatsSnapshot.Row(service: service, pid: nil, operation: operation, figures: figures.count))
+                figures.append(merged)
+            }
+        }
+        // A (service, operation) run by one process merges to that process's own row: such a
+        // series' figures serve both its rows instead of being computed (or copied) twice.
+        var alone = [Bool](repeating: false, count: ordered.count)
+        for i in ordered.indices {
+            let k = ordered[i].key
+            let sameBefore = i > 0 && ordered[i - 1].key.service == k.service && ordered[i - 1].key.operation == k.operation
+            let sameAfter = i + 1 < ordered.count && ordered[i + 1].key.service == k.service && ordered[i + 1].key.operation == k.operation
+            alone[i] = !sameBefore && !sameAfter
+        }
+        for s in ordered {
+            var one = Aggregate(window: window)
+            one.add(s, now: now)
+            one.sync.add(s, gpu: gpuByPid[s.key.pid])
+            rows.append(StatsSnapshot.Row(service: s.key.service, pid: s.key.pid, operation: s.key.operation, figures: figures.count))
+            figures.append(one)
+        }
+        for (i, s) in ordered.enumerated() {
+            if alone[i] {
+                flushMerged()
+                current = nil
+                rows.append(StatsSnapshot.Row(service: s.key.service, pid: nil, operation: s.key.operation, figures: i))
+                continue
+            }
+            if current.map({ $0 != (s.key.service, s.key.operation) }) ?? true {
+                flushMerged()
+                merged = Aggregate(window: window)
+                current = (s.key.service, s.key.operation)
+            }
+            merged.add(s, now: now)
+            merged.sync.add(s, gpu: gpuByPid[s.key.pid])
+        }
+        flushMerged()
+        return StatsSnapshot(warmupCalls: configuration.warmup, window: window, operation: operation, rows: rows, figures: figures)
+    }
+}
+
+/// The rows of `probectl stats`, as the store computed them (Control/StatsJSON.swift renders them).
+struct StatsSnapshot: Sendable {
+    struct Row: Sendable {
+        var service: String
+        /// nil for a row merged across the (service, operation)'s processes.
+        var pid: Int32?
+        var operation: String
+        /// The row's figures: an index into `figures`, which a series shares with its merged row
+        /// when it is its (service, operation)'s only process.
+        var figures: Int
+    }
+
+    var warmupCalls: Int
+    var window: StatsWindow
+    /// The operation asked for; nil: every operation.
+    var operation: String?
+    /// One row per series, then one per (service, operation) merged, in that order.
+    var rows: [Row]
+    var figures: [Store.Aggregate]
+}

@@ -1,0 +1,60 @@
+extension Store {
+    /// What `probectl status` shows: the daemon's counters and every client connection that said HELLO.
+    func statusSnapshot() -> StatusSnapshot {
+        StatusSnapshot(
+            now: clock.now(), startedAt: startedAt, socketPath: configuration.socketPath, warmup: configuration.warmup,
+            maxSeries: configuration.maxSeries, series: series.count, eventsReceived: eventsReceived,
+            bytesReceived: bytesReceived, messagesReceived: messagesReceived, messagesRejected: messagesRejected,
+            seriesRefused: seriesRefused, eventsRefused: eventsRefused,
+            connections: clients.values.compactMap(\.record))
+    }
+}
+
+extension Store.Client {
+    /// This connection as reports see it; nil until it said HELLO.
+    var record: ConnectionRecord? {
+        guard let service else { return nil }
+        return ConnectionRecord(
+            service: service, pid: pid, uid: uid, state: state, connectedAt: connectedAt, disconnectedAt: disconnectedAt,
+            eventsReceived: eventsReceived, droppedReported: droppedReported,
+            operations: operationCount, seriesRefused: seriesRefused, eventsRefused: eventsRefused)
+    }
+}
+
+/// A client connection as the store keeps it (one that said HELLO), for the reports.
+struct ConnectionRecord: Sendable {
+    var service: String
+    var pid: Int32
+    var uid: UInt32
+    /// `connected`, `exited` or `rejected`.
+    var state: String
+    /// Daemon clock (monotonic ns).
+    var connectedAt: UInt64
+    var disconnectedAt: UInt64?
+    var eventsReceived: UInt64
+    /// The client's cumulative count of events it dropped, as it last reported it.
+    var droppedReported: UInt64
+    /// Operations it defined that have a series.
+    var operations: Int
+    var seriesRefused: UInt64
+    var eventsRefused: UInt64
+}
+
+/// The daemon's counters and its client connections (Control/StatusJSON.swift renders them).
+struct StatusSnapshot: Sendable {
+    /// Daemon clock (monotonic ns) when the snapshot was taken, and when probed started.
+    var now: UInt64
+    var startedAt: UInt64
+    var socketPath: String
+    var warmup: Int
+    var maxSeries: Int
+    var series: Int
+    var eventsReceived: UInt64
+    var bytesReceived: UInt64
+    var messagesReceived: UInt64
+    var messagesRejected: UInt64
+    var seriesRefused: UInt64
+    var eventsRefused: UInt64
+    /// In no particular order.
+    var connections: [ConnectionRecord]
+}

@@ -183,7 +183,7 @@ extension CLI {
         var line = "\(r.startTime) \(r.service) pid \(r.pid) \(r.operation) \(Format.duration(r.durationNs))"
         if r.items > 1 { line += " items \(r.items)" }
         if r.failed { line += " \(r.errorType ?? "unknown"): \(r.message ?? "")" }
-        return line + " " + attributesText(r)
+        return (line + " " + attributesText(r)).escapingControlCharacters()
     }
 }
 

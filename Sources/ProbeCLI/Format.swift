@@ -1,3 +1,5 @@
+import ProbeControl
+
 /// Human-readable figures for probectl's tables.
 public enum Format {
     /// A duration in ns as "812ns", "15.2µs", "3.40ms", "1.25s", "2m05s".
@@ -49,7 +51,9 @@ public enum Format {
     }
 }
 
-/// A plain text table: left-aligned text columns, right-aligned figures.
+/// A plain text table: left-aligned text columns, right-aligned figures. Cells are shown with
+/// their control characters escaped (`escapingControlCharacters()`): peers choose names, error
+/// texts and attributes, and a cell is always one line of plain text.
 public struct TextTable {
     var header: [String]
     var rightAligned: Set<Int>
@@ -60,7 +64,7 @@ public struct TextTable {
         self.rightAligned = rightAligned
     }
 
-    public mutating func add(_ row: [String]) { rows.append(row) }
+    public mutating func add(_ row: [String]) { rows.append(row.map { $0.escapingControlCharacters() }) }
 
     public func render() -> String {
         var widths = header.map(\.count)

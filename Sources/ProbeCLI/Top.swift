@@ -210,6 +210,7 @@ public enum Top {
     /// wide, then the `shrink` column (the name) gives way down to 12 characters; what still does
     /// not fit is clipped.
     static func table(_ header: [String], _ rows: [[String]], width: Int, shrink: Int, left: Set<Int>, drop: [Int] = []) -> [String] {
+        let rows = rows.map { $0.map { $0.escapingControlCharacters() } }  // names come from peers
         var widths = header.map(\.count)
         for row in rows { for (i, c) in row.enumerated() { widths[i] = max(widths[i], c.count) } }
         var shown = Array(header.indices)

@@ -135,7 +135,7 @@ public enum CLI {
     }
 
     static func fail(_ message: String) -> Never {
-        writeStandardError("probectl: \(message)\n")
+        writeStandardError("probectl: \(message.escapingControlCharacters())\n")
         exit(1)
     }
 
@@ -150,6 +150,12 @@ public enum CLI {
         }
         if let refused = s.seriesRefused, refused > 0 {
             out += "\n\(refused) new series refused (probed holds at most --max-series \(s.maxSeries ?? 0)); \(s.eventsRefused ?? 0) of their events counted, not measured"
+        }
+        if let refused = s.connectionsRefused, refused > 0 {
+            out += "\n\(refused) connections refused (probed serves at most --max-clients \(s.maxClients ?? 0) clients, within its descriptor limit)"
+        }
+        if let evicted = s.callLogEvicted, evicted > 0 {
+            out += "\n\(evicted) slow/failed calls evicted to keep the call logs within \(Format.bytes(UInt64(s.callLogBudgetBytes ?? 0))) (the oldest of the operations holding the most)"
         }
         if !s.processes.isEmpty {
             var t = TextTable(["SERVICE", "PID", "STATE", "OPS", "EVENTS", "DROPPED"], rightAligned: [1, 3, 4, 5])

@@ -41,7 +41,7 @@ struct HelloDeadlines {
 
 extension IngestServer {
     /// Work that waits on time rather than on a descriptor; the loop then wakes at least every 100 ms.
-    var housekeepingDue: Bool { !helloDeadlines.isEmpty || !owingThresholds.isEmpty }
+    var housekeepingDue: Bool { !helloDeadlines.isEmpty || !owingThresholds.isEmpty || acceptPaused || limitWarningsPending }
 
     func housekeeping() {
         let now = monotonicNanoseconds()
@@ -53,6 +53,7 @@ extension IngestServer {
             lastThresholdRetry = now
             for fd in Array(owingThresholds) { sendOwedThresholds(fd) }
         }
+        limitHousekeeping(now: now)
     }
 
     /// A peer that connected and said nothing within `--hello-timeout`: it holds a descriptor and

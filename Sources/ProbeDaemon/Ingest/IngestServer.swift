@@ -3,7 +3,7 @@
 // defined ids, sizes), answers ACK, ERROR and THRESHOLD, and hands whole messages to the store in
 // order through StoreFeed.
 // Owns: client connections and their name tables, hello deadlines, owed thresholds, the
-// threshold table, the feed's back-pressure.
+// threshold table, the feed's back-pressure, the connection limits (IngestServer+Limits.swift).
 // May call: ProbeWire, ProbePosix; Store/ only through StoreFeed (never awaits the actor);
 // Control/ (hands a control connection over); Service/ (Log, AccessPolicy, options).
 
@@ -62,6 +62,24 @@ final class IngestServer: @unchecked Sendable {
     let accepting = Atomic<Bool>(true)
     /// Bumped on every turn of the ingest loop (at least once a second): the watchdog's proof of life.
     let heartbeat = Atomic<UInt64>(0)
+    /// How many connections may be held: see IngestServer+Limits.swift.
+    let limits: ConnectionLimits
+    /// Connections that said HELLO and are open (counted against `limits.maxClients`).
+    var clientCount = 0
+    /// A descriptor kept open (on /dev/null) to be closed when accept meets the descriptor
+    /// limit, so the waiting peer can be accepted and told why it is refused; -1 while spent.
+    var spareFD: Int32 = -1
+    /// Set while the listening socket is out of the loop because the descriptor limit left no
+    /// way to refuse its peers (housekeeping and every closed connection try to resume).
+    var acceptPaused = false
+    /// Connections refused at a limit (`--max-clients`, the descriptor limit), for status.
+    let connectionsRefused = Atomic<UInt64>(0)
+    lazy var clientLimitWarning = CountedWarning(summary: { [limits] n, s in
+        "refused \(n) more client connections in the last \(s) s: \(limits.maxClients) clients already connected (--max-clients)"
+    }, sink: { [log] in log.warning($0) })
+    lazy var descriptorWarning = CountedWarning(summary: { n, s in
+        "refused \(n) more connections in the last \(s) s at the descriptor limit (\(ConnectionLimits.descriptorLimit()))"
+    }, sink: { [log] in log.warning($0) })
     /// Slow-call thresholds set with `probectl threshold`, and the rate-limited log of slow and failed calls.
     let thresholds = ThresholdTable()
     lazy var detailLog = RateLimitedLog { [log] level, line in
@@ -69,8 +87,10 @@ final class IngestServer: @unchecked Sendable {
     }
 
     init(listenFD: Int32, feed: StoreFeed, log: Log, policy: AccessPolicy, control: ControlServer,
-         helloTimeout: UInt64 = DaemonOptions.defaultHelloTimeout) throws(SystemError) {
+         helloTimeout: UInt64 = DaemonOptions.defaultHelloTimeout,
+         limits: ConnectionLimits = ConnectionLimits(maxClients: DaemonOptions.defaultMaxClients)) throws(SystemError) {
         self.listenFD = listenFD
+        self.limits = limits
         helloDeadlines = HelloDeadlines(timeout: helloTimeout)
         self.feed = feed
         self.log = log
@@ -87,6 +107,7 @@ final class IngestServer: @unchecked Sendable {
         }
         // One byte more than the largest legal message, so an oversized one is seen as such.
         receiveBuffer = .allocate(byteCount: WireProtocol.maxMessageBytes + 1, alignment: 16)
+        spareFD = ConnectionLimits.openSpare()
         watch(listenFD)
         watch(wakeRead)
     }
@@ -141,7 +162,7 @@ final class IngestServer: @unchecked Sendable {
                 } else {
                     readMessages(fd, limit: 64)
                     let now = monotonicNanoseconds()
-                    if now &- checked > 20_000_000 && accepting.load(ordering: .relaxed) {
+                    if now &- checked > 20_000_000 && accepting.load(ordering: .relaxed) && !acceptPaused {
                         acceptAll()
                         checked = now
                     }
@@ -157,11 +178,15 @@ final class IngestServer: @unchecked Sendable {
         while true {
             let fd = UnixSocket.accept(listenFD)
             if fd < 0 {
-                if errno == EINTR { continue }
-                if errno == EMFILE || errno == ENFILE {
-                    log.warning("cannot accept more connections: \(SystemError("accept4")); raise the descriptor limit (LimitNOFILE)")
-                }
+                if errno == EINTR || errno == ECONNABORTED { continue }
+                // Out of descriptors: refuse the waiting peers through the spare one (or stop
+                // watching the socket), never spin on a listening socket that stays readable.
+                if (errno == EMFILE || errno == ENFILE) && refuseAtDescriptorLimit(errno) { continue }
                 return
+            }
+            if connections.count >= limits.maxConnections {
+                refuseAtConnectionLimit(fd)
+                continue
             }
             guard let peer = UnixSocket.peerCredentials(fd) else {
                 close(fd)
@@ -233,6 +258,11 @@ final class IngestServer: @unchecked Sendable {
             guard hello.minVersion <= WireProtocol.version && hello.maxVersion >= WireProtocol.version else {
                 throw WireError(.unsupportedVersion, "client speaks versions \(hello.minVersion)...\(hello.maxVersion); this daemon speaks 1...\(WireProtocol.version)")
             }
+            guard clientCount < limits.maxClients else {
+                refuseOverMaxClients(fd, c, service: hello.service)
+                return
+            }
+            clientCount += 1
             c.role = .client
             c.service = hello.service
             connections[fd] = c
@@ -325,7 +355,9 @@ final class IngestServer: @unchecked Sendable {
         unwatch(fd)
         close(fd)
         owingThresholds.remove(fd)
+        if acceptPaused { resumeAccepting() }
         if c.role == .client {
+            clientCount -= 1
             feed.submit(.disconnected(c.id))
             log.debug("client disconnected: service \(c.service) pid \(c.peer.pid)")
         }

@@ -38,6 +38,18 @@ struct ConnectionLimits: Sendable, Equatable {
         return limit.rlim_cur == rlim_t.max ? Int(Int32.max) : Int(min(limit.rlim_cur, rlim_t(Int32.max)))
     }
 
+    /// The names open connections may hold, all together (see `IngestServer.define`): 64 MiB,
+    /// some 300,000 names of the longest kind. A fleet of 4,096 processes defining 50 names each
+    /// holds about 20 MiB.
+    static let defaultNameBudgetBytes = 64 << 20
+
+    /// What one defined name costs in the connection's tables (the ingest side's and the store's,
+    /// which share the text): its string storage in a malloc block, beyond 15 bytes, and two slots.
+    static func nameBytes(_ name: String) -> Int {
+        let n = name.utf8.count
+        return (n <= 15 ? 0 : (32 + n + 1 + 16 + 15) / 16 * 16) + 2 * MemoryLayout<String?>.stride
+    }
+
     /// A descriptor to give up at the limit (-1 when none could be opened).
     static func openSpare() -> Int32 { open("/dev/null", O_RDONLY | O_CLOEXEC) }
 }

@@ -33,6 +33,8 @@ final class IngestServer: @unchecked Sendable {
         /// Defined operation names by id (nil = undefined).
         var operations: [String?] = []
         var errorTypes: [String?] = []
+        /// What those two tables hold, counted against `nameBudgetBytes` (ConnectionLimits.nameBytes).
+        var nameBytes = 0
         /// Event records accepted on this connection, and how many of them were acknowledged.
         var eventsAccepted: UInt64 = 0
         var eventsAcknowledged: UInt64 = 0
@@ -66,6 +68,10 @@ final class IngestServer: @unchecked Sendable {
     let limits: ConnectionLimits
     /// Connections that said HELLO and are open (counted against `limits.maxClients`).
     var clientCount = 0
+    /// Bytes of the names open connections have defined (their ids' tables), all together, and
+    /// the most they may hold: a DEFINE past it is refused with `limit_exceeded`.
+    var nameBytes = 0
+    let nameBudgetBytes: Int
     /// A descriptor kept open (on /dev/null) to be closed when accept meets the descriptor
     /// limit, so the waiting peer can be accepted and told why it is refused; -1 while spent.
     var spareFD: Int32 = -1
@@ -88,9 +94,11 @@ final class IngestServer: @unchecked Sendable {
 
     init(listenFD: Int32, feed: StoreFeed, log: Log, policy: AccessPolicy, control: ControlServer,
          helloTimeout: UInt64 = DaemonOptions.defaultHelloTimeout,
-         limits: ConnectionLimits = ConnectionLimits(maxClients: DaemonOptions.defaultMaxClients)) throws(SystemError) {
+         limits: ConnectionLimits = ConnectionLimits(maxClients: DaemonOptions.defaultMaxClients),
+         nameBudgetBytes: Int = ConnectionLimits.defaultNameBudgetBytes) throws(SystemError) {
         self.listenFD = listenFD
         self.limits = limits
+        self.nameBudgetBytes = nameBudgetBytes
         helloDeadlines = HelloDeadlines(timeout: helloTimeout)
         self.feed = feed
         self.log = log
@@ -314,18 +322,32 @@ final class IngestServer: @unchecked Sendable {
 
     func define(_ d: Definition, on c: inout Connection) throws(WireError) {
         let index = Int(d.id)
+        let existing: String?
+        switch d.kind {
+        case .operation: existing = index < c.operations.count ? c.operations[index] : nil
+        case .errorType: existing = index < c.errorTypes.count ? c.errorTypes[index] : nil
+        }
+        if let existing {
+            guard existing == d.name else {
+                let what = d.kind == .operation ? "operation" : "error type"
+                throw WireError(.redefinition, "\(what) id \(d.id) is already \"\(existing)\"; ids cannot be rebound on a connection")
+            }
+            return
+        }
+        // Ids are bounded per connection (4,096 of each kind); the names all open connections
+        // hold are bounded together, so many connections cannot add up to unbounded memory.
+        let cost = ConnectionLimits.nameBytes(d.name)
+        guard nameBytes + cost <= nameBudgetBytes else {
+            throw WireError(.limitExceeded, "probed holds \(nameBytes >> 20) MiB of names defined by its \(clientCount) client connections, its limit; define fewer distinct names (ids are meant to be reused)")
+        }
+        nameBytes += cost
+        c.nameBytes += cost
         switch d.kind {
         case .operation:
             if c.operations.count <= index { c.operations.append(contentsOf: repeatElement(nil, count: index + 1 - c.operations.count)) }
-            if let existing = c.operations[index], existing != d.name {
-                throw WireError(.redefinition, "operation id \(d.id) is already \"\(existing)\"; ids cannot be rebound on a connection")
-            }
             c.operations[index] = d.name
         case .errorType:
             if c.errorTypes.count <= index { c.errorTypes.append(contentsOf: repeatElement(nil, count: index + 1 - c.errorTypes.count)) }
-            if let existing = c.errorTypes[index], existing != d.name {
-                throw WireError(.redefinition, "error type id \(d.id) is already \"\(existing)\"; ids cannot be rebound on a connection")
-            }
             c.errorTypes[index] = d.name
         }
     }
@@ -356,6 +378,7 @@ final class IngestServer: @unchecked Sendable {
         close(fd)
         owingThresholds.remove(fd)
         if acceptPaused { resumeAccepting() }
+        nameBytes -= c.nameBytes
         if c.role == .client {
             clientCount -= 1
             feed.submit(.disconnected(c.id))

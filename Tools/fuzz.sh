@@ -29,7 +29,7 @@ sources() {
     case $1 in
         wire) echo Sources/ProbeWire/*.swift Tools/fuzz/WireDecoderFuzz.swift ;;
         control) echo Sources/ProbeDaemon/Control/ControlRequest.swift Tools/fuzz/ControlRequestFuzz.swift ;;
-        http) echo Sources/ProbeDaemon/Metrics/HTTPRequestHead.swift Tools/fuzz/HTTPRequestFuzz.swift ;;
+        http) echo Sources/ProbeDaemon/Metrics/HTTPRequestHead.swift Sources/ProbeDaemon/StringTrimming.swift Tools/fuzz/HTTPRequestFuzz.swift ;;
         *) usage ;;
     esac
 }

@@ -258,6 +258,10 @@ import Testing
             guard case .error(let e) = m else { Issue.record("a silent peer got \(m)"); continue }
             #expect(e.code == .limitExceeded)
         }
+        // probectl, at the limit, is served or told why.
+        let busy = try daemon.probectl(["status"])
+        print("probectl status at the limit: exit \(busy.status) \(busy.stderr)")
+        #expect(busy.status == 0 || busy.stderr.contains("limit_exceeded"), "\(busy.stderr)")
         // Each kind of refusal logged once (then counted), not once per attempt.
         #expect(Self.refusalLines(daemon).count <= 4, "\(Self.refusalLines(daemon).prefix(10))")
         // Descriptors free again: everything recovers without a restart.
@@ -270,7 +274,13 @@ import Testing
             if case .welcome? = peer.receive() { recovered = true } else { usleep(50_000) }
         }
         #expect(recovered)
-        let status = try daemon.status()
+        // probectl too, once probed has read the end of the closed peers' streams.
+        var answered: Outcome? = nil
+        for _ in 0..<100 where answered?.status != 0 {
+            answered = try daemon.probectl(["status", "--json"])
+            if answered?.status != 0 { usleep(50_000) }
+        }
+        let status = try JSONDecoder.snakeCase.decode(StatusReport.self, from: Data((answered?.stdout ?? "").utf8))
         #expect((status.connectionsRefused ?? 0) >= UInt64(refusals.count + told.count))
         #expect(try daemon.probectl(["status"]).stdout.contains("connections refused"))
         withExtendedLifetime(followers) {}

@@ -55,7 +55,7 @@ public final class Log: Sendable {
     /// A line for stderr before there is a log (a refused start): as it always read, with
     /// journald's error prefix under systemd, so the journal keeps it as an error.
     static func startError(_ text: String) {
-        writeStandardError((underSystemd ? "<\(Level.error.rawValue)>" : "") + text.replacingNewlines() + "\n")
+        writeStandardError((underSystemd ? "<\(Level.error.rawValue)>" : "") + text.replacingNewlines().escapingControlCharacters() + "\n")
     }
 
     public func error(_ message: @autoclosure () -> String) { write(.error, message) }
@@ -70,5 +70,12 @@ public final class Log: Sendable {
         line += message().escapingControlCharacters()
         line += "\n"
         lock.withLock { _ in writeStandardError(line) }
+    }
+}
+
+extension String {
+    /// Lines joined with spaces: a start error is one journal entry.
+    func replacingNewlines() -> String {
+        String(unicodeScalars.map { $0 == "\n" || $0 == "\r" ? " " : Character($0) })
     }
 }

@@ -72,10 +72,15 @@ extension DeviceSyncSummary {
     /// were not measured with `sync:`.
     var warnings: [String] {
         guard calls > 0, !synchronized, !gpuHolders.isEmpty else { return [] }
-        let bytes = gpuHolders.reduce(UInt64(0)) { $0 &+ $1.bytes }
+        // Memory NVML withholds (NVML_VALUE_NOT_AVAILABLE) is unknown, never 0 MiB.
+        let known = gpuHolders.compactMap(\.bytes)
+        let bytes = DeviceSyncSummary.mebibytes(known.reduce(UInt64(0)) { $0 &+ $1 })
         let who = gpuHolders.count == 1 ? "process \(gpuHolders[0].pid) holds" : "\(gpuHolders.count) of its processes hold"
+        let amount = known.count == gpuHolders.count ? "\(bytes) of GPU memory"
+            : known.isEmpty ? "GPU memory (NVML does not say how much)"
+            : "at least \(bytes) of GPU memory (NVML does not say how much for all of them)"
         let share = synchronizedCalls == 0 ? "no call was" : "only \(synchronizedCalls) of \(calls) calls were"
-        return ["timings not device-synchronised: \(who) \(DeviceSyncSummary.mebibytes(bytes)) of GPU memory but \(share) measured with sync:, so durations likely count only the kernel launches"]
+        return ["timings not device-synchronised: \(who) \(amount) but \(share) measured with sync:, so durations likely count only the kernel launches"]
     }
 
     func write(to w: inout JSONWriter) {

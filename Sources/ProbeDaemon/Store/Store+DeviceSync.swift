@@ -8,13 +8,13 @@
 struct DeviceSyncSummary: Sendable {
     var calls: UInt64 = 0
     var synchronizedCalls: UInt64 = 0
-    /// Processes of the row that hold GPU memory, with the bytes they hold.
-    var gpuHolders: [(pid: Int32, bytes: UInt64)] = []
+    /// Processes of the row that hold GPU memory, with the bytes they hold (nil: NVML does not say).
+    var gpuHolders: [(pid: Int32, bytes: UInt64?)] = []
 
-    mutating func add(_ s: Series, gpuBytes: UInt64?) {
+    mutating func add(_ s: Series, gpu: GPUHolding?) {
         calls &+= s.calls
         synchronizedCalls &+= s.synchronizedCalls
-        if let gpuBytes { gpuHolders.append((s.key.pid, gpuBytes)) }
+        if let gpu { gpuHolders.append((s.key.pid, gpu.bytes)) }
     }
 
     var synchronized: Bool { calls > 0 && synchronizedCalls &* 100 >= calls &* 99 }

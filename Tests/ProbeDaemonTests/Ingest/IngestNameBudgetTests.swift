@@ -40,7 +40,7 @@ import Testing
             let bytes = WireEncoder.define(Definition(id: UInt32(id), kind: .errorType, name: name(1000 + id)))
             let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 8)
             defer { copy.deallocate() }
-            copy.copyMemory(from: UnsafeRawBufferPointer(start: bytes, count: bytes.count))
+            bytes.withUnsafeBytes { copy.copyMemory(from: $0) }
             try ingest.handle(fd, UnsafeRawBufferPointer(copy))
         }
         let first = try connection()

@@ -286,6 +286,27 @@ import Testing
         withExtendedLifetime(followers) {}
     }
 
+    /// The same kind as the descriptor-limit flood: a line per bad connection let any local
+    /// process (or one policy refuses) fill the journal as fast as it could connect. Lines about
+    /// single peers now come 1,000 at once, then 10 a second, and what was skipped is counted.
+    @Test func aStormOfBadConnections_isLoggedInABurst_thenCounted() throws {
+        let daemon = try RunningDaemon(["--warmup", "0"])
+        let storm = 2_500
+        let start = Date()
+        for _ in 0..<storm {
+            let peer = try RawPeer(daemon.socket)
+            peer.send(WireEncoder.events(droppedTotal: 0, records: []))  // before HELLO: out_of_order
+            guard case .error(let e)? = peer.receive() else { Issue.record("no ERROR for a bad first message"); break }
+            #expect(e.code == .outOfOrder)
+        }
+        let seconds = Date().timeIntervalSince(start)
+        try Self.exactCounts(daemon, service: "after-storm", count: 1_000)  // everyone else is served
+        let lines = daemon.logText.split(separator: "\n").filter { $0.contains("rejected a message") }
+        print("bad-connection storm: \(storm) connections in \(String(format: "%.1f", seconds)) s, \(lines.count) log lines")
+        #expect(lines.count >= 1_000 && lines.count <= 1_000 + Int(10 * seconds) + 10)
+        #expect(lines.allSatisfy { $0.contains("pid \(getpid())") })
+    }
+
     /// One process, one operation, reconnecting with 4,095 new 128-byte error-type names each
     /// time: 40 reconnects used to hold 163,800 types in one series (+52 MB, stats 43.6 MB).
     @Test func newErrorTypesOnEveryReconnect_keepSixteenPerSeries_andTheFrequentOne() throws {

@@ -60,7 +60,7 @@ extension IngestServer {
     /// counts for nothing. Told why (best effort), logged once with its pid, closed.
     func closeSilent(_ fd: Int32, _ c: Connection) {
         let after = DaemonOptions.durationText(helloDeadlines.timeout)
-        log.warning("closed a connection from pid \(c.peer.pid) uid \(c.peer.uid): it sent neither HELLO nor a control request within \(after) of connecting (--hello-timeout)")
+        peerLog.write(.warning, "closed a connection from pid \(c.peer.pid) uid \(c.peer.uid): it sent neither HELLO nor a control request within \(after) of connecting (--hello-timeout)")
         let error = WireError(.limitExceeded, "no HELLO or CONTROL_REQUEST within \(after) of connecting; send one right after connect")
         UnixSocket.send(fd, WireEncoder.error(error), flags: Int32(MSG_DONTWAIT))
         closeConnection(fd)

@@ -136,7 +136,9 @@ extension IngestServer {
         close(fd)
     }
 
-    var limitWarningsPending: Bool { clientLimitWarning.pending || descriptorWarning.pending || control.busyWarning.pending }
+    var limitWarningsPending: Bool {
+        clientLimitWarning.pending || descriptorWarning.pending || control.busyWarning.pending || peerLog.pending
+    }
 
     /// From the loop's housekeeping: retries a paused accept, reports counted refusals.
     func limitHousekeeping(now: UInt64) {
@@ -144,5 +146,6 @@ extension IngestServer {
         clientLimitWarning.flush()
         descriptorWarning.flush()
         control.busyWarning.flush()
+        peerLog.flush()
     }
 }

@@ -88,6 +88,10 @@ final class IngestServer: @unchecked Sendable {
     }, sink: { [log] in log.warning($0) })
     /// Slow-call thresholds set with `probectl threshold`, and the rate-limited log of slow and failed calls.
     let thresholds = ThresholdTable()
+    /// Lines about single peers (a refused message, a silent or disallowed connection): a burst
+    /// of 1,000 whole, then 10 a second, so that no local process can flood the journal.
+    lazy var peerLog = RateLimitedLog(perSecond: 10, burst: 1_000, subject: "refused or closed connections",
+                                      hint: "probectl status counts them") { [log] _, line in log.warning(line) }
     lazy var detailLog = RateLimitedLog { [log] level, line in
         level == .warning ? log.warning(line) : log.info(line)
     }
@@ -201,7 +205,7 @@ final class IngestServer: @unchecked Sendable {
                 continue
             }
             guard policy.allows(peer, fd: fd) else {
-                log.warning("refused connection from pid \(peer.pid) uid \(peer.uid) gid \(peer.gid): not allowed by policy (daemon uid \(geteuid()); see --allow-group)")
+                peerLog.write(.warning, "refused connection from pid \(peer.pid) uid \(peer.uid) gid \(peer.gid): not allowed by policy (daemon uid \(geteuid()); see --allow-group)")
                 UnixSocket.send(fd, WireEncoder.error(WireError(.refused, "uid \(peer.uid) is not allowed to connect to this probed")), flags: Int32(MSG_DONTWAIT))
                 close(fd)
                 continue
@@ -366,7 +370,7 @@ final class IngestServer: @unchecked Sendable {
     func reject(_ fd: Int32, _ error: WireError) {
         guard let c = connections[fd] else { return }
         let who = c.service.isEmpty ? "" : " (service \(c.service))"
-        log.warning("rejected a message from pid \(c.peer.pid) uid \(c.peer.uid)\(who) and closed its connection: \(error)")
+        peerLog.write(.warning, "rejected a message from pid \(c.peer.pid) uid \(c.peer.uid)\(who) and closed its connection: \(error)")
         UnixSocket.send(fd, WireEncoder.error(error), flags: Int32(MSG_DONTWAIT))
         feed.submit(.rejected(c.id))
         closeConnection(fd)

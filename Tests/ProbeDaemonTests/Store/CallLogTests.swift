@@ -191,6 +191,22 @@ struct RateLimitedLogTests {
                 "\(lines.withLock { $0 })")
     }
 
+    @Test func flush_reportsWhatWasSuppressed_afterTheInterval_withoutANewLine() {
+        let clock = ManualClock()
+        let lines = Mutex<[String]>([])
+        let log = RateLimitedLog(perSecond: 10, burst: 3, clock: clock, subject: "refused connections", hint: "see status") { _, line in
+            lines.withLock { $0.append(line) }
+        }
+        for i in 0..<10 { log.write(.warning, "refused \(i)") }
+        #expect(log.pending)
+        log.flush()
+        #expect(lines.withLock { $0.count } == 3)  // not yet: the interval has not passed
+        clock.advance(seconds: 10)
+        log.flush()
+        #expect(lines.withLock { $0.last } == "suppressed 7 lines about refused connections in the last 10.0s (more than 10 a second; see status)")
+        #expect(!log.pending)
+    }
+
     @Test func suppressedLines_areNeverEvaluated() {
         let clock = ManualClock()
         let log = RateLimitedLog(perSecond: 1, burst: 1, clock: clock) { _, _ in }

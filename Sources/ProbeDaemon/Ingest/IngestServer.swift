@@ -124,6 +124,13 @@ final class IngestServer: @unchecked Sendable {
         watch(wakeRead)
     }
 
+    /// probed's ingest server lives as long as probed; one made by a test gives back what it owns
+    /// (not the listening socket, nor connections, which their owners close).
+    deinit {
+        receiveBuffer.deallocate()
+        for fd in [wakeRead, wakeWrite, epoll.fd, spareFD] where fd >= 0 { close(fd) }
+    }
+
     func watch(_ fd: Int32) {
         epoll.add(fd)
     }

@@ -98,6 +98,13 @@ public struct StatusReport: Codable, Sendable {
     /// False when probed was behind its clients: messages they queued before the request were not
     /// yet applied, and the figures leave them out (absent from daemons before it existed).
     public var upToDate: Bool?
+    /// `--max-clients` as in force, and the connections refused at it or at the descriptor limit.
+    public var maxClients: Int?
+    public var connectionsRefused: UInt64?
+    /// Memory held by the slow/failed-call logs, their budget, and entries evicted to keep it.
+    public var callLogBytes: Int?
+    public var callLogBudgetBytes: Int?
+    public var callLogEvicted: UInt64?
     public var processes: [ProcessRow]
 }
 

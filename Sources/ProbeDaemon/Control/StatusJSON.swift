@@ -4,7 +4,8 @@ import ProbeControl
 enum StatusJSON {
     /// `pid`: probed's own. `upToDate`: false when messages clients queued before the request were
     /// still waiting to be applied (probed is behind); the figures then leave them out.
-    static func render(_ s: StatusSnapshot, pid: Int32, upToDate: Bool = true) -> String {
+    /// `limits`: the ingest side's connection limit and refusals (nil in tests without one).
+    static func render(_ s: StatusSnapshot, pid: Int32, upToDate: Bool = true, limits: (maxClients: Int, refused: UInt64)? = nil) -> String {
         var w = JSONWriter()
         w.beginObject()
         w.field("schema_version", Schema.version)
@@ -23,6 +24,13 @@ enum StatusJSON {
         w.field("max_series", s.maxSeries)
         w.field("series_refused", s.seriesRefused)
         w.field("events_refused", s.eventsRefused)
+        if let limits {
+            w.field("max_clients", limits.maxClients)
+            w.field("connections_refused", limits.refused)
+        }
+        w.field("call_log_bytes", s.callLogBytes)
+        w.field("call_log_budget_bytes", s.callLogBudgetBytes)
+        w.field("call_log_evicted", s.callLogEvicted)
         // A process's drop count covers its whole life: one that reconnected reports it again,
         // so take the largest per process, not the sum over its connections.
         var droppedByProcess: [Int32: UInt64] = [:]

@@ -3,7 +3,7 @@
 // defined ids, sizes), answers ACK, ERROR and THRESHOLD, and hands whole messages to the store in
 // order through StoreFeed.
 // Owns: client connections and their name tables, hello deadlines, owed thresholds, the
-// threshold table, the feed's back-pressure.
+// threshold table, the feed's back-pressure, the connection limits (IngestServer+Limits.swift).
 // May call: ProbeWire, ProbePosix; Store/ only through StoreFeed (never awaits the actor);
 // Control/ (hands a control connection over); Service/ (Log, AccessPolicy, options).
 
@@ -33,6 +33,8 @@ final class IngestServer: @unchecked Sendable {
         /// Defined operation names by id (nil = undefined).
         var operations: [String?] = []
         var errorTypes: [String?] = []
+        /// What those two tables hold, counted against `nameBudgetBytes` (ConnectionLimits.nameBytes).
+        var nameBytes = 0
         /// Event records accepted on this connection, and how many of them were acknowledged.
         var eventsAccepted: UInt64 = 0
         var eventsAcknowledged: UInt64 = 0
@@ -62,15 +64,45 @@ final class IngestServer: @unchecked Sendable {
     let accepting = Atomic<Bool>(true)
     /// Bumped on every turn of the ingest loop (at least once a second): the watchdog's proof of life.
     let heartbeat = Atomic<UInt64>(0)
+    /// How many connections may be held: see IngestServer+Limits.swift.
+    let limits: ConnectionLimits
+    /// Connections that said HELLO and are open (counted against `limits.maxClients`).
+    var clientCount = 0
+    /// Bytes of the names open connections have defined (their ids' tables), all together, and
+    /// the most they may hold: a DEFINE past it is refused with `limit_exceeded`.
+    var nameBytes = 0
+    let nameBudgetBytes: Int
+    /// A descriptor kept open (on /dev/null) to be closed when accept meets the descriptor
+    /// limit, so the waiting peer can be accepted and told why it is refused; -1 while spent.
+    var spareFD: Int32 = -1
+    /// Set while the listening socket is out of the loop because the descriptor limit left no
+    /// way to refuse its peers (housekeeping and every closed connection try to resume).
+    var acceptPaused = false
+    /// Connections refused at a limit (`--max-clients`, the descriptor limit), for status.
+    let connectionsRefused = Atomic<UInt64>(0)
+    lazy var clientLimitWarning = CountedWarning(summary: { [limits] n, s in
+        "refused \(n) more client connections in the last \(s) s: \(limits.maxClients) clients already connected (--max-clients)"
+    }, sink: { [log] in log.warning($0) })
+    lazy var descriptorWarning = CountedWarning(summary: { n, s in
+        "refused \(n) more connections in the last \(s) s at the descriptor limit (\(ConnectionLimits.descriptorLimit()))"
+    }, sink: { [log] in log.warning($0) })
     /// Slow-call thresholds set with `probectl threshold`, and the rate-limited log of slow and failed calls.
     let thresholds = ThresholdTable()
+    /// Lines about single peers (a refused message, a silent or disallowed connection): a burst
+    /// of 1,000 whole, then 10 a second, so that no local process can flood the journal.
+    lazy var peerLog = RateLimitedLog(perSecond: 10, burst: 1_000, subject: "refused or closed connections",
+                                      hint: "probectl status counts them") { [log] _, line in log.warning(line) }
     lazy var detailLog = RateLimitedLog { [log] level, line in
         level == .warning ? log.warning(line) : log.info(line)
     }
 
     init(listenFD: Int32, feed: StoreFeed, log: Log, policy: AccessPolicy, control: ControlServer,
-         helloTimeout: UInt64 = DaemonOptions.defaultHelloTimeout) throws(SystemError) {
+         helloTimeout: UInt64 = DaemonOptions.defaultHelloTimeout,
+         limits: ConnectionLimits = ConnectionLimits(maxClients: DaemonOptions.defaultMaxClients),
+         nameBudgetBytes: Int = ConnectionLimits.defaultNameBudgetBytes) throws(SystemError) {
         self.listenFD = listenFD
+        self.limits = limits
+        self.nameBudgetBytes = nameBudgetBytes
         helloDeadlines = HelloDeadlines(timeout: helloTimeout)
         self.feed = feed
         self.log = log
@@ -87,8 +119,16 @@ final class IngestServer: @unchecked Sendable {
         }
         // One byte more than the largest legal message, so an oversized one is seen as such.
         receiveBuffer = .allocate(byteCount: WireProtocol.maxMessageBytes + 1, alignment: 16)
+        spareFD = ConnectionLimits.openSpare()
         watch(listenFD)
         watch(wakeRead)
+    }
+
+    /// probed's ingest server lives as long as probed; one made by a test gives back what it owns
+    /// (not the listening socket, nor connections, which their owners close).
+    deinit {
+        receiveBuffer.deallocate()
+        for fd in [wakeRead, wakeWrite, epoll.fd, spareFD] where fd >= 0 { close(fd) }
     }
 
     func watch(_ fd: Int32) {
@@ -141,7 +181,7 @@ final class IngestServer: @unchecked Sendable {
                 } else {
                     readMessages(fd, limit: 64)
                     let now = monotonicNanoseconds()
-                    if now &- checked > 20_000_000 && accepting.load(ordering: .relaxed) {
+                    if now &- checked > 20_000_000 && accepting.load(ordering: .relaxed) && !acceptPaused {
                         acceptAll()
                         checked = now
                     }
@@ -157,18 +197,22 @@ final class IngestServer: @unchecked Sendable {
         while true {
             let fd = UnixSocket.accept(listenFD)
             if fd < 0 {
-                if errno == EINTR { continue }
-                if errno == EMFILE || errno == ENFILE {
-                    log.warning("cannot accept more connections: \(SystemError("accept4")); raise the descriptor limit (LimitNOFILE)")
-                }
+                if errno == EINTR || errno == ECONNABORTED { continue }
+                // Out of descriptors: refuse the waiting peers through the spare one (or stop
+                // watching the socket), never spin on a listening socket that stays readable.
+                if (errno == EMFILE || errno == ENFILE) && refuseAtDescriptorLimit(errno) { continue }
                 return
+            }
+            if connections.count >= limits.maxConnections {
+                refuseAtConnectionLimit(fd)
+                continue
             }
             guard let peer = UnixSocket.peerCredentials(fd) else {
                 close(fd)
                 continue
             }
             guard policy.allows(peer, fd: fd) else {
-                log.warning("refused connection from pid \(peer.pid) uid \(peer.uid) gid \(peer.gid): not allowed by policy (daemon uid \(geteuid()); see --allow-group)")
+                peerLog.write(.warning, "refused connection from pid \(peer.pid) uid \(peer.uid) gid \(peer.gid): not allowed by policy (daemon uid \(geteuid()); see --allow-group)")
                 UnixSocket.send(fd, WireEncoder.error(WireError(.refused, "uid \(peer.uid) is not allowed to connect to this probed")), flags: Int32(MSG_DONTWAIT))
                 close(fd)
                 continue
@@ -233,6 +277,11 @@ final class IngestServer: @unchecked Sendable {
             guard hello.minVersion <= WireProtocol.version && hello.maxVersion >= WireProtocol.version else {
                 throw WireError(.unsupportedVersion, "client speaks versions \(hello.minVersion)...\(hello.maxVersion); this daemon speaks 1...\(WireProtocol.version)")
             }
+            guard clientCount < limits.maxClients else {
+                refuseOverMaxClients(fd, c, service: hello.service)
+                return
+            }
+            clientCount += 1
             c.role = .client
             c.service = hello.service
             connections[fd] = c
@@ -284,18 +333,32 @@ final class IngestServer: @unchecked Sendable {
 
     func define(_ d: Definition, on c: inout Connection) throws(WireError) {
         let index = Int(d.id)
+        let existing: String?
+        switch d.kind {
+        case .operation: existing = index < c.operations.count ? c.operations[index] : nil
+        case .errorType: existing = index < c.errorTypes.count ? c.errorTypes[index] : nil
+        }
+        if let existing {
+            guard existing == d.name else {
+                let what = d.kind == .operation ? "operation" : "error type"
+                throw WireError(.redefinition, "\(what) id \(d.id) is already \"\(existing)\"; ids cannot be rebound on a connection")
+            }
+            return
+        }
+        // Ids are bounded per connection (4,096 of each kind); the names all open connections
+        // hold are bounded together, so many connections cannot add up to unbounded memory.
+        let cost = ConnectionLimits.nameBytes(d.name)
+        guard nameBytes + cost <= nameBudgetBytes else {
+            throw WireError(.limitExceeded, "probed holds \(nameBytes >> 20) MiB of names defined by its \(clientCount) client connections, its limit; define fewer distinct names (ids are meant to be reused)")
+        }
+        nameBytes += cost
+        c.nameBytes += cost
         switch d.kind {
         case .operation:
             if c.operations.count <= index { c.operations.append(contentsOf: repeatElement(nil, count: index + 1 - c.operations.count)) }
-            if let existing = c.operations[index], existing != d.name {
-                throw WireError(.redefinition, "operation id \(d.id) is already \"\(existing)\"; ids cannot be rebound on a connection")
-            }
             c.operations[index] = d.name
         case .errorType:
             if c.errorTypes.count <= index { c.errorTypes.append(contentsOf: repeatElement(nil, count: index + 1 - c.errorTypes.count)) }
-            if let existing = c.errorTypes[index], existing != d.name {
-                throw WireError(.redefinition, "error type id \(d.id) is already \"\(existing)\"; ids cannot be rebound on a connection")
-            }
             c.errorTypes[index] = d.name
         }
     }
@@ -314,7 +377,7 @@ final class IngestServer: @unchecked Sendable {
     func reject(_ fd: Int32, _ error: WireError) {
         guard let c = connections[fd] else { return }
         let who = c.service.isEmpty ? "" : " (service \(c.service))"
-        log.warning("rejected a message from pid \(c.peer.pid) uid \(c.peer.uid)\(who) and closed its connection: \(error)")
+        peerLog.write(.warning, "rejected a message from pid \(c.peer.pid) uid \(c.peer.uid)\(who) and closed its connection: \(error)")
         UnixSocket.send(fd, WireEncoder.error(error), flags: Int32(MSG_DONTWAIT))
         feed.submit(.rejected(c.id))
         closeConnection(fd)
@@ -325,7 +388,10 @@ final class IngestServer: @unchecked Sendable {
         unwatch(fd)
         close(fd)
         owingThresholds.remove(fd)
+        if acceptPaused { resumeAccepting() }
+        nameBytes -= c.nameBytes
         if c.role == .client {
+            clientCount -= 1
             feed.submit(.disconnected(c.id))
             log.debug("client disconnected: service \(c.service) pid \(c.peer.pid)")
         }

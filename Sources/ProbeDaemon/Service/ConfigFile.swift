@@ -12,7 +12,7 @@ public enum ConfigFile {
     public static let defaultPath = "/etc/probed.conf"
     /// The settings a file may hold, in the order `--check-config` prints them.
     public static let keys = ["socket", "warmup", "log-level", "metrics-listen", "sample-interval", "leak-threshold",
-                              "leak-window", "allow-group", "control-group", "max-series", "hello-timeout"]
+                              "leak-window", "allow-group", "control-group", "max-series", "max-clients", "hello-timeout", "call-log-memory"]
     /// Settings SIGHUP applies at once; every other change is reported as needing a restart.
     public static let liveKeys: Set<String> = ["log-level"]
     /// Larger files are refused: a configuration is a few lines.
@@ -235,7 +235,9 @@ extension DaemonOptions {
             ("allow-group", allowGroup?.name),
             ("control-group", controlGroup?.name),
             ("max-series", String(maxSeries)),
+            ("max-clients", String(maxClients)),
             ("hello-timeout", DaemonOptions.durationText(helloTimeout)),
+            ("call-log-memory", DaemonOptions.sizeText(Double(callLogMemory))),
         ]
     }
 

@@ -58,11 +58,9 @@ final class Series {
     let firstSeen: UInt64
     /// The per-event state; owned by this object (freed with it).
     let hot: UnsafeMutablePointer<SeriesHot>
-    /// Error-type names in the order first seen; slices count failures by index into it.
-    private(set) var errorTypeNames: [String] = []
-    private var errorTypeIndex: [String: UInt32] = [:]
-    /// Lifetime failures by error-type index.
-    private(set) var errorTypeCounts: [UInt64] = []
+    /// Failures by error type: at most `ErrorTypeTable.capacity` names, the rest as `other`;
+    /// the windows count failures by its slots.
+    private(set) var errorTypeTable = ErrorTypeTable()
     /// Per-call resident-memory deltas, when the client tracks them for this operation.
     var memory = MemoryDeltaStats()
     /// Slow calls (CALL_DETAILs flagged slow) of the series.
@@ -119,29 +117,26 @@ final class Series {
 
     /// Counts a failure of the error type `name` (the call itself goes through `add`).
     func addError(named name: String) {
-        let t: Int
-        if let known = errorTypeIndex[name] {
-            t = Int(known)
-        } else {
-            t = errorTypeNames.count
-            errorTypeIndex[name] = UInt32(t)
-            errorTypeNames.append(name)
-            errorTypeCounts.append(0)
-            windows.openErrorTypes.append(0)
+        let (slot, replaced) = errorTypeTable.record(name)
+        let t = Int(slot)
+        if replaced { windows.reassignErrorType(slot) }
+        if windows.openErrorTypes.count <= t {
+            windows.openErrorTypes.append(contentsOf: repeatElement(0, count: t + 1 - windows.openErrorTypes.count))
         }
-        errorTypeCounts[t] &+= 1
         windows.openErrorTypes[t] &+= 1
     }
 
-    /// Lifetime failures by error-type name.
-    var errorTypes: [String: UInt64] {
-        var out: [String: UInt64] = [:]
-        for (t, c) in errorTypeCounts.enumerated() where c > 0 { out[errorTypeNames[t]] = c }
-        return out
+    /// Lifetime failures by error type (at most `ErrorTypeTable.capacity` names, and `other`).
+    var errorTypes: ErrorTypeCounts { errorTypeTable.lifetime }
+
+    /// The name of error-type slot `slot` (nil: `ErrorTypeTable.otherSlot`, or no such slot).
+    func errorTypeName(slot: Int) -> String? {
+        slot < errorTypeTable.names.count ? errorTypeTable.names[slot] : nil
     }
 
-    /// Heap bytes this series holds, windows included (names and the object header aside).
+    /// Heap bytes this series holds, windows and error-type names included (the key's names and
+    /// the object header aside).
     var footprintBytes: Int {
-        windows.footprintBytes + errorTypeCounts.capacity * 8 + errorTypeNames.capacity * 16 + items.footprintBytes
+        windows.footprintBytes + errorTypeTable.footprintBytes + items.footprintBytes
     }
 }

@@ -49,8 +49,8 @@ extension Store {
                 .map { ErrorsSnapshot.Operation(service: $0.key.service, operation: $0.key.operation, figures: $0.value) })
     }
 
-    /// Entries kept and the bytes they hold, for tests and status.
-    var callLogFootprint: (logs: Int, bytes: Int) { (callLogs.logs.count, callLogs.bytes) }
+    /// Logs, the bytes they hold and the entries evicted to stay within the budget, for tests and status.
+    var callLogFootprint: (logs: Int, bytes: Int, evicted: UInt64) { (callLogs.logs.count, callLogs.bytes, callLogs.evicted) }
 }
 
 /// Slow calls kept for `probectl slow` (Control/CallsJSON.swift renders them).

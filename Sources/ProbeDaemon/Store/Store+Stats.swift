@@ -14,7 +14,9 @@ extension Store {
         var rate: Double = 0
         /// How much time the figures cover: the window, or less where the series began later.
         var spanNs: UInt64 = 0
-        var errorTypes: [String: UInt64] = [:]
+        /// Failures by error type, at most `ErrorTypeTable.capacity` names and `other`.
+        var errorTypeCounts = ErrorTypeCounts()
+        var errorTypes: [String: UInt64] { errorTypeCounts.dictionary }
         var processes = 0
         var memory = MemoryDeltaStats()
         /// Device synchronisation and GPU memory of the rows' processes (see Store+DeviceSync.swift).
@@ -38,7 +40,7 @@ extension Store {
                 errors &+= s.errors
                 warmup &+= s.warmup
                 latency.merge(s.windows.lifetimeLatency)
-                for (k, v) in s.errorTypes { errorTypes[k, default: 0] &+= v }
+                errorTypeCounts.merge(s.errorTypes)
                 spanNs = max(spanNs, now &- min(s.firstSeen, now))
                 // The lifetime row's rate is the current one, over the last 10 s, as it always was.
                 let recent = s.windows.figures(seconds: 10, totals: totals, latency: false)
@@ -51,7 +53,11 @@ extension Store {
             warmup &+= f.warmup
             latency.merge(f.latency)
             lifetimeLatency.merge(s.windows.lifetimeLatency)
-            for (t, c) in f.errorTypes.enumerated() where c > 0 { errorTypes[s.errorTypeNames[t], default: 0] &+= c }
+            var windowed = ErrorTypeCounts()
+            for (t, c) in f.errorTypes.enumerated() where c > 0 {
+                if let name = s.errorTypeName(slot: t) { windowed.add(name, c) } else { windowed.addOther(c) }
+            }
+            errorTypeCounts.merge(windowed)
             let covered = span(s, seconds: seconds, now: now)
             spanNs = max(spanNs, covered)
             rate += Double(f.calls) / max(Double(covered) / 1e9, 1)

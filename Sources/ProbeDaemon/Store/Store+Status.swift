@@ -6,6 +6,7 @@ extension Store {
             maxSeries: configuration.maxSeries, series: series.count, eventsReceived: eventsReceived,
             bytesReceived: bytesReceived, messagesReceived: messagesReceived, messagesRejected: messagesRejected,
             seriesRefused: seriesRefused, eventsRefused: eventsRefused,
+            callLogBytes: callLogs.bytes, callLogBudgetBytes: callLogs.budgetBytes, callLogEvicted: callLogs.evicted,
             connections: clients.values.compactMap(\.record))
     }
 }
@@ -55,6 +56,9 @@ struct StatusSnapshot: Sendable {
     var messagesRejected: UInt64
     var seriesRefused: UInt64
     var eventsRefused: UInt64
+    var callLogBytes: Int
+    var callLogBudgetBytes: Int
+    var callLogEvicted: UInt64
     /// In no particular order.
     var connections: [ConnectionRecord]
 }

@@ -42,13 +42,18 @@ public actor Store {
         public var maxSeries: Int = DaemonOptions.defaultMaxSeries
         /// Where refusals are logged; nil logs nothing (unit tests).
         public var log: Log? = nil
+        /// Memory all call logs together may hold (see CallLogs): 64 MiB unless a test says otherwise.
+        public static let defaultCallLogBudgetBytes = 64 << 20
+        public var callLogBudgetBytes = Configuration.defaultCallLogBudgetBytes
         public init(warmup: Int = 10, socketPath: String = "", memory: MemoryOptions = MemoryOptions(),
-                    maxSeries: Int = DaemonOptions.defaultMaxSeries, log: Log? = nil) {
+                    maxSeries: Int = DaemonOptions.defaultMaxSeries, log: Log? = nil,
+                    callLogBudgetBytes: Int = Configuration.defaultCallLogBudgetBytes) {
             self.warmup = warmup
             self.socketPath = socketPath
             self.memory = memory
             self.maxSeries = maxSeries
             self.log = log
+            self.callLogBudgetBytes = callLogBudgetBytes
         }
     }
 
@@ -96,13 +101,14 @@ public actor Store {
     /// NVML's devices and each client's device memory (see Store+GPU.swift).
     var gpu = GPUState()
     /// Slow and failed calls per operation (see Store+CallDetails.swift), and their followers.
-    var callLogs = CallLogs()
+    var callLogs: CallLogs
     let callFeed = CallFeed()
 
     public init(configuration: Configuration = Configuration(), clock: any DaemonClock = MonotonicClock()) {
         self.configuration = configuration
         self.clock = clock
         startedAt = clock.now()
+        callLogs = CallLogs(budgetBytes: configuration.callLogBudgetBytes)
     }
 
     public func apply(_ item: IngestItem) {

@@ -1,4 +1,5 @@
 import ProbeControl
+import ProbeStatistics
 
 extension CLI {
     /// `probectl procs`: one line per client process with its memory and leak assessment.
@@ -18,7 +19,7 @@ extension CLI {
                 r.trend, r.leakSuspected ? "SUSPECTED" : "no", String(r.eventsReceived), String(r.droppedEvents),
             ] + (gpu ? gpuCells(r) : []))
         }
-        let threshold = Format.bytes(UInt64(p.leakThresholdBytesPerMin))
+        let threshold = Format.bytes(UInt64(saturating: p.leakThresholdBytesPerMin))
         return t.render() + """
 
             (sampled every \(Format.duration(p.sampleIntervalNs)); growth is the Theil–Sen slope over the last \
@@ -34,7 +35,8 @@ extension CLI {
 
     static func memoryCells(_ r: OperationRow) -> [String] {
         guard (r.memDeltaCalls ?? 0) > 0 else { return ["-", "-", "-"] }
-        return [r.memDeltaMeanBytes, r.memDeltaMaxBytes, r.memDeltaTotalBytes].map { $0.map { Format.signedBytes(Double($0)) } ?? "-" }
+        return [r.memDeltaMeanBytes.map(Double.init), r.memDeltaMaxBytes.map(Double.init), r.memDeltaTotalBytes.map(Double.init)]
+            .map { $0.map(Format.signedBytes) ?? "-" }
     }
 }
 
@@ -56,7 +58,10 @@ extension Format {
         case ..<1024: return "\(Int64(v.rounded()))B"
         case ..<1_048_576: return fixed(v / 1024) + "KiB"
         case ..<1_073_741_824: return fixed(v / 1_048_576) + "MiB"
-        default: return fixed(v / 1_073_741_824) + "GiB"
+        case ..<1_099_511_627_776: return fixed(v / 1_073_741_824) + "GiB"
+        case ..<1_125_899_906_842_624: return fixed(v / 1_099_511_627_776) + "TiB"
+        case ..<1_152_921_504_606_846_976: return fixed(v / 1_125_899_906_842_624) + "PiB"
+        default: return fixed(v / 1_152_921_504_606_846_976) + "EiB"
         }
     }
 }

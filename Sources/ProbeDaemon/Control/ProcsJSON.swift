@@ -1,4 +1,5 @@
 import ProbeControl
+import ProbeStatistics
 
 /// `probectl procs --json`: one row per client process, connected or recently exited, rendered
 /// from the store's snapshot.
@@ -31,7 +32,7 @@ enum ProcsJSON {
             w.field("trend", assessment?.verdict ?? "insufficient_data")
             w.field("leak_suspected", assessment?.suspected ?? false)
             w.field("leak_suspected_for_ns", (assessment?.suspected ?? false) ? m?.suspectedSince.map { now &- $0 } ?? 0 : nil)
-            w.field("trend_window_ns", trend.map { UInt64($0.spanSeconds * 1e9) })
+            w.field("trend_window_ns", trend.map { UInt64(saturating: $0.spanSeconds * 1e9) })
             w.field("samples", m?.history.count ?? 0)
             w.field("sample_failures", m?.sampleFailures ?? 0)
             w.field("last_sample_age_ns", m?.history.last.map { now &- $0.time })

@@ -71,7 +71,7 @@ extension DeviceSyncSummary {
     /// were not measured with `sync:`.
     var warnings: [String] {
         guard calls > 0, !synchronized, !gpuHolders.isEmpty else { return [] }
-        let bytes = gpuHolders.reduce(UInt64(0)) { $0 &+ $1.bytes }
+        let bytes = gpuHolders.reduce(UInt64(0)) { $0.saturatingAdd($1.bytes) }
         let who = gpuHolders.count == 1 ? "process \(gpuHolders[0].pid) holds" : "\(gpuHolders.count) of its processes hold"
         let share = synchronizedCalls == 0 ? "no call was" : "only \(synchronizedCalls) of \(calls) calls were"
         return ["timings not device-synchronised: \(who) \(DeviceSyncSummary.mebibytes(bytes)) of GPU memory but \(share) measured with sync:, so durations likely count only the kernel launches"]
@@ -95,7 +95,7 @@ extension CallFigures {
     func write(to w: inout JSONWriter) {
         w.field("items", items)
         w.field("items_per_s", itemsPerSecond)
-        w.field("mean_per_item_ns", countedItems == 0 ? nil : countedItemNanoseconds / countedItems)
+        w.field("mean_per_item_ns", countedItems == 0 ? nil : UInt64(clamping: countedItemNanoseconds / countedItems))
         w.field("slow_calls", slowCalls)
         w.field("error_rate_1m", errorRate1m)
     }

@@ -88,8 +88,10 @@ extension CallEntry {
         return line
     }
 
+    /// `ns` in ms to one decimal, rounded half up; any duration a client sends (no `ns + 50_000`,
+    /// which traps within 50 µs of 2^64).
     static func milliseconds(_ ns: UInt64) -> String {
-        let tenths = (ns + 50_000) / 100_000
+        let tenths = ns / 100_000 + (ns % 100_000 >= 50_000 ? 1 : 0)
         return "\(tenths / 10).\(tenths % 10)ms"
     }
 }

@@ -48,7 +48,8 @@ public struct ProcStatus: Sendable, Equatable {
             let parts = line[line.index(after: colon)...].split(separator: " ", omittingEmptySubsequences: true)
                 .flatMap { $0.split(separator: "\t") }
             guard let number = parts.first.flatMap({ UInt64($0) }) else { continue }
-            fields[key] = number * 1024
+            let (bytes, overflow) = number.multipliedReportingOverflow(by: 1024)
+            fields[key] = overflow ? .max : bytes
         }
         guard let rss = fields["VmRSS"] else { return nil }
         return ProcStatus(rssBytes: rss, peakBytes: fields["VmHWM"] ?? rss, anonBytes: fields["RssAnon"], swapBytes: fields["VmSwap"])

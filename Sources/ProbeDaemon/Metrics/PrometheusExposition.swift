@@ -93,7 +93,7 @@ public enum PrometheusExposition {
                 w.sample("probe_call_duration_seconds_bucket", labels + [("le", boundary.label)], counts[i])
             }
             w.sample("probe_call_duration_seconds_bucket", labels + [("le", "+Inf")], m.latency.totalCount)
-            w.sample("probe_call_duration_seconds_sum", labels, m.latency.sum / 1e9)
+            w.sample("probe_call_duration_seconds_sum", labels, Double(m.latency.sum) / 1e9)
             w.sample("probe_call_duration_seconds_count", labels, m.latency.totalCount)
         }
 

@@ -17,5 +17,6 @@ struct DeviceSyncSummary: Sendable {
         if let gpuBytes { gpuHolders.append((s.key.pid, gpuBytes)) }
     }
 
-    var synchronized: Bool { calls > 0 && synchronizedCalls &* 100 >= calls &* 99 }
+    /// In 128 bits: `calls × 99` wraps 64 bits past 1.8 × 10^17 calls.
+    var synchronized: Bool { calls > 0 && UInt128(synchronizedCalls) * 100 >= UInt128(calls) * 99 }
 }

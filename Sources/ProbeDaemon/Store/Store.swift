@@ -193,9 +193,11 @@ public actor Store {
                     p.pointee.add(duration: r.durationNanoseconds, failed: failed, warmupLimit: warmupLimit)
                     p.pointee.items.add(
                         r.items, duration: r.durationNanoseconds, counted: !failed && p.pointee.calls > warmupLimit, second: second)
-                    if _slowPath(failed && r.errorTypeID != 0) {
+                    if _slowPath(failed) {
+                        // Every failure has a type in `error_types`, so they sum to `errors`: a
+                        // record without one (id 0) counts as "unknown", as `probectl errors` shows it.
                         let t = Int(r.errorTypeID)
-                        client.operations[index]!.addError(named: (t < client.errorTypes.count ? client.errorTypes[t] : nil) ?? "unknown")
+                        client.operations[index]!.addError(named: (t != 0 && t < client.errorTypes.count ? client.errorTypes[t] : nil) ?? "unknown")
                     }
                 }
             }

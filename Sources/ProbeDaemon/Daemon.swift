@@ -16,6 +16,14 @@ import ProbeWire
 
 /// probed's entry point: parse the command line, claim the socket, run until SIGTERM/SIGINT.
 public enum Daemon {
+    /// Who may connect, in words for the start line: "root" when probed runs as root,
+    /// "uid 1000 and root" otherwise, and the members of `--allow-group`.
+    static func allowedClients(uid: uid_t, group: String?) -> String {
+        let own = uid == 0 ? ["root"] : ["uid \(uid)", "root"]
+        let all = own + (group.map { ["members of group \($0)"] } ?? [])
+        return all.count == 1 ? all[0] : all.dropLast().joined(separator: ", ") + " and " + all.last!
+    }
+
     public static func main(_ arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Never {
         if arguments.contains("--help") || arguments.contains("-h") {
             print(DaemonOptions.usage)
@@ -29,10 +37,13 @@ public enum Daemon {
         do {
             settings = try DaemonSettings.resolve(arguments)
         } catch let error as ConfigFile.Invalid {
-            writeStandardError("probed: \(error)\n")  // PATH:LINE: reason
+            // Every bad line, PATH:LINE: reason, in file order: one run shows them all.
+            let count = error.problems.count
+            let tail = count > 1 ? "probed: \(count) problems; fix them, then check again with probed --check-config\n" : ""
+            writeStandardError(error.problems.map { "probed: \($0)\n" }.joined() + tail)
             exit(2)
         } catch {
-            writeStandardError("probed: \(error)\n\(DaemonOptions.usage)\n")
+            writeStandardError("probed: \(error)\n\(DaemonOptions.hint)\n")  // one line and a hint, as probectl does
             exit(2)
         }
         if settings.checkOnly {
@@ -110,7 +121,7 @@ public enum Daemon {
         Thread.detachNewThread { ingest.run() }
         MemorySampler(store: store, interval: options.memory.sampleInterval, log: log).start()
         GPUSampler(store: store, interval: options.memory.sampleInterval, libraryPath: options.nvmlLibrary, log: log).start()
-        let who = options.allowGroup.map { "uid \(geteuid()), root and group \($0)" } ?? "uid \(geteuid()) and root"
+        let who = Daemon.allowedClients(uid: geteuid(), group: options.allowGroup.map { "\($0)" })
         log.info("listening on \(path)\(activated == nil ? "" : " (from systemd)") (protocol \(WireProtocol.version), warm-up \(options.warmup) calls, pid \(getpid()); clients allowed: \(who)\(settings.configPath.map { "; settings from \($0)" } ?? ""))")
         if let metrics {
             Thread.detachNewThread { metrics.run() }

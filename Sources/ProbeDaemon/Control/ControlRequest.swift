@@ -33,7 +33,7 @@ extension NSNumber: NSNumberLike {
 }
 
 extension ControlRequest {
-    /// `slow` and `errors`: the optional `operation` filter (absent, or a string).
+    /// `stats`, `slow` and `errors`: the optional `operation` filter (absent, or a string).
     func operationFilter() throws(Invalid) -> String? {
         switch arguments["operation"] {
         case nil: return nil

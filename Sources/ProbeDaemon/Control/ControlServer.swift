@@ -116,8 +116,10 @@ final class ControlServer: @unchecked Sendable {
             default:
                 return ControlServer.errorJSON("\"window\" must be a string: \(StatsWindow.choices)")
             }
+            let operation: String?
+            do { operation = try request.operationFilter() } catch { return ControlServer.errorJSON(error.description) }
             ingest?.barrier()
-            return StatsJSON.render(store.blocking { await $0.statsSnapshot(window: window) })
+            return StatsJSON.render(store.blocking { await $0.statsSnapshot(window: window, operation: operation) })
         case "procs":
             ingest?.barrier()
             return ProcsJSON.render(store.blocking { await $0.procsSnapshot() })

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import ProbeControl
 import ProbePosix
 import ProbeWire
 
@@ -58,10 +59,11 @@ extension IngestServer {
 }
 
 extension CallEntry {
-    /// One log line: what an operator grepping the journal needs, attributes included.
+    /// One log line: what an operator grepping the journal needs, attributes included; the
+    /// duration in the units probectl's tables use (`24.0µs`, `80.1ms`, `1.25s`).
     var logLine: String {
         var line = detail.failed ? "failed call" : "slow call"
-        line += ": service \(service) pid \(pid) operation \(operation) duration \(CallEntry.milliseconds(detail.durationNanoseconds))"
+        line += ": service \(service) pid \(pid) operation \(operation) duration \(Format.duration(detail.durationNanoseconds))"
         if detail.items > 1 { line += " items \(detail.items)" }
         if detail.failed { line += " error \(errorType ?? "unknown"): \(detail.errorDescription)" }
         if !detail.attributes.isEmpty {
@@ -69,12 +71,5 @@ extension CallEntry {
         }
         if detail.truncated { line += " (truncated by the client)" }
         return line
-    }
-
-    /// `ns` in ms to one decimal, rounded half up; any duration a client sends (no `ns + 50_000`,
-    /// which traps within 50 µs of 2^64).
-    static func milliseconds(_ ns: UInt64) -> String {
-        let tenths = ns / 100_000 + (ns % 100_000 >= 50_000 ? 1 : 0)
-        return "\(tenths / 10).\(tenths % 10)ms"
     }
 }

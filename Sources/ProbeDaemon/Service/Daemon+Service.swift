@@ -27,7 +27,8 @@ extension Daemon {
         do {
             try next.reload()
         } catch {
-            log.error("SIGHUP: configuration not reloaded, keeping the settings in effect: \(error)")
+            let problems = (error as? ConfigFile.Invalid)?.problems.joined(separator: "; ") ?? "\(error)"
+            log.error("SIGHUP: configuration not reloaded, keeping the settings in effect: \(problems)")
             return
         }
         settings = next

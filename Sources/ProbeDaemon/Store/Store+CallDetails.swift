@@ -86,6 +86,9 @@ struct ErrorsSnapshot: Sendable {
 struct CallFigures: Sendable {
     /// Saturates at 2^64 − 1 (items are peer-controlled); the sums behind the mean are exact.
     var items: UInt64 = 0
+    /// Calls since the series began, whatever the window: beside `items`, it tells a batched
+    /// operation (items ≠ calls) from one that records one item per call.
+    var lifetimeCalls: UInt64 = 0
     var countedItems: UInt128 = 0
     var countedItemNanoseconds: UInt128 = 0
     var itemsPerSecond: Double = 0
@@ -100,6 +103,7 @@ struct CallFigures: Sendable {
     /// `all` row: the last 10 s, like its `rate_per_s`).
     mutating func add(_ s: Series, window: StatsWindow, now: UInt64, span: (UInt64) -> UInt64) {
         items = items.saturatingAdd(s.items.total)
+        lifetimeCalls &+= s.calls
         countedItems &+= s.items.countedItems
         countedItemNanoseconds &+= s.items.countedNanoseconds
         slowCalls = slowCalls.saturatingAdd(s.slowCalls)

@@ -21,6 +21,11 @@ struct Flusher {
     var socketPath = ""
     var definedOperations = 0
     var definedErrorTypes = 0
+    /// Whether this connection's daemon takes DEFINE flags (WELCOME `operationFlags`), the flags
+    /// it was sent for each defined id, and the names table's `flagsVersion` then.
+    var flagsAccepted = false
+    var sentFlags: [OperationFlags] = []
+    var sentFlagsVersion: UInt64 = 0
     var reportedDropped: UInt64 = 0
     var pending: [Pending]
     /// The shard's next buffer after a drain (same capacity as the shard's own).
@@ -137,6 +142,7 @@ struct Flusher {
             memory.accepted = welcome.features.contains(.memoryDeltas)
             memory.reportedDropped = .max  // report the drop count on the first batch
             details.accepted = welcome.features.contains(.callDetails)
+            flagsAccepted = welcome.features.contains(.operationFlags)
             core.thresholds.clearDaemon()  // this daemon sends its thresholds again after DEFINE
         case .error(let e):
             refused(e)
@@ -146,6 +152,8 @@ struct Flusher {
         }
         definedOperations = 0
         definedErrorTypes = 0
+        sentFlags = []
+        sentFlagsVersion = 0
         sentOnConnection = 0
         ackedOnConnection = 0
         core.deliveredByConnection.withLock { $0.append(0) }
@@ -219,15 +227,29 @@ struct Flusher {
         }
     }
 
-    /// Sends DEFINE for every name added since the last call (all of them after a reconnect).
+    /// Sends DEFINE for every name added since the last call (all of them after a reconnect),
+    /// and again for a defined operation whose flags changed (when the daemon takes flags).
     mutating func sendDefinitions() -> Bool {
-        let (ops, errs) = core.names.withLock { n in
-            (Array(n.operationNames.dropFirst(definedOperations)), Array(n.errorTypeNames.dropFirst(definedErrorTypes)))
+        let (ops, errs, flags, names, version) = core.names.withLock { n in
+            let redefine = flagsAccepted && n.flagsVersion != sentFlagsVersion
+            return (Array(n.operationNames.dropFirst(definedOperations)), Array(n.errorTypeNames.dropFirst(definedErrorTypes)),
+                    flagsAccepted ? n.operationFlags : [], redefine ? n.operationNames : [], n.flagsVersion)
+        }
+        if !names.isEmpty {
+            for id in sentFlags.indices where sentFlags[id] != flags[id] {
+                let bytes = WireEncoder.define(Definition(id: UInt32(id), kind: .operation, name: names[id], flags: flags[id]))
+                guard UnixSocket.send(fd, bytes) else { return failedSend() }
+                sentFlags[id] = flags[id]
+            }
+            sentFlagsVersion = version
         }
         for name in ops {
-            let bytes = WireEncoder.define(Definition(id: UInt32(definedOperations), kind: .operation, name: name))
+            let id = definedOperations
+            let declared = flagsAccepted ? flags[id] : []
+            let bytes = WireEncoder.define(Definition(id: UInt32(id), kind: .operation, name: name, flags: declared))
             guard UnixSocket.send(fd, bytes) else { return failedSend() }
             definedOperations += 1
+            sentFlags.append(declared)
         }
         for name in errs {
             let bytes = WireEncoder.define(Definition(id: UInt32(definedErrorTypes + 1), kind: .errorType, name: name))

@@ -14,6 +14,10 @@ final class ProbeCore: @unchecked Sendable {
     struct Names {
         var operations: [String: UInt32] = [:]
         var operationNames: [String] = []
+        /// What the service declared about each operation (DEFINE flags), by id.
+        var operationFlags: [OperationFlags] = []
+        /// Bumped whenever a defined operation's flags change, so the flusher DEFINEs it again.
+        var flagsVersion: UInt64 = 0
         var errorTypes: [String: UInt32] = [:]
         /// Index i holds error type id i + 1.
         var errorTypeNames: [String] = []
@@ -121,8 +125,19 @@ final class ProbeCore: @unchecked Sendable {
             guard n.operationNames.count < WireProtocol.maxOperations else { return .max }
             let id = UInt32(n.operationNames.count)
             n.operationNames.append(WireEncoder.sanitizedName(name))
+            n.operationFlags.append([])
             n.operations[name] = id
             return id
+        }
+    }
+
+    /// Declares (or withdraws) `flag` for operation `id`; the daemon learns it from DEFINE.
+    func setFlag(_ flag: OperationFlags, _ on: Bool, for id: UInt32) {
+        names.withLock { n in
+            guard Int(id) < n.operationFlags.count else { return }
+            let before = n.operationFlags[Int(id)]
+            if on { n.operationFlags[Int(id)].insert(flag) } else { n.operationFlags[Int(id)].remove(flag) }
+            if n.operationFlags[Int(id)] != before { n.flagsVersion &+= 1 }
         }
     }
 

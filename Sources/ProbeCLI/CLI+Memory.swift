@@ -9,24 +9,26 @@ extension CLI {
         // GPU columns only where probed has NVML figures for some process.
         let gpu = p.processes.contains { $0.gpuMemoryBytes != nil }
         var t = TextTable(
-            ["SERVICE", "PID", "STATE", "RSS", "PEAK", "GROWTH/MIN", "FIT", "TREND", "LEAK", "EVENTS", "DROPPED"]
+            ["SERVICE", "PID", "STATE", "RSS", "OWNED", "FILE", "PEAK", "GROWTH/MIN", "FIT", "TREND", "LEAK", "EVENTS", "DROPPED"]
                 + (gpu ? ["GPU MEM", "GPU GROWTH/MIN", "GPU LEAK"] : []),
-            rightAligned: [1, 3, 4, 5, 6, 9, 10, 11, 12],
-            fit: [.drop("FIT"), .drop("EVENTS"), .drop("DROPPED"), .drop("PEAK"), .drop("GPU GROWTH/MIN"), .drop("STATE"),
+            rightAligned: [1, 3, 4, 5, 6, 7, 8, 11, 12, 13, 14],
+            fit: [.drop("FIT"), .drop("EVENTS"), .drop("DROPPED"), .drop("PEAK"), .drop("FILE"), .drop("GPU GROWTH/MIN"), .drop("STATE"),
                   .shrink("SERVICE", to: 12), .drop("TREND"), .drop("GROWTH/MIN"), .drop("GPU MEM"), .shrink("SERVICE", to: 6)])
         for r in p.processes {
             t.add([
-                r.service, String(r.pid), r.state, Format.bytes(r.rssBytes), Format.bytes(r.rssPeakBytes),
-                r.rssGrowthBytesPerMin.map { Format.signedBytes($0) } ?? "-",
-                r.rssGrowthFit.map { Format.decimal($0, 2) } ?? "-",
+                r.service, String(r.pid), r.state, Format.bytes(r.rssBytes), Format.bytes(r.ownedBytes),
+                Format.bytes(r.rssFileBytes.map { $0.saturatingAdd(r.rssShmemBytes ?? 0) }), Format.bytes(r.rssPeakBytes),
+                r.ownedGrowthBytesPerMin.map { Format.signedBytes($0) } ?? "-",
+                r.ownedGrowthFit.map { Format.decimal($0, 2) } ?? "-",
                 Format.trend(r.trend), r.leakSuspected ? "SUSPECTED" : "no", String(r.eventsReceived), String(r.droppedEvents),
             ] + (gpu ? gpuCells(r) : []))
         }
         let threshold = Format.bytes(UInt64(saturating: p.leakThresholdBytesPerMin))
         let note = """
-            (sampled every \(Format.duration(p.sampleIntervalNs)); growth is the Theil–Sen slope over the last \
-            \(Format.duration(p.leakWindowNs)), fit is Kendall's tau; a leak is suspected at \(threshold)/min or more, \
-            rising steadily across the window)
+            (sampled every \(Format.duration(p.sampleIntervalNs)); OWNED is anonymous memory and swap, FILE the pages \
+            of mapped files and shared memory, which come and go (model weights read through mmap) and are no leak; \
+            growth is the Theil–Sen slope of OWNED over the last \(Format.duration(p.leakWindowNs)), fit is Kendall's tau; \
+            a leak is suspected at \(threshold)/min or more, rising steadily across the window)
             """
         return t.render(width: width) + "\n" + Format.wrap(note, width: width)
     }

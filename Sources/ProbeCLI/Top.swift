@@ -202,7 +202,7 @@ public enum Top {
                                   fit: procFit)
         for p in processes.prefix(procLimit) {
             procTable.add([String(p.pid), p.service, p.state, Format.bytes(p.rssBytes), Format.bytes(p.rssPeakBytes),
-                           p.rssGrowthBytesPerMin.map { Format.bytes(UInt64(saturating: $0)) } ?? "-", p.leakSuspected ? "LEAK?" : Format.trend(p.trend)])
+                           p.ownedGrowthBytesPerMin.map { Format.bytes(UInt64(saturating: $0)) } ?? "-", p.leakSuspected ? "LEAK?" : Format.trend(p.trend)])
         }
         if processes.isEmpty {
             lines.append("no client processes")

@@ -61,11 +61,11 @@ enum StoreFuzz {
     }
 
     static func run(_ input: [UInt8]) {
-        var reader = Reader(bytes: input)
-        let warmup = Int((reader.byte() ?? 10) % 16)
+        let warmup = Int((input.first ?? 10) % 16)
         let clock = ManualClock()
         let store = Store(configuration: .init(warmup: warmup, maxSeries: 48), clock: clock)
         store.blocking { store in
+            var reader = Reader(bytes: input, at: 1)
             await script(&reader, store: store, clock: clock)
             await renderEverything(store, windows: StatsWindow.allCases)
         }

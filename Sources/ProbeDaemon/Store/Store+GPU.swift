@@ -53,7 +53,7 @@ extension Store {
             guard let bytes = gpu.memoryByPid[c.pid] ?? (complete ? 0 : nil) else { continue }
             var m = gpu.processes[id] ?? ProcessGPUMemory(capacity: configuration.memory.historyCapacity)
             m.latest = bytes
-            m.history.append(MemorySample(time: now, rssBytes: bytes))
+            m.history.append(MemorySample(time: now, bytes: bytes))
             if let began = m.reassess(now: now, detector: detector, window: configuration.memory.leakWindow), let a = m.assessment {
                 changes.append(LeakChange(service: c.service ?? "?", pid: c.pid, began: began, assessment: a))
             }

@@ -1,3 +1,5 @@
+import ProbeWire
+
 /// Whether a stats row's timings waited for the device, and whether that matters: a process that
 /// holds GPU memory (per NVML) runs device work, which is asynchronous, so a timer that does not
 /// synchronise measures only the launch.
@@ -11,10 +13,12 @@ struct DeviceSyncSummary: Sendable {
     /// Processes of the row that hold GPU memory, with the bytes they hold.
     var gpuHolders: [(pid: Int32, bytes: UInt64)] = []
 
+    /// Adds series `s`, whose process holds `gpuBytes` of device memory (nil: none, or no NVML).
+    /// A series declared `no_device_work` (DEFINE flags) is never a reason to warn.
     mutating func add(_ s: Series, gpuBytes: UInt64?) {
         calls &+= s.calls
         synchronizedCalls &+= s.synchronizedCalls
-        if let gpuBytes { gpuHolders.append((s.key.pid, gpuBytes)) }
+        if let gpuBytes, !s.flags.contains(.noDeviceWork) { gpuHolders.append((s.key.pid, gpuBytes)) }
     }
 
     /// In 128 bits: `calls × 99` wraps 64 bits past 1.8 × 10^17 calls.

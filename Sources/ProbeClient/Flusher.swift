@@ -33,6 +33,10 @@ struct Flusher {
     let message: UnsafeMutableRawPointer
     var backoff: UInt64 = 50_000_000
     var nextAttempt: UInt64 = 0
+    /// When the current connection's WELCOME arrived: the backoff restarts at 50 ms only after a
+    /// connection that stayed up `stableConnection` (PROTOCOL.md §11.6).
+    var connectedAt: UInt64 = 0
+    static let stableConnection: UInt64 = 5_000_000_000
     var lastRefusal = ""
     var memory: MemoryFlushState
     /// Event records sent on the current connection, and how many of them the daemon acknowledged.
@@ -158,7 +162,9 @@ struct Flusher {
         ackedOnConnection = 0
         core.deliveredByConnection.withLock { $0.append(0) }
         reportedDropped = .max  // report the drop count on the first batch
-        backoff = 50_000_000
+        // Not reset here: a peer that answers WELCOME and closes would be reconnected to every
+        // 50 ms forever. disconnect() resets it once a connection has stayed up.
+        connectedAt = monotonicNanoseconds()
         core.connected.store(true, ordering: .relaxed)
     }
 
@@ -173,13 +179,17 @@ struct Flusher {
             sentOnConnection = 0
             ackedOnConnection = 0
             close(fd)
+            if core.connected.load(ordering: .relaxed) && monotonicNanoseconds() &- connectedAt >= Flusher.stableConnection {
+                backoff = 50_000_000  // it was up long enough: this drop is a new incident
+            }
         }
         fd = -1
         core.connected.store(false, ordering: .relaxed)
         scheduleRetry()
     }
 
-    /// Exponential backoff from 50 ms to 2 s, with jitter so many clients do not retry in step.
+    /// Exponential backoff from 50 ms to 2 s, with jitter so many clients do not retry in step;
+    /// back to 50 ms only after a connection stayed up 5 s (see `disconnect`).
     mutating func scheduleRetry() {
         let jitter = UInt64.random(in: 0...(backoff / 4))
         nextAttempt = monotonicNanoseconds() &+ backoff &+ jitter

@@ -72,3 +72,22 @@ import Testing
         }
     }
 }
+
+/// Issue 17 item 7: warm-up is the first N calls by start time, whatever the arrival order. A
+/// thread pinned to alternate CPUs records into alternate per-CPU buffers, which the client ships
+/// one after the other: calls 0, 2, 4, … reach probed before 1, 3, 5, ….
+@Suite struct WarmupOrderEndToEndTests {
+    @Test func threadPinnedToAlternateCPUs_itsFirstTenCallsByStart_areTheWarmup() throws {
+        let daemon = try RunningDaemon(["--warmup", "10"])
+        let dir = TemporaryDirectory()
+        // The first ten calls take 50 ms (the model warming up), the next thirty 1 ms.
+        let durations = (0..<40).map { $0 < 10 ? "50000000" : "1000000" }
+        try durations.joined(separator: "\n").write(toFile: dir.file("d"), atomically: true, encoding: .utf8)
+        let o = try run(Products.path("probe-fixture"), ["--socket", daemon.socket, "--service", "svc", "--operation", "predict",
+                                                         "--durations", dir.file("d"), "--alternate-cpus", "yes"])
+        #expect(o.status == 0, "\(o.stderr)")
+        let row = try #require(try daemon.stats().operations.first { $0.pid != nil })
+        #expect(row.calls == 40 && row.warmup == 10 && row.counted == 30)
+        #expect(row.maxNs == 1_000_000 && row.minNs == 1_000_000 && row.p999Ns == 1_000_000, "a warm-up call was measured: \(row)")
+    }
+}

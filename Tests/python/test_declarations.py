@@ -126,3 +126,22 @@ def test_aPeerThatWelcomesThenCloses_isRetriedWithAGrowingDelay(tmp_dir):
     # 50 ms doubling to 2 s fits at most 7 connections in 4 s; a reset on every WELCOME made ~60.
     assert 3 <= len(arrivals) <= 8, gaps
     assert all(g >= min(0.05 * 2 ** i, 2.0) * 0.9 for i, g in enumerate(gaps)), gaps
+
+
+def test_recordOfADurationPast64Bits_isClampedAndDelivered_notLostWithItsBatch(daemon_factory):
+    daemon = daemon_factory("--warmup", "0")
+    out = run_python("""
+        import json, os, sys
+        from probe_client import Probe
+
+        probe = Probe("huge", sys.argv[1])
+        probe.record("op", 1_000)
+        probe.record("op", 2 ** 70)          # a caller's bug: more than 64 bits of nanoseconds
+        probe.record("op", -1_024)           # and a negative one
+        assert probe.flush(30)
+        print(json.dumps({"pid": os.getpid(), "delivered": probe.delivered_events, "dropped": probe.dropped_events}))
+    """, daemon.socket)
+    report = last_json(out.stdout)
+    assert (report["delivered"], report["dropped"]) == (3, 0), report
+    row = daemon.stats("huge", "op", report["pid"])
+    assert row["calls"] == 3 and row["max_ns"] == 2 ** 64 - 1 and row["min_ns"] == 0, row

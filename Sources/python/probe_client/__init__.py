@@ -122,7 +122,8 @@ class Probe:
                 next(core.drops)
                 return
             core.use(op)
-            duration = max(0, int(nanoseconds))
+            # A 64-bit field: a larger value would make the flusher's packing raise and lose the batch.
+            duration = min(max(0, int(nanoseconds)), 0xFFFF_FFFF_FFFF_FFFF)
             start = max(0, _core.clock() - duration)
             n = clamp_items(int(items))
             flags = _wire.EVENT_FAILED if failed else 0

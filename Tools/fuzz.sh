@@ -33,7 +33,7 @@ sources() {
     case $1 in
         wire) echo Sources/ProbeWire/*.swift Tools/fuzz/WireDecoderFuzz.swift ;;
         control) echo Sources/ProbeDaemon/Control/ControlRequest.swift Tools/fuzz/ControlRequestFuzz.swift ;;
-        http) echo Sources/ProbeDaemon/Metrics/HTTPRequestHead.swift Tools/fuzz/HTTPRequestFuzz.swift ;;
+        http) echo Sources/ProbeDaemon/Metrics/HTTPRequestHead.swift Sources/ProbeDaemon/StringTrimming.swift Tools/fuzz/HTTPRequestFuzz.swift ;;
         store) find Sources/ProbeWire Sources/ProbePosix Sources/ProbeStatistics Sources/ProbeControl Sources/ProbeCLI \
                     Sources/ProbeDaemon Sources/CProbeSys Sources/CNVML -name '*.swift' -o -name '*.[ch]' | sort
                echo Tools/fuzz/StoreFuzz.swift ;;

@@ -40,13 +40,18 @@ fi
 # for probectl top in a pseudo-terminal, and setpriv (util-linux) to run a client under another
 # uid. `systemd-analyze verify` also checks that the unit's ExecReload= program, /bin/kill
 # (procps, not in minimal Debian containers), exists.
+# The package and systemd tests (Tests/systemd/run.sh) build the .deb with dpkg-deb and
+# dpkg-shlibdeps (dpkg-dev), check it with lintian, and fetch /metrics with curl.
 missing=""
 { command -v systemd-analyze && command -v systemd-socket-activate; } >/dev/null || missing="$missing systemd"
 [ -x /bin/kill ] || missing="$missing procps"
 command -v script >/dev/null || missing="$missing bsdutils"
 command -v setpriv >/dev/null || missing="$missing util-linux"
+command -v dpkg-shlibdeps >/dev/null || missing="$missing dpkg-dev"
+command -v lintian >/dev/null || missing="$missing lintian"
+command -v curl >/dev/null || missing="$missing curl"
 if [ -n "$missing" ]; then
-    echo "test.sh: installing$missing for the service tests" >&2
+    echo "test.sh: installing$missing for the service and package tests" >&2
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     $SUDO apt-get update >> "$log" 2>&1
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing >> "$log" 2>&1
@@ -105,6 +110,24 @@ else
     python="Python: $(pytest_line): FAILED"
 fi
 
+# The Debian package (a static release build and xz, ~2.5 min on 2 cores), then the package and
+# service tests: the .deb installed with dpkg into a throwaway machine run by a real systemd,
+# without Swift (Tests/systemd/run.sh, ~1 min; needs root, as CI runs).
+# Only one namespaced systemd at a time on a machine (DESIGN.md): concurrent runs of this command
+# (several checkouts on one machine) wait for each other here rather than boot two.
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+if step "building the Debian package (Tools/package.sh: static release build, xz; a few minutes)" \
+        bash -c 'bash Tools/package.sh && swift build -c release --static-swift-stdlib --product probe-fixture' \
+   && step "running the package and systemd tests (Tests/systemd/run.sh, as root)" \
+        $SUDO env "PATH=$PATH" flock /tmp/probe-systemd-tests.lock bash Tests/systemd/run.sh; then
+    service="$(grep -E '^systemd tests: ' "$log" | tail -1)"
+else
+    failed="${failed:+$failed, }package and systemd tests"
+    show_failure '^FAIL |FAILED|ns_fail|error'
+    service="$(grep -E '^systemd tests: ' "$log" | tail -1): FAILED"
+    [ "$service" != ": FAILED" ] || service="package build FAILED"
+fi
+
 # Every libFuzzer target briefly (20 s each, about a minute in all), so each change is fuzzed;
 # Tools/fuzz.sh TARGET SECONDS runs one for longer. A crash fails the test command.
 if step "fuzzing each parser for 20 s (Tools/fuzz.sh all 20)" bash Tools/fuzz.sh all 20; then
@@ -118,7 +141,7 @@ else
 fi
 
 elapsed=$((SECONDS - started))
-summary="Swift: $tests; $python; $fuzz; $((elapsed / 60))m$((elapsed % 60))s; the tools' output is in $log"
+summary="Swift: $tests; $python; $service; $fuzz; $((elapsed / 60))m$((elapsed % 60))s; the tools' output is in $log"
 if [ -n "$failed" ]; then
     echo "test.sh: FAILED ($failed): $summary" >&2
     exit 1

@@ -9,7 +9,6 @@
 import Glibc
 #endif
 import Dispatch
-import Foundation
 import ProbeControl
 import ProbePosix
 import ProbeWire
@@ -38,12 +37,14 @@ public enum Daemon {
             settings = try DaemonSettings.resolve(arguments)
         } catch let error as ConfigFile.Invalid {
             // Every bad line, PATH:LINE: reason, in file order: one run shows them all.
-            let count = error.problems.count
-            let tail = count > 1 ? "probed: \(count) problems; fix them, then check again with probed --check-config\n" : ""
-            writeStandardError(error.problems.map { "probed: \($0)\n" }.joined() + tail)
+            for problem in error.problems { Log.startError("probed: \(problem)") }
+            if error.problems.count > 1 {
+                Log.startError("probed: \(error.problems.count) problems; fix them, then check again with probed --check-config")
+            }
             exit(2)
         } catch {
-            writeStandardError("probed: \(error)\n\(DaemonOptions.hint)\n")  // one line and a hint, as probectl does
+            Log.startError("probed: \(error)")  // one line and a hint, as probectl does
+            Log.startError(Log.underSystemd ? "probed: the options are in probed --help and man probed" : DaemonOptions.hint)
             exit(2)
         }
         if settings.checkOnly {
@@ -112,19 +113,19 @@ public enum Daemon {
             } catch {
                 // A name that does not resolve is a bad argument (2); a refused bind is a failure (1).
                 let unresolvable = if case .unresolvable = error { true } else { false }
-                writeStandardError("probed: --metrics-listen \(address): \(error)\(unresolvable ? "" : "; choose another address or port")\n")
+                Log.startError("probed: --metrics-listen \(address): \(error)\(unresolvable ? "" : "; choose another address or port")")
                 if activated == nil { unlink(path) }
                 exit(unresolvable ? 2 : 1)
             }
         }
         Task.detached { await feed.drain(into: store) }
-        Thread.detachNewThread { ingest.run() }
+        startThread("ingest", log: log) { ingest.run() }
         MemorySampler(store: store, interval: options.memory.sampleInterval, log: log).start()
         GPUSampler(store: store, interval: options.memory.sampleInterval, libraryPath: options.nvmlLibrary, log: log).start()
         let who = Daemon.allowedClients(uid: geteuid(), group: options.allowGroup.map { "\($0)" })
         log.info("listening on \(path)\(activated == nil ? "" : " (from systemd)") (protocol \(WireProtocol.version), warm-up \(options.warmup) calls, pid \(getpid()); clients allowed: \(who)\(settings.configPath.map { "; settings from \($0)" } ?? ""))")
         if let metrics {
-            Thread.detachNewThread { metrics.run() }
+            startThread("metrics", log: log) { metrics.run() }
             let host = options.metricsAddress?.host.map { $0.contains(":") ? "[\($0)]" : $0 } ?? "*"  // *: every interface
             log.info("serving Prometheus metrics at http://\(host):\(metrics.port)/metrics")
         }
@@ -140,6 +141,18 @@ public enum Daemon {
                 continue
             }
             shutdown(signal: received, path: path, listenFD: listenFD, ownsSocket: activated == nil, ingest: ingest, log: log, notifier: notifier)
+        }
+    }
+
+    /// Starts a thread probed cannot do without (ingest, metrics, samplers, systemd notices). When
+    /// the system refuses one (a limit on threads or memory), says so and exits 1 rather than run
+    /// without it.
+    static func startThread(_ name: String, log: Log, _ body: @escaping @Sendable () -> Void) {
+        do {
+            try DetachedThread.start(name: name, body)
+        } catch {
+            log.error("\(error); probed stops")
+            exit(1)
         }
     }
 

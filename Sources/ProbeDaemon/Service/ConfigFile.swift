@@ -1,4 +1,7 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
 import ProbePosix
 
 /// probed's configuration file: `key = value` lines, one per flag, named like the flags without
@@ -48,15 +51,15 @@ public enum ConfigFile {
         for (index, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let number = index + 1
             func problem(_ reason: String) { problems.append((number, "\(path):\(number): \(reason)")) }
-            let line = raw.trimmingCharacters(in: .whitespaces.union(CharacterSet(charactersIn: "\r")))
+            let line = raw.trimmingWhitespace()
             if line.isEmpty || line.hasPrefix("#") { continue }
             guard let eq = line.firstIndex(of: "=") else {
                 problem("expected `key = value`, found \"\(line)\"")
                 continue
             }
-            var key = line[..<eq].trimmingCharacters(in: .whitespaces)
+            var key = String(line[..<eq].trimmingWhitespace())
             if key.hasPrefix("--") { key.removeFirst(2) }
-            var value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+            var value = String(line[line.index(after: eq)...].trimmingWhitespace())
             if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
             guard keys.contains(key) else {
                 problem("unknown setting \"\(key)\"; a file may set \(keys.joined(separator: ", "))")
@@ -101,21 +104,31 @@ public enum ConfigFile {
 
     /// Reads and applies the file at `path`; throws naming every bad line, in file order.
     public static func load(_ path: String, onto base: DaemonOptions = DaemonOptions()) throws(Invalid) -> (DaemonOptions, [Entry]) {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw Invalid(description: "\(path): the configuration file does not exist")
+        // open + read rather than a whole-file helper: /dev/null (no settings) reads as empty,
+        // a directory or an unreadable file is named, and a huge file is not read past the limit.
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            let reason = errno == ENOENT ? "does not exist" : "cannot be read (permissions?)"
+            throw Invalid(description: "\(path): the configuration file \(reason)")
         }
-        // FileHandle rather than FileManager.contents: /dev/null (no settings) reads as empty.
-        guard !isDirectory.boolValue, let handle = FileHandle(forReadingAtPath: path),
-              let data = try? handle.read(upToCount: maximumBytes + 1) ?? Data()
-        else {
-            throw Invalid(description: "\(path): the configuration file cannot be read (\(isDirectory.boolValue ? "a directory" : "permissions?"))")
+        defer { close(fd) }
+        var info = stat()
+        if fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
+            throw Invalid(description: "\(path): the configuration file cannot be read (a directory)")
         }
-        try? handle.close()
+        var data: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while data.count <= maximumBytes {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw Invalid(description: "\(path): the configuration file cannot be read (errno \(errno))") }
+            if n == 0 { break }
+            data.append(contentsOf: chunk[..<n])
+        }
         guard data.count <= maximumBytes else {
             throw Invalid(description: "\(path): too large for a configuration file (limit \(maximumBytes) bytes)")
         }
-        guard let text = String(data: data, encoding: .utf8) else {
+        guard let text = String(validating: data, as: UTF8.self) else {
             throw Invalid(description: "\(path): not UTF-8 text")
         }
         let (list, syntax) = split(text, path: path)

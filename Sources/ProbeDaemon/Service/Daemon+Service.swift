@@ -10,7 +10,6 @@
 import Glibc
 #endif
 import Dispatch
-import Foundation
 import ProbePosix
 import Synchronization
 
@@ -105,7 +104,7 @@ final class ServiceReporter: @unchecked Sendable {
 
     func start() {
         guard notifier.isEnabled else { return }
-        Thread.detachNewThread { [self] in run() }
+        Daemon.startThread("sd-notify", log: log) { [self] in run() }
     }
 
     func run() {

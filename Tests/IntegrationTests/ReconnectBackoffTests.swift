@@ -63,3 +63,85 @@ final class WelcomeThenClose: @unchecked Sendable {
         for (i, gap) in gaps.enumerated() { #expect(gap >= min(0.05 * pow(2, Double(i)), 2.0) * 0.9, "gap \(i): \(gap) s") }
     }
 }
+
+/// A peer that welcomes with chosen `features` and keeps the connection, acknowledging events
+/// and recording every DEFINE it receives.
+final class RecordingPeer: @unchecked Sendable {
+    let fd: Int32
+    let defines = Locked<[Definition]>([])
+    let stop = Locked(false)
+    let done = DispatchSemaphore(value: 0)
+
+    init(path: String, features: DaemonFeatures) throws {
+        fd = try UnixSocket.listen(path: path)
+        Thread.detachNewThread { [self] in serve(features) }
+    }
+
+    func serve(_ features: DaemonFeatures) {
+        var buffer = [UInt8](repeating: 0, count: WireProtocol.maxMessageBytes)
+        var c: Int32 = -1
+        while c < 0 && !stop.get() {
+            c = UnixSocket.accept(fd)
+            if c < 0 { usleep(2_000) }
+        }
+        var accepted: UInt64 = 0
+        while !stop.get() && c >= 0 {
+            let n = buffer.withUnsafeMutableBytes { UnixSocket.receive(c, into: $0, flags: Int32(MSG_DONTWAIT)) }
+            if n == 0 { break }
+            guard n > 0 else { usleep(2_000); continue }
+            switch try? WireDecoder.decode(Array(buffer[0..<n])) {
+            case .hello?: UnixSocket.send(c, WireEncoder.welcome(Welcome(features: features)))
+            case .define(let d)?: defines.update { $0.append(d) }
+            case .events(_, let records)?:
+                accepted += UInt64(records.count)
+                UnixSocket.send(c, WireEncoder.ack(eventsAccepted: accepted))
+            default: break
+            }
+        }
+        if c >= 0 { close(c) }
+        close(fd)
+        done.signal()
+    }
+
+    func finish() {
+        stop.set(true)
+        done.wait()
+    }
+}
+
+/// Issue 17 items 6 and 8: what the Swift client declares reaches the daemon in DEFINE flags,
+/// again when it changes, and never to a daemon that does not list the feature.
+@Suite struct OperationFlagsClientTests {
+    @Test func declarations_travelInDefine_andAgainWhenTheyChange() throws {
+        let dir = TemporaryDirectory()
+        let peer = try RecordingPeer(path: dir.file("fake.sock"), features: .all)
+        let probe = Probe(service: "flags", socketPath: dir.file("fake.sock"))
+        let predict = probe.operation("predict", warmupPerItems: true)
+        predict.record(nanoseconds: 1_000, items: 8)
+        #expect(probe.flush(timeout: .seconds(10)))
+        _ = probe.operation("tokenize", deviceWork: false)
+        probe.record("tokenize", nanoseconds: 1_000)
+        _ = probe.operation("predict", deviceWork: false)  // a second declaration for predict: DEFINEd again
+        probe.record("predict", nanoseconds: 1_000)
+        #expect(probe.flush(timeout: .seconds(10)))
+        peer.finish()
+        withExtendedLifetime(probe) {}
+        let defines = peer.defines.get().filter { $0.kind == .operation }
+        let predicts = defines.filter { $0.name == "predict" }, tokenizes = defines.filter { $0.name == "tokenize" }
+        #expect(predicts.map(\.flags) == [.warmupPerItems, [.warmupPerItems, .noDeviceWork]], "\(defines)")
+        #expect(Set(predicts.map(\.id)).count == 1 && tokenizes.map(\.flags) == [.noDeviceWork], "\(defines)")
+    }
+
+    @Test func aDaemonWithoutTheFeature_getsFlagsZero() throws {
+        let dir = TemporaryDirectory()
+        let peer = try RecordingPeer(path: dir.file("fake.sock"), features: [.memoryDeltas, .callDetails])
+        let probe = Probe(service: "flags", socketPath: dir.file("fake.sock"))
+        probe.operation("predict", warmupPerItems: true).record(nanoseconds: 1_000)
+        _ = probe.operation("predict", deviceWork: false)
+        probe.record("predict", nanoseconds: 1_000)
+        #expect(probe.flush(timeout: .seconds(10)))
+        peer.finish()
+        withExtendedLifetime(probe) {}
+        #expect(peer.defines.get().map(\.flags) == [[]])
+    }
+}

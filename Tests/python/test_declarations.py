@@ -145,3 +145,57 @@ def test_recordOfADurationPast64Bits_isClampedAndDelivered_notLostWithItsBatch(d
     assert (report["delivered"], report["dropped"]) == (3, 0), report
     row = daemon.stats("huge", "op", report["pid"])
     assert row["calls"] == 3 and row["max_ns"] == 2 ** 64 - 1 and row["min_ns"] == 0, row
+
+
+class RecordingPeer:
+    """Welcomes with `features`, keeps the connection, acknowledges events, records DEFINEs."""
+
+    def __init__(self, path: str, features: int) -> None:
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.listener.bind(path)
+        self.listener.listen(4)
+        self.listener.settimeout(5)
+        self.features = features
+        self.defines = []
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self) -> None:
+        c, _ = self.listener.accept()
+        c.settimeout(0.5)
+        accepted = 0
+        with c:
+            while True:
+                try:
+                    data = c.recv(65536)
+                except socket.timeout:
+                    continue
+                except OSError:
+                    return
+                if not data:
+                    return
+                m = _wire.decode(data)
+                if m["type"] == "hello":
+                    c.send(_wire.encode_welcome(1, 65536, 4096, 128, self.features))
+                elif m["type"] == "define" and m["kind"] == "operation":
+                    self.defines.append((m["name"], m["flags"]))
+                elif m["type"] == "events":
+                    accepted += len(m["records"])
+                    c.send(_wire.encode_ack(accepted))
+
+
+def test_declarations_travelInDefine_againWhenTheyChange_andNeverToADaemonWithoutTheFeature(tmp_dir):
+    for features, want in ((7, [("predict", 2), ("predict", 3)]), (3, [("predict", 0)])):
+        path = str(tmp_dir / f"fake-{features}.sock")
+        peer = RecordingPeer(path, features)
+        probe = Probe("flags", path)
+        try:
+            probe.measure("predict", items=8, warmup_per_items=True)(lambda: None)()
+            assert probe.flush(10)
+            probe.measure("predict", device_work=False)(lambda: None)()
+            assert probe.flush(10)
+        finally:
+            probe.close(0.5)
+            peer.thread.join(5)
+            peer.listener.close()
+        assert sorted(set(peer.defines)) == want, (features, peer.defines)

@@ -15,7 +15,7 @@ import Testing
         let longestOther = try #require(Double(line.components(separatedBy: "longest other call, ")[1].dropLast(2)))
         let predict = try #require(try daemon.stats().operations.first { $0.operation == "predict" && $0.pid != nil })
         print("showcase: \(packed) packing calls; predict max \(predict.maxNs ?? 0) ns, p99.9 \(predict.p999Ns ?? 0) ns, longest other call \(longestOther) ms, warmup \(predict.warmup) of \(predict.calls)")
-        #expect(packed >= 5 && predict.warmup >= UInt64(packed))
+        #expect(packed >= 1 && predict.warmup >= UInt64(packed))
         // The demo's own clock is read around `measure`, so its reading of a call is the longer one;
         // it prints milliseconds to two decimals (rounded down).
         #expect(Double(predict.maxNs ?? .max) <= (longestOther + 0.01) * 1e6, "a warm-up call is in predict's max")

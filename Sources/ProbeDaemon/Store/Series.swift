@@ -147,6 +147,8 @@ final class Series {
     }
 
     var warmupCalls: WarmupFilter { hot.pointee.warmupCalls }
+    /// Calls whose items value was past those the warm-up tracks (read in place, not copied).
+    var warmupUntracked: UInt64 { hot.pointee.warmupCalls.untrackedCalls }
 
     /// Counts a failure of the error type `name` (the call itself goes through `add`).
     func addError(named name: String) {
@@ -174,6 +176,6 @@ final class Series {
     /// Heap bytes this series holds, windows included (names and the object header aside).
     var footprintBytes: Int {
         windows.footprintBytes + errorTypeCounts.capacity * 8 + errorTypeNames.capacity * 16 + items.footprintBytes
-            + warmupCalls.footprintBytes
+            + hot.pointee.warmupCalls.footprintBytes
     }
 }

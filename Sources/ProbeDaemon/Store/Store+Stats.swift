@@ -31,7 +31,7 @@ extension Store {
             s.touch(now)
             let totals = s.totals
             processes += 1
-            warmupUntracked = warmupUntracked.saturatingAdd(s.warmupCalls.untrackedCalls)
+            warmupUntracked = warmupUntracked.saturatingAdd(s.warmupUntracked)
             // Memory deltas are lifetime figures, whatever the window.
             memory.merge(s.memory)
             let spanOf = { [self] (seconds: UInt64) in span(s, seconds: seconds, now: now) }

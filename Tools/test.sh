@@ -57,6 +57,17 @@ if [ -n "$missing" ]; then
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing >> "$log" 2>&1
 fi
 
+# The Prometheus rules operators load (Tools/prometheus): valid, and their unit tests (series in,
+# recorded values and alerts out) pass.
+if step "checking and unit-testing the Prometheus rules (promtool check rules, promtool test rules)" \
+    sh -c 'promtool check rules Tools/prometheus/probe-rules.yml && promtool test rules Tools/prometheus/probe-rules.test.yml'; then
+    rules="rules: promtool test rules passed"
+else
+    failed="${failed:+$failed, }Prometheus rules"
+    show_failure 'FAILED|rror|exp:|got:'
+    rules="rules: promtool FAILED"
+fi
+
 if ! step "building the products and tests (swift build --build-tests)" swift build --build-tests; then
     show_failure 'error:'
     echo "test.sh: FAILED: the build failed; $((SECONDS - started)) s; the compiler's output is in $log" >&2
@@ -141,7 +152,7 @@ else
 fi
 
 elapsed=$((SECONDS - started))
-summary="Swift: $tests; $python; $service; $fuzz; $((elapsed / 60))m$((elapsed % 60))s; the tools' output is in $log"
+summary="Swift: $tests; $python; $rules; $service; $fuzz; $((elapsed / 60))m$((elapsed % 60))s; the tools' output is in $log"
 if [ -n "$failed" ]; then
     echo "test.sh: FAILED ($failed): $summary" >&2
     exit 1

@@ -135,7 +135,7 @@ enum StoreFuzz {
                 }
                 _ = await store.recordMemorySamples(readings)
             case 5:
-                await store.recordGPULoaded(library: "fuzz", processesFunction: "fuzz")
+                await store.recordGPULoaded(GPULibrary(path: "fuzz", processesFunction: "fuzz"))
                 var device = GPUDevice(index: 0)
                 var processes: [GPUProcess] = []
                 for (k, c) in connections.enumerated() where c.session.role == .client {

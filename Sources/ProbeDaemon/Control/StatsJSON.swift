@@ -80,10 +80,15 @@ extension DeviceSyncSummary {
     /// were not measured with `sync:`.
     var warnings: [String] {
         guard calls > 0, !synchronized, !gpuHolders.isEmpty else { return [] }
-        let bytes = gpuHolders.reduce(UInt64(0)) { $0.saturatingAdd($1.bytes) }
+        // Memory NVML withholds (NVML_VALUE_NOT_AVAILABLE) is unknown, never 0 MiB.
+        let known = gpuHolders.compactMap(\.bytes)
+        let bytes = DeviceSyncSummary.mebibytes(known.saturatingSum())
         let who = gpuHolders.count == 1 ? "process \(gpuHolders[0].pid) holds" : "\(gpuHolders.count) of its processes hold"
+        let amount = known.count == gpuHolders.count ? "\(bytes) of GPU memory"
+            : known.isEmpty ? "GPU memory (NVML does not say how much)"
+            : "at least \(bytes) of GPU memory (NVML does not say how much for all of them)"
         let share = synchronizedCalls == 0 ? "no call was" : "only \(synchronizedCalls) of \(calls) calls were"
-        return ["timings not device-synchronised: \(who) \(DeviceSyncSummary.mebibytes(bytes)) of GPU memory but \(share) measured with sync:, so durations likely count only the kernel launches. If the operation launches GPU work, time it with sync: (Swift measure(sync:), Python sync=\"cuda\"); if it launches none, declare it and this warning goes: Swift probe.operation(name, deviceWork: false), Python probe.measure(name, device_work=False)"]
+        return ["timings not device-synchronised: \(who) \(amount) but \(share) measured with sync:, so durations likely count only the kernel launches. If the operation launches GPU work, time it with sync: (Swift measure(sync:), Python sync=\"cuda\"); if it launches none, declare it and this warning goes: Swift probe.operation(name, deviceWork: false), Python probe.measure(name, device_work=False)"]
     }
 
     /// `device_synchronized`, `synchronized_calls` and `warnings` (these and `also`).

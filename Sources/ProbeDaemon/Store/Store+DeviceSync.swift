@@ -10,15 +10,15 @@ import ProbeWire
 struct DeviceSyncSummary: Sendable {
     var calls: UInt64 = 0
     var synchronizedCalls: UInt64 = 0
-    /// Processes of the row that hold GPU memory, with the bytes they hold.
-    var gpuHolders: [(pid: Int32, bytes: UInt64)] = []
+    /// Processes of the row that hold GPU memory, with the bytes they hold (nil: NVML does not say).
+    var gpuHolders: [(pid: Int32, bytes: UInt64?)] = []
 
-    /// Adds series `s`, whose process holds `gpuBytes` of device memory (nil: none, or no NVML).
+    /// Adds series `s`, whose process holds device memory (`gpu`; nil: none, or no NVML).
     /// A series declared `no_device_work` (DEFINE flags) is never a reason to warn.
-    mutating func add(_ s: Series, gpuBytes: UInt64?) {
+    mutating func add(_ s: Series, gpu: GPUHolding?) {
         calls &+= s.calls
         synchronizedCalls &+= s.synchronizedCalls
-        if let gpuBytes, !s.flags.contains(.noDeviceWork) { gpuHolders.append((s.key.pid, gpuBytes)) }
+        if let gpu, !s.flags.contains(.noDeviceWork) { gpuHolders.append((s.key.pid, gpu.bytes)) }
     }
 
     /// In 128 bits: `calls × 99` wraps 64 bits past 1.8 × 10^17 calls.

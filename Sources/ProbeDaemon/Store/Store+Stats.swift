@@ -80,7 +80,7 @@ extension Store {
         let ordered = series.values.filter { s in operation.map { s.key.operation == $0 } ?? true }.sorted {
             ($0.key.service, $0.key.operation, $0.key.pid) < ($1.key.service, $1.key.operation, $1.key.pid)
         }
-        let gpuByPid = gpu.memoryByPid
+        let gpuByPid = gpu.holdings
         var merged = Aggregate(window: window)
         var current: (String, String)? = nil
         func flushMerged() {
@@ -101,7 +101,7 @@ extension Store {
         for s in ordered {
             var one = Aggregate(window: window)
             one.add(s, now: now)
-            one.sync.add(s, gpuBytes: gpuByPid[s.key.pid])
+            one.sync.add(s, gpu: gpuByPid[s.key.pid])
             rows.append(StatsSnapshot.Row(service: s.key.service, pid: s.key.pid, operation: s.key.operation, figures: figures.count))
             figures.append(one)
         }
@@ -118,7 +118,7 @@ extension Store {
                 current = (s.key.service, s.key.operation)
             }
             merged.add(s, now: now)
-            merged.sync.add(s, gpuBytes: gpuByPid[s.key.pid])
+            merged.sync.add(s, gpu: gpuByPid[s.key.pid])
         }
         flushMerged()
         return StatsSnapshot(warmupCalls: configuration.warmup, window: window, operation: operation, rows: rows, figures: figures)

@@ -56,7 +56,7 @@ import Testing
             clock.advance(seconds: 1)
             _ = await store.recordMemorySamples([(1, ProcStatus(rssBytes: 1 << 30, peakBytes: 1 << 31, anonBytes: 1 << 20, swapBytes: 0))])
         }
-        await store.recordGPULoaded(library: "libnvidia-ml.so.1", processesFunction: "nvmlDeviceGetComputeRunningProcesses_v3")
+        await store.recordGPULoaded(GPULibrary(path: "libnvidia-ml.so.1", driverVersion: "580.65.06", processesFunction: "nvmlDeviceGetComputeRunningProcesses_v3"))
         var device = GPUDevice(index: 0)
         device.name = "GPU"
         device.processes = [GPUProcess(pid: 100, usedBytes: 1 << 30)]

@@ -31,7 +31,7 @@ let package = Package(
         // Pure arithmetic: imports nothing but the standard library (see Sources/ProbeStatistics/README.md).
         .target(name: "ProbeStatistics", exclude: ["README.md"]),
         .target(name: "ProbeDaemon", dependencies: ["ProbeWire", "ProbePosix", "ProbeControl", "ProbeStatistics", "CNVML"]),
-        .target(name: "ProbeCLI", dependencies: ["ProbeControl", "ProbePosix"]),
+        .target(name: "ProbeCLI", dependencies: ["ProbeControl", "ProbePosix", "ProbeStatistics"]),
         .executableTarget(name: "probed", dependencies: ["ProbeDaemon"]),
         .executableTarget(name: "probectl", dependencies: ["ProbeCLI"]),
         .executableTarget(name: "probe-demo", dependencies: ["ProbeClient", "ProbePosix"]),
@@ -86,7 +86,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["ProbeControl", "ProbeWire", "ProbePosix", "ProbeClient", "ProbeTestKit"]
+            dependencies: ["ProbeControl", "ProbeWire", "ProbePosix", "ProbeClient", "ProbeTestKit", "ProbeCLI"]
         ),
     ]
 )

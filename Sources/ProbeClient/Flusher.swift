@@ -27,6 +27,11 @@ struct Flusher {
     var socketPath = ""
     var definedOperations = 0
     var definedErrorTypes = 0
+    /// Whether this connection's daemon takes DEFINE flags (WELCOME `operationFlags`), the flags
+    /// it was sent for each defined id, and the names table's `flagsVersion` then.
+    var flagsAccepted = false
+    var sentFlags: [OperationFlags] = []
+    var sentFlagsVersion: UInt64 = 0
     var reportedDropped: UInt64 = 0
     /// The buffer's rings as of `ringsVersion`, and how far each is to be sent this round.
     var rings: [EventBuffer.Ring] = []
@@ -37,6 +42,10 @@ struct Flusher {
     let noRecords: UnsafeMutablePointer<EventRecord>
     var backoff: UInt64 = 50_000_000
     var nextAttempt: UInt64 = 0
+    /// When the current connection's WELCOME arrived: the backoff restarts at 50 ms only after a
+    /// connection that stayed up `stableConnection` (PROTOCOL.md §11.6).
+    var connectedAt: UInt64 = 0
+    static let stableConnection: UInt64 = 5_000_000_000
     var lastRefusal = ""
     var memory: MemoryFlushState
     /// Connections made so far; event records sent on the current one, and how many of them the
@@ -188,6 +197,7 @@ struct Flusher {
             memory.accepted = welcome.features.contains(.memoryDeltas)
             memory.reportedDropped = .max  // report the drop count on the first batch
             details.accepted = welcome.features.contains(.callDetails)
+            flagsAccepted = welcome.features.contains(.operationFlags)
             core.thresholds.clearDaemon()  // this daemon sends its thresholds again after DEFINE
         case .error(let e):
             refused(e)
@@ -198,11 +208,15 @@ struct Flusher {
         definedOperations = 0
         definedErrorTypes = 0
         connections &+= 1
+        sentFlags = []
+        sentFlagsVersion = 0
         sentOnConnection = 0
         ackedOnConnection = 0
         core.deliveredByConnection.withLock { $0.append(0) }
         reportedDropped = .max  // report the drop count on the first batch
-        backoff = 50_000_000
+        // Not reset here: a peer that answers WELCOME and closes would be reconnected to every
+        // 50 ms forever. disconnect() resets it once a connection has stayed up.
+        connectedAt = monotonicNanoseconds()
         core.connected.store(true, ordering: .relaxed)
     }
 
@@ -219,13 +233,17 @@ struct Flusher {
             sentOnConnection = 0
             ackedOnConnection = 0
             closeConnection()
+            if core.connected.load(ordering: .relaxed) && monotonicNanoseconds() &- connectedAt >= Flusher.stableConnection {
+                backoff = 50_000_000  // it was up long enough: this drop is a new incident
+            }
         }
         fd = -1
         core.connected.store(false, ordering: .relaxed)
         scheduleRetry()
     }
 
-    /// Exponential backoff from 50 ms to 2 s, with jitter so many clients do not retry in step.
+    /// Exponential backoff from 50 ms to 2 s, with jitter so many clients do not retry in step;
+    /// back to 50 ms only after a connection stayed up 5 s (see `disconnect`).
     mutating func scheduleRetry() {
         let jitter = UInt64.random(in: 0...(backoff / 4))
         nextAttempt = monotonicNanoseconds() &+ backoff &+ jitter
@@ -273,13 +291,27 @@ struct Flusher {
         }
     }
 
-    /// Sends DEFINE for every name added since the last call (all of them after a reconnect).
+    /// Sends DEFINE for every name added since the last call (all of them after a reconnect),
+    /// and again for a defined operation whose flags changed (when the daemon takes flags).
     mutating func sendDefinitions() -> Bool {
-        let (ops, errs) = core.names.names(after: definedOperations, definedErrorTypes)
+        let (ops, errs, flags, version) = core.names.names(after: definedOperations, definedErrorTypes)
+        if flagsAccepted && version != sentFlagsVersion {
+            // A defined operation's flags changed: DEFINE it again with its new flags.
+            let all = core.names.names(after: 0, 0).operations
+            for id in sentFlags.indices where sentFlags[id] != flags[id] && id < all.count {
+                let bytes = WireEncoder.define(Definition(id: UInt32(id), kind: .operation, name: all[id], flags: flags[id]))
+                guard UnixSocket.send(fd, bytes) else { return failedSend() }
+                sentFlags[id] = flags[id]
+            }
+            sentFlagsVersion = version
+        }
         for name in ops {
-            let bytes = WireEncoder.define(Definition(id: UInt32(definedOperations), kind: .operation, name: name))
+            let id = definedOperations
+            let declared = flagsAccepted ? flags[id] : []
+            let bytes = WireEncoder.define(Definition(id: UInt32(id), kind: .operation, name: name, flags: declared))
             guard UnixSocket.send(fd, bytes) else { return failedSend() }
             definedOperations += 1
+            sentFlags.append(declared)
         }
         for name in errs {
             let bytes = WireEncoder.define(Definition(id: UInt32(definedErrorTypes + 1), kind: .errorType, name: name))

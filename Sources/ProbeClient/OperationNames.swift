@@ -28,6 +28,10 @@ final class OperationNames: @unchecked Sendable {
     /// What the lock guards: the names in id order (sent in DEFINE) and the keys kept alive.
     struct Definitions {
         var operationNames: [String] = []
+        /// What the service declared about each operation (DEFINE flags), by id.
+        var operationFlags: [OperationFlags] = []
+        /// Bumped whenever a defined operation's flags change, so the flusher DEFINEs it again.
+        var flagsVersion: UInt64 = 0
         var errorTypes: [String: UInt32] = [:]
         /// Index i holds error type id i + 1.
         var errorTypeNames: [String] = []
@@ -97,6 +101,7 @@ final class OperationNames: @unchecked Sendable {
                 }
                 let id = UInt32(d.operationNames.count)
                 d.operationNames.append(WireEncoder.sanitizedName(name))
+                d.operationFlags.append([])
                 let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 8)
                 if let base = bytes.baseAddress { copy.baseAddress!.copyMemory(from: base, byteCount: bytes.count) }
                 content.insert(key: (hash, UInt64(UInt(bitPattern: copy.baseAddress))),
@@ -141,10 +146,23 @@ final class OperationNames: @unchecked Sendable {
         }
     }
 
-    /// The names defined after the first `operations` operations and `errorTypes` error types.
-    func names(after operations: Int, _ errorTypes: Int) -> (operations: [String], errorTypes: [String]) {
+    /// The names defined after the first `operations` operations and `errorTypes` error types,
+    /// with every operation's flags (by id) and the version of those flags.
+    func names(after operations: Int, _ errorTypes: Int)
+        -> (operations: [String], errorTypes: [String], flags: [OperationFlags], flagsVersion: UInt64) {
         definitions.withLock { d in
-            (Array(d.operationNames.dropFirst(operations)), Array(d.errorTypeNames.dropFirst(errorTypes)))
+            (Array(d.operationNames.dropFirst(operations)), Array(d.errorTypeNames.dropFirst(errorTypes)),
+             d.operationFlags, d.flagsVersion)
+        }
+    }
+
+    /// Declares (or withdraws) `flag` for operation `id`; a change bumps `flagsVersion`.
+    func setFlag(_ flag: OperationFlags, _ on: Bool, for id: UInt32) {
+        definitions.withLock { d in
+            guard Int(id) < d.operationFlags.count else { return }
+            let before = d.operationFlags[Int(id)]
+            if on { d.operationFlags[Int(id)].insert(flag) } else { d.operationFlags[Int(id)].remove(flag) }
+            if d.operationFlags[Int(id)] != before { d.flagsVersion &+= 1 }
         }
     }
 }

@@ -156,6 +156,11 @@ final class ProbeCore: @unchecked Sendable {
         names.operationID(name)
     }
 
+    /// Declares (or withdraws) `flag` for operation `id`; the daemon learns it from DEFINE.
+    func setFlag(_ flag: OperationFlags, _ on: Bool, for id: UInt32) {
+        names.setFlag(flag, on, for: id)
+    }
+
     func errorTypeID(_ name: String) -> UInt32 {
         names.errorTypeID(name)
     }

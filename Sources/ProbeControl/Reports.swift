@@ -38,7 +38,8 @@ public struct OperationRow: Codable, Sendable, Equatable {
     public var memDeltaCalls: UInt64?
     public var memDeltaMeanBytes: Int64?
     public var memDeltaMaxBytes: Int64?
-    public var memDeltaTotalBytes: Int64?
+    /// The exact sum: 128 bits, since deltas of up to 2^63 − 1 bytes each can pass 64.
+    public var memDeltaTotalBytes: Int128?
     /// Whether at least 99% of the series' calls waited for the device (`measure(sync:)`), and
     /// how many did; warnings such as unsynchronised timings of a GPU-holding process. Lifetime
     /// figures; nil from a probed that predates them.

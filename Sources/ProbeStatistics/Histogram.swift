@@ -146,8 +146,10 @@ public struct Histogram: Sendable, Equatable {
     @usableFromInline package internal(set) var totalCount: UInt64 = 0
     @usableFromInline package internal(set) var min: UInt64 = .max
     @usableFromInline package internal(set) var max: UInt64 = 0
-    /// Sum of recorded values (as Double: exact to 2^53 ns ≈ 104 days of cumulative time).
-    @usableFromInline package internal(set) var sum: Double = 0
+    /// Sum of recorded values, exact: 128 bits hold 2^64 values of up to 2^64 − 1 ns each, so
+    /// no duration a peer sends can overflow it (a Double lost precision past 2^53 ns and made
+    /// the mean of values near 2^64 trap when converted back).
+    @usableFromInline package internal(set) var sum: UInt128 = 0
 
     package init() {}
 
@@ -211,7 +213,7 @@ public struct Histogram: Sendable, Equatable {
         totalCount &+= count
         if value < min { min = value }
         if value > max { max = value }
-        sum += Double(value) * Double(count)
+        sum &+= UInt128(value) &* UInt128(count)  // two 64-bit factors: the product fits
     }
 
     /// Grows the counters to reach bucket `i`, with a sixteenth of the range spare on that side.
@@ -304,20 +306,36 @@ public struct Histogram: Sendable, Equatable {
     }
 
     /// Adds the count, extremes and sum of values whose buckets were added with `addToBucket`.
-    mutating func mergeSummary(count: UInt64, min otherMin: UInt64, max otherMax: UInt64, sum otherSum: Double) {
+    mutating func mergeSummary(count: UInt64, min otherMin: UInt64, max otherMax: UInt64, sum otherSum: UInt128) {
         totalCount &+= count
         min = Swift.min(min, otherMin)
         max = Swift.max(max, otherMax)
-        sum += otherSum
+        sum &+= otherSum
     }
 
-    package var mean: UInt64 { totalCount == 0 ? 0 : UInt64((sum / Double(totalCount)).rounded()) }
+    /// The exact mean, rounded half up: never above `max`, so it always fits. 0 when empty.
+    package var mean: UInt64 {
+        guard totalCount > 0 else { return 0 }
+        let n = UInt128(totalCount)
+        let (q, r) = sum.quotientAndRemainder(dividingBy: n)
+        return UInt64(clamping: r >= n - r ? q + 1 : q)
+    }
 
-    /// The value at quantile `q` (0...1): the midpoint of the bucket holding the ⌈q·n⌉-th smallest
-    /// value, clamped to the exact min and max. 0 when empty.
+    /// The nearest rank of quantile `q` among `n` values: ⌈q·n⌉, at least 1 and at most `n`
+    /// (also for a `q` outside 0...1 or NaN, and for an `n` whose product with `q` rounds up
+    /// past 2^64 − 1, where a plain conversion would trap).
+    @inline(__always)
+    static func rank(_ q: Double, of n: UInt64) -> UInt64 {
+        let r = (q * Double(n)).rounded(.up)
+        guard r >= 1 else { return 1 }  // also NaN
+        return r >= Double(n) ? n : UInt64(r)
+    }
+
+    /// The value at quantile `q` (0...1): the nearest-rank order statistic, i.e. the midpoint of
+    /// the bucket holding the ⌈q·n⌉-th smallest value, clamped to the exact min and max. 0 when empty.
     package func quantile(_ q: Double) -> UInt64 {
         guard totalCount > 0 else { return 0 }
-        let rank = Swift.max(1, UInt64((q * Double(totalCount)).rounded(.up)))
+        let rank = Histogram.rank(q, of: totalCount)
         var seen: UInt64 = 0
         for (j, c) in counts.enumerated() {
             seen &+= c
@@ -339,7 +357,7 @@ public struct Histogram: Sendable, Equatable {
         for (j, c) in counts.enumerated() where c > 0 {
             seen &+= c
             while k < qs.count {
-                let rank = Swift.max(1, UInt64((qs[k] * Double(totalCount)).rounded(.up)))
+                let rank = Histogram.rank(qs[k], of: totalCount)
                 guard seen >= rank else { break }
                 result.append(Swift.min(Swift.max(Histogram.representative(of: offset + j), min), max))
                 k += 1

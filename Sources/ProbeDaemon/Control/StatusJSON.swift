@@ -1,4 +1,5 @@
 import ProbeControl
+import ProbeStatistics
 
 /// `probectl status --json`, rendered from the store's snapshot.
 enum StatusJSON {
@@ -35,7 +36,8 @@ enum StatusJSON {
         // so take the largest per process, not the sum over its connections.
         var droppedByProcess: [Int32: UInt64] = [:]
         for c in s.connections { droppedByProcess[c.pid] = max(droppedByProcess[c.pid] ?? 0, c.droppedReported) }
-        w.field("dropped_events", droppedByProcess.values.reduce(UInt64(0), &+))
+        // Drop counts are what clients claim (any 64-bit value): the total saturates, never wraps.
+        w.field("dropped_events", droppedByProcess.values.saturatingSum())
         w.beginArray("processes")
         for c in s.connections.sorted(by: { ($0.service, $0.pid, $0.connectedAt) < ($1.service, $1.pid, $1.connectedAt) }) {
             w.beginObject()

@@ -22,18 +22,18 @@ import Synchronization
 final class IngestServer: @unchecked Sendable {
     // (1) `@unchecked Sendable`: `connections` and the buffers belong to the ingest thread;
     //     `barriers` is behind a Mutex; the fds are immutable after init.
-    enum Role { case unknown, client, control }
+    typealias Role = ClientSession.Role
 
     struct Connection {
         let id: ConnectionID
         let fd: Int32
         let peer: PeerCredentials
-        var role = Role.unknown
-        var service = ""
-        /// Defined operation names by id (nil = undefined).
-        var operations: [String?] = []
-        var errorTypes: [String?] = []
-        /// What those two tables hold, counted against `nameBudgetBytes` (ConnectionLimits.nameBytes).
+        /// Its role, service and defined names, and the checks that need them (ClientSession.swift).
+        var session = ClientSession()
+        var role: Role { session.role }
+        var service: String { session.service }
+        var operations: [String?] { session.operations }
+        /// What its defined names hold, counted against `nameBudgetBytes` (ConnectionLimits.nameBytes).
         var nameBytes = 0
         /// Event records accepted on this connection, and how many of them were acknowledged.
         var eventsAccepted: UInt64 = 0
@@ -269,97 +269,49 @@ final class IngestServer: @unchecked Sendable {
     func handle(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws(WireError) {
         let message = try WireDecoder.decode(bytes)
         var c = connections[fd]!
-        switch (c.role, message) {
-        case (.unknown, .hello(let hello)):
-            guard hello.minVersion <= hello.maxVersion else {
-                throw WireError(.malformed, "HELLO min_version \(hello.minVersion) is above max_version \(hello.maxVersion)")
+        // Ids are bounded per connection (4,096 of each kind); the names all open connections
+        // hold are bounded together, so many connections cannot add up to unbounded memory.
+        var nameCost = 0
+        if c.role == .client, case .define(let d) = message, !c.session.isBound(d) {
+            nameCost = ConnectionLimits.nameBytes(d.name)
+            guard nameBytes + nameCost <= nameBudgetBytes else {
+                throw WireError(.limitExceeded, "probed holds \(nameBytes >> 20) MiB of names defined by its \(clientCount) client connections, its limit; define fewer distinct names (ids are meant to be reused)")
             }
-            guard hello.minVersion <= WireProtocol.version && hello.maxVersion >= WireProtocol.version else {
-                throw WireError(.unsupportedVersion, "client speaks versions \(hello.minVersion)...\(hello.maxVersion); this daemon speaks 1...\(WireProtocol.version)")
-            }
+        }
+        let accepted = try c.session.accept(message)
+        if case .hello(let hello) = accepted {
             guard clientCount < limits.maxClients else {
                 refuseOverMaxClients(fd, c, service: hello.service)
                 return
             }
             clientCount += 1
-            c.role = .client
-            c.service = hello.service
-            connections[fd] = c
-            feed.submit(.connected(c.id, pid: c.peer.pid, uid: c.peer.uid))
-            feed.submit(.hello(c.id, service: hello.service))
-            UnixSocket.send(fd, WireEncoder.welcome(Welcome(features: .all)), flags: Int32(MSG_DONTWAIT))
-            log.debug("client connected: service \(hello.service) pid \(c.peer.pid) uid \(c.peer.uid)")
-        case (.unknown, .controlRequest(let text)):
+        }
+        nameBytes += nameCost
+        c.nameBytes += nameCost
+        connections[fd] = c
+        if case .controlRequest(let text) = accepted {
             unwatch(fd)
             connections[fd] = nil
             control.serve(fd: fd, peer: c.peer, firstRequest: text)
-        case (.client, .define(let d)):
-            try define(d, on: &c)
-            connections[fd] = c
-            feed.submit(.define(c.id, d))
-            sendThresholdIfSet(fd, d)
-        case (.client, .events(let dropped, let records)):
-            for (i, r) in records.enumerated() {
-                let op = Int(r.operationID)
-                guard op < c.operations.count, c.operations[op] != nil else {
-                    throw WireError(.unknownOperation, "record \(i) uses operation id \(r.operationID), which this connection never defined")
-                }
-                let et = Int(r.errorTypeID)
-                guard et == 0 || (et < c.errorTypes.count && c.errorTypes[et] != nil) else {
-                    throw WireError(.unknownOperation, "record \(i) uses error type id \(r.errorTypeID), which this connection never defined")
-                }
-            }
-            feed.submit(.events(c.id, droppedTotal: dropped, records: records, bytes: bytes.count))
-            connections[fd]?.eventsAccepted &+= UInt64(records.count)
-            connections[fd]?.eventsAcknowledged = .max  // an EVENTS message always gets an ACK, even an empty one
-        case (.client, .memoryDeltas(let dropped, let records)):
-            for (i, r) in records.enumerated() {
-                let op = Int(r.operationID)
-                guard op < c.operations.count, c.operations[op] != nil else {
-                    throw WireError(.unknownOperation, "memory record \(i) uses operation id \(r.operationID), which this connection never defined")
-                }
-            }
-            feed.submit(.memoryDeltas(c.id, droppedTotal: dropped, records: records, bytes: bytes.count))
-        case (.client, .callDetail(let d)):
-            try acceptCallDetail(d, on: c, bytes: bytes.count)
-        case (.unknown, _):
-            throw WireError(.outOfOrder, "the first message must be HELLO (a client) or CONTROL_REQUEST (a control session), not \(message.typeName)")
-        case (.client, .hello):
-            throw WireError(.outOfOrder, "HELLO was already received on this connection")
-        default:
-            throw WireError(.outOfOrder, "\(message.typeName) is not valid from a client at this point")
-        }
-    }
-
-    func define(_ d: Definition, on c: inout Connection) throws(WireError) {
-        let index = Int(d.id)
-        let existing: String?
-        switch d.kind {
-        case .operation: existing = index < c.operations.count ? c.operations[index] : nil
-        case .errorType: existing = index < c.errorTypes.count ? c.errorTypes[index] : nil
-        }
-        if let existing {
-            guard existing == d.name else {
-                let what = d.kind == .operation ? "operation" : "error type"
-                throw WireError(.redefinition, "\(what) id \(d.id) is already \"\(existing)\"; ids cannot be rebound on a connection")
-            }
             return
         }
-        // Ids are bounded per connection (4,096 of each kind); the names all open connections
-        // hold are bounded together, so many connections cannot add up to unbounded memory.
-        let cost = ConnectionLimits.nameBytes(d.name)
-        guard nameBytes + cost <= nameBudgetBytes else {
-            throw WireError(.limitExceeded, "probed holds \(nameBytes >> 20) MiB of names defined by its \(clientCount) client connections, its limit; define fewer distinct names (ids are meant to be reused)")
+        for item in accepted.storeItems(connection: c.id, pid: c.peer.pid, uid: c.peer.uid, bytes: bytes.count) {
+            feed.submit(item)
         }
-        nameBytes += cost
-        c.nameBytes += cost
-        switch d.kind {
-        case .operation:
-            if c.operations.count <= index { c.operations.append(contentsOf: repeatElement(nil, count: index + 1 - c.operations.count)) }
-            c.operations[index] = d.name
-        case .errorType:
-            if c.errorTypes.count <= index { c.errorTypes.append(contentsOf: repeatElement(nil, count: index + 1 - c.errorTypes.count)) }
-            c.errorTypes[index] = d.name
+        switch accepted {
+        case .hello(let hello):
+            UnixSocket.send(fd, WireEncoder.welcome(Welcome(features: .all)), flags: Int32(MSG_DONTWAIT))
+            log.debug("client connected: service \(hello.service) pid \(c.peer.pid) uid \(c.peer.uid)")
+        case .define(let d):
+            sendThresholdIfSet(fd, d)
+        case .events(_, let records):
+            connections[fd]?.eventsAccepted &+= UInt64(records.count)
+            connections[fd]?.eventsAcknowledged = .max  // an EVENTS message always gets an ACK, even an empty one
+        case .callDetail(let d, let operation, let errorType):
+            let entry = CallEntry(sequence: 0, service: c.service, pid: c.peer.pid, operation: operation, detail: d, errorType: errorType)
+            detailLog.write(d.failed ? .warning : .info, entry.logLine)
+        case .controlRequest, .memoryDeltas:
+            break
         }
     }
 
@@ -412,23 +364,5 @@ final class IngestServer: @unchecked Sendable {
             readMessages(fd, limit: 4096, bytes: UnixSocket.queuedBytes(fd))
         }
         for s in waiting { feed.submit(.barrier(s)) }
-    }
-}
-
-extension Message {
-    var typeName: String {
-        switch self {
-        case .hello: "HELLO"
-        case .define: "DEFINE"
-        case .events: "EVENTS"
-        case .memoryDeltas: "MEMORY"
-        case .callDetail: "CALL_DETAIL"
-        case .threshold: "THRESHOLD"
-        case .controlRequest: "CONTROL_REQUEST"
-        case .welcome: "WELCOME"
-        case .error: "ERROR"
-        case .ack: "ACK"
-        case .controlResponse: "CONTROL_RESPONSE"
-        }
     }
 }

@@ -105,7 +105,7 @@ public enum PrometheusExposition {
                 w.sample("probe_call_duration_seconds_bucket", labels + [("le", boundary.label)], counts[i])
             }
             w.sample("probe_call_duration_seconds_bucket", labels + [("le", "+Inf")], m.latency.totalCount)
-            w.sample("probe_call_duration_seconds_sum", labels, m.latency.sum / 1e9)
+            w.sample("probe_call_duration_seconds_sum", labels, Double(m.latency.sum) / 1e9)
             w.sample("probe_call_duration_seconds_count", labels, m.latency.totalCount)
         }
 
@@ -197,11 +197,21 @@ public enum PrometheusExposition {
         gauge("probe_process_swap_bytes", "Memory of each connected process swapped out (VmSwap).") {
             $0.memory?.latest?.swapBytes.map { Double($0) }
         }
+        gauge("probe_process_owned_memory_bytes",
+              "Memory each connected process owns: RssAnon + VmSwap, what the leak detector judges (file-backed pages are not).") {
+            $0.memory?.latest.map { Double($0.ownedBytes) }
+        }
+        gauge("probe_process_file_memory_bytes",
+              "Resident pages of mapped files and shared memory (RssFile + RssShmem) of each connected process: context, never a leak.") {
+            $0.memory?.latest.flatMap { s in
+                s.fileBytes == nil && s.shmemBytes == nil ? nil : Double(s.fileBytes ?? 0) + Double(s.shmemBytes ?? 0)
+            }
+        }
         gauge("probe_process_resident_memory_peak_bytes", "The largest resident set each connected process ever had (VmHWM).") {
             $0.memory?.latest.map { Double($0.peakBytes) }
         }
         gauge("probe_process_memory_growth_bytes_per_second",
-              "Growth of each connected process's memory: the Theil-Sen slope of the leak window, as probectl procs shows it per minute.") {
+              "Growth of the memory each connected process owns (RssAnon + VmSwap): the Theil-Sen slope of the leak window, as probectl procs shows it per minute.") {
             $0.resident?.trend.map { $0.slopeBytesPerMinute / 60 }
         }
         gauge("probe_process_memory_leak_suspected", "1 while probed suspects the process of leaking memory (probectl procs), else 0.") {

@@ -1,4 +1,5 @@
 import ProbeStatistics
+import ProbeWire
 
 /// The identity of a series: one operation of one service in one process.
 public struct SeriesKey: Hashable, Sendable {
@@ -22,10 +23,13 @@ struct SeriesHot {
     var windows: SeriesWindows
     /// Items (batch sizes) of the series.
     var items = ItemStats()
+    /// Which calls are warm-up: the first N by start time (WarmupFilter).
+    var warmupCalls: WarmupFilter
 
-    init(now: UInt64) {
+    init(now: UInt64, warmup: Int) {
         lastSeen = now
         windows = SeriesWindows(now: now)
+        warmupCalls = WarmupFilter(limit: warmup)
     }
 
     var totals: SeriesWindows.Totals { .init(calls: calls, errors: errors, warmup: warmup) }
@@ -37,17 +41,37 @@ struct SeriesHot {
         windows.advance(to: now, totals: totals)
     }
 
-    /// Adds one call. `warmupLimit` calls of the series, whatever their outcome, are counted but
-    /// kept out of the latency figures.
+    /// Adds one call that arrived in `second`. The series' warm-up calls — its first N by start
+    /// time, whatever their outcome — are counted but kept out of the latency figures.
     @inline(__always)
-    mutating func add(duration: UInt64, failed: Bool, warmupLimit: UInt64) {
+    mutating func add(_ r: EventRecord, second: UInt64) {
         calls &+= 1
+        let failed = r.failed
         if failed { errors &+= 1 }
-        if calls <= warmupLimit {
+        if _slowPath(warmupCalls.mayAdmit(r.startNanoseconds)) && isWarmup(r, second: second) { return }
+        if !failed { windows.open.record(r.durationNanoseconds) }
+        items.add(r.items, duration: r.durationNanoseconds, counted: !failed, second: second)
+    }
+
+    /// Offers a call to the warm-up filter; true when it is warm-up (and its items are counted).
+    /// A call it displaces from the warm-up is measured now.
+    @inline(never)
+    mutating func isWarmup(_ r: EventRecord, second: UInt64) -> Bool {
+        let call = WarmupFilter.Call(
+            start: r.startNanoseconds, duration: r.durationNanoseconds, arrival: calls, items: r.items, failed: r.failed)
+        switch warmupCalls.offer(call) {
+        case .measured:
+            return false
+        case .warmup:
             warmup &+= 1
-        } else if !failed {
-            windows.open.record(duration)
+        case .warmupReplacing(let left):
+            if !left.failed {
+                windows.open.record(left.duration)
+                items.addCounted(left.items, duration: left.duration)
+            }
         }
+        items.add(r.items, duration: r.durationNanoseconds, counted: false, second: second)
+        return true
     }
 }
 
@@ -65,12 +89,17 @@ final class Series {
     var memory = MemoryDeltaStats()
     /// Slow calls (CALL_DETAILs flagged slow) of the series.
     var slowCalls: UInt64 = 0
+    /// What the client declared about the operation in its latest DEFINE.
+    var flags: OperationFlags = [] {
+        didSet { hot.pointee.warmupCalls.perItems = flags.contains(.warmupPerItems) }
+    }
 
-    init(key: SeriesKey, now: UInt64) {
+    /// A series whose first `warmup` calls (by start time) are kept out of latency.
+    init(key: SeriesKey, now: UInt64, warmup: Int) {
         self.key = key
         firstSeen = now
         hot = .allocate(capacity: 1)
-        hot.initialize(to: SeriesHot(now: now))
+        hot.initialize(to: SeriesHot(now: now, warmup: warmup))
     }
 
     deinit {
@@ -111,9 +140,13 @@ final class Series {
 
     func touch(_ now: UInt64) { hot.pointee.touch(now) }
 
-    func add(duration: UInt64, failed: Bool, warmupLimit: UInt64) {
-        hot.pointee.add(duration: duration, failed: failed, warmupLimit: warmupLimit)
+    func add(_ r: EventRecord, second: UInt64) {
+        hot.pointee.add(r, second: second)
     }
+
+    var warmupCalls: WarmupFilter { hot.pointee.warmupCalls }
+    /// Calls whose items value was past those the warm-up tracks (read in place, not copied).
+    var warmupUntracked: UInt64 { hot.pointee.warmupCalls.untrackedCalls }
 
     /// Counts a failure of the error type `name` (the call itself goes through `add`).
     func addError(named name: String) {
@@ -138,5 +171,6 @@ final class Series {
     /// the object header aside).
     var footprintBytes: Int {
         windows.footprintBytes + errorTypeTable.footprintBytes + items.footprintBytes
+            + hot.pointee.warmupCalls.footprintBytes
     }
 }

@@ -79,7 +79,7 @@ extension Store {
                 gpu.processes[id] = m
                 continue
             }
-            m.history.append(MemorySample(time: now, rssBytes: bytes))
+            m.history.append(MemorySample(time: now, bytes: bytes))
             if let began = m.reassess(now: now, detector: detector, window: configuration.memory.leakWindow), let a = m.assessment {
                 changes.append(LeakChange(service: c.service ?? "?", pid: c.pid, began: began, assessment: a))
             }

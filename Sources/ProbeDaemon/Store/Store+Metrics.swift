@@ -72,7 +72,7 @@ extension Store {
             guard let service = c.service else { continue }
             let key = ProcessKey(service: service, pid: c.pid)
             var p = all[key] ?? MetricsSnapshot.Process(service: service, pid: c.pid, eventsReceived: 0, droppedEvents: 0)
-            p.eventsReceived &+= c.eventsReceived
+            p.eventsReceived = p.eventsReceived.saturatingAdd(c.eventsReceived)
             p.droppedEvents = max(p.droppedEvents, c.droppedReported)
             if c.state == "connected" {
                 connected.insert(key)
@@ -82,7 +82,8 @@ extension Store {
             all[key] = p
         }
         s.processes = connected.compactMap { all[$0] }
-        s.droppedEvents = all.values.reduce(0) { $0 &+ $1.droppedEvents }
+        // Drop counts are what clients claim: the total saturates, so the counter never goes back.
+        s.droppedEvents = all.values.lazy.map(\.droppedEvents).saturatingSum()
         s.connectedProcesses = connected.count
         s.operations.reserveCapacity(series.count)
         for x in series.values {

@@ -23,6 +23,8 @@ extension Store {
         var sync = DeviceSyncSummary()
         /// Items, slow calls and the last minute's error rate.
         var detail = CallFigures()
+        /// Calls of `warmup_per_items` series whose items value was past the values tracked.
+        var warmupUntracked: UInt64 = 0
 
         init(window: StatsWindow) { self.window = window }
 
@@ -31,6 +33,7 @@ extension Store {
             s.touch(now)
             let totals = s.totals
             processes += 1
+            warmupUntracked = warmupUntracked.saturatingAdd(s.warmupUntracked)
             // Memory deltas are lifetime figures, whatever the window.
             memory.merge(s.memory)
             let spanOf = { [self] (seconds: UInt64) in span(s, seconds: seconds, now: now) }

@@ -156,11 +156,13 @@ public actor Store {
             if client.operations.count <= index { client.operations.append(contentsOf: repeatElement(nil, count: index + 1 - client.operations.count)) }
             let key = SeriesKey(service: service, pid: client.pid, operation: d.name)
             if let existing = series[key] {
+                existing.flags = d.flags
                 client.operations[index] = existing
             } else if !admitNewSeries(key, client: &client) {
                 client.operations[index] = nil
             } else {
-                let s = Series(key: key, now: clock.now())
+                let s = Series(key: key, now: clock.now(), warmup: configuration.warmup)
+                s.flags = d.flags
                 series[key] = s
                 client.operations[index] = s
             }
@@ -178,7 +180,6 @@ public actor Store {
         clients[id] = nil  // take it out so the tables are not copied on write below
         defer { clients[id] = client }
         let now = clock.now()
-        let warmupLimit = UInt64(configuration.warmup)
         client.eventsReceived &+= UInt64(records.count)
         client.droppedReported = max(client.droppedReported, droppedTotal)
         eventsReceived &+= UInt64(records.count)
@@ -200,14 +201,13 @@ public actor Store {
                         p.pointee.lastSeen = now
                         last = p
                     }
-                    let failed = r.failed
                     p.pointee.synchronizedCalls &+= UInt64((r.flags & EventFlags.deviceSynchronized.rawValue) >> 1)  // branch-free
-                    p.pointee.add(duration: r.durationNanoseconds, failed: failed, warmupLimit: warmupLimit)
-                    p.pointee.items.add(
-                        r.items, duration: r.durationNanoseconds, counted: !failed && p.pointee.calls > warmupLimit, second: second)
-                    if _slowPath(failed && r.errorTypeID != 0) {
+                    p.pointee.add(r, second: second)
+                    if _slowPath(r.failed) {
+                        // Every failure has a type in `error_types`, so they sum to `errors`: a
+                        // record without one (id 0) counts as "unknown", as `probectl errors` shows it.
                         let t = Int(r.errorTypeID)
-                        client.operations[index]!.addError(named: (t < client.errorTypes.count ? client.errorTypes[t] : nil) ?? "unknown")
+                        client.operations[index]!.addError(named: (t != 0 && t < client.errorTypes.count ? client.errorTypes[t] : nil) ?? "unknown")
                     }
                 }
             }

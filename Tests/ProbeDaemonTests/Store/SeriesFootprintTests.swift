@@ -2,6 +2,7 @@ import Foundation
 import ProbePosix
 import ProbeStatistics
 import ProbeTestKit
+import ProbeWire
 import Testing
 @testable import ProbeDaemon
 
@@ -10,15 +11,17 @@ import Testing
 /// past the last second.
 func fillSeries(seconds: Int, rate: Int, seed: UInt64, failures: UInt64 = 100, errorType: ((inout SeededRandom) -> String)? = nil,
                 _ sample: (inout SeededRandom) -> UInt64) -> Series {
-    let s = Series(key: SeriesKey(service: "svc", pid: 1, operation: "predict"), now: hour)
+    let s = Series(key: SeriesKey(service: "svc", pid: 1, operation: "predict"), now: hour, warmup: 10)
     var r = SeededRandom(seed: seed)
     for second in 0..<seconds {
         // Batches arrive every 50 ms, as a client ships them.
         for batch in 0..<20 {
-            s.touch(hour + UInt64(second) * 1_000_000_000 + UInt64(batch) * 50_000_000)
+            let now = hour + UInt64(second) * 1_000_000_000 + UInt64(batch) * 50_000_000
+            s.touch(now)
             for _ in 0..<(rate / 20) {
                 let failed = r.next() % failures == 0
-                s.add(duration: sample(&r), failed: failed, warmupLimit: 10)
+                s.add(EventRecord(operationID: 0, flags: failed ? .failed : [], startNanoseconds: now, durationNanoseconds: sample(&r)),
+                      second: now / 1_000_000_000)
                 if failed { s.addError(named: errorType?(&r) ?? (r.next() % 2 == 0 ? "Model.Timeout" : "Model.OOM")) }
             }
         }

@@ -8,6 +8,15 @@ public struct MemoryDeltaStats: Sendable, Equatable {
 
     package init() {}
 
+    /// Deltas as a state file keeps them; nil when `count` is past `Int64.max` (the mean divides
+    /// by it as an `Int64`) or a count of 0 comes with figures.
+    package init?(count: UInt64, totalBytes: Int64, maxBytes: Int64) {
+        guard count <= UInt64(Int64.max), count > 0 || (totalBytes == 0 && maxBytes == .min) else { return nil }
+        self.count = count
+        self.totalBytes = totalBytes
+        self.maxBytes = maxBytes
+    }
+
     @inlinable @inline(__always)
     public mutating func add(_ delta: Int64) {
         count &+= 1

@@ -1,0 +1,95 @@
+/// Compact histograms from bytes of unknown origin (a state file written by another probed, or a
+/// damaged one). `add(to:)` trusts its bytes for speed; these checks make that trust safe.
+extension CompactHistogram {
+    /// The bytes this histogram is kept in: what a state file stores.
+    package var encodedBytes: [UInt8] { bytes }
+
+    /// The histogram whose bytes are `bytes`; nil unless they are exactly what `init(_:trailer:)`
+    /// produces for some histogram: every varint in range, the bucket range within
+    /// `Histogram.maxIndex`, min and max in the lowest and highest buckets, a sum whose mean is a
+    /// duration, every run inside the bucket range, counts that add up to the total, and no bit
+    /// read past the end nor a byte left over. Reading such a histogram cannot trap.
+    /// Costs one decoding pass (as `add(to:)` does), without allocating.
+    package init?(validating bytes: [UInt8]) {
+        guard CompactHistogram.isCanonical(bytes) else { return nil }
+        self.init()
+        self.bytes = bytes
+    }
+
+    static func isCanonical(_ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBufferPointer { b -> Bool in
+            if b.isEmpty { return true }  // neither values nor a trailer
+            var i = 0
+            /// A LEB128 varint that ends inside `b` and fits in 64 bits.
+            func next() -> UInt64? {
+                var value: UInt64 = 0
+                var shift: UInt64 = 0
+                while i < b.count {
+                    let byte = b[i]
+                    i += 1
+                    if shift == 63 && byte > 1 { return nil }
+                    value |= UInt64(byte & 0x7F) << shift
+                    if byte < 0x80 { return value }
+                    shift += 7
+                    if shift > 63 { return nil }
+                }
+                return nil
+            }
+            guard let total = next() else { return false }
+            var low = 0, high = 0
+            var minimum: UInt64 = 0, maximum: UInt64 = 0
+            if total > 0 {
+                guard let mn = next(), let spread = next(), let packedSum = next(), let lowest = next(), let width = next()
+                else { return false }
+                let (mx, overflow) = mn.addingReportingOverflow(spread)
+                guard !overflow, lowest <= UInt64(Histogram.maxIndex), width <= UInt64(Histogram.maxIndex) - lowest else { return false }
+                minimum = mn
+                maximum = mx
+                low = Int(lowest)
+                high = low + Int(width)
+                guard Histogram.index(of: minimum) == low, Histogram.index(of: maximum) == high else { return false }
+                // The mean (sum / count) becomes a UInt64: it must be a finite duration.
+                let sum = CompactHistogram.unpackSum(packedSum)
+                guard sum.isFinite, sum >= 0, sum / Double(total) < 1.8e19 else { return false }
+            }
+            guard let trailerCount = next(), trailerCount <= UInt64(b.count - i) else { return false }
+            if total == 0 && trailerCount == 0 { return false }  // written as no bytes at all
+            for _ in 0..<Int(trailerCount) {
+                guard next() != nil else { return false }
+            }
+            if total == 0 { return i == b.count }
+            guard i < b.count else { return false }
+
+            let available = (b.count - i) * 8
+            var reader = BitReader(UnsafeBufferPointer(rebasing: b[i...]))
+            var consumed: Int { reader.next * 8 - reader.windowBits }
+            var rice = RiceCoder()
+            var index = low
+            var seen: UInt64 = 0
+            var first = -1, last = -1
+            while index <= high {
+                let gap = reader.readGamma()
+                guard consumed <= available, gap >= 1, gap - 1 <= UInt64(high - index) else { return false }
+                index += Int(gap - 1)
+                let length = reader.readGamma()
+                guard consumed <= available, length >= 1, length <= UInt64(high - index + 1) else { return false }
+                var predictor = CountPredictor()
+                for _ in 0..<Int(length) {
+                    let c = CompactHistogram.unzigzag(rice.read(from: &reader), predictor.next)
+                    predictor.saw(c)
+                    if c > 0 {
+                        let (sum, overflow) = seen.addingReportingOverflow(c)
+                        guard !overflow else { return false }
+                        seen = sum
+                        if first < 0 { first = index }
+                        last = index
+                    }
+                    index += 1
+                }
+                guard consumed <= available else { return false }
+            }
+            // Only the last byte's padding may be left unread.
+            return seen == total && first == low && last == high && consumed > available - 8
+        }
+    }
+}

@@ -148,6 +148,12 @@ public enum CLI {
         if s.upToDate == false {
             out += "\nprobed is behind its clients: messages they queued before this request are not counted yet"
         }
+        if let retired = s.retiredProcesses, retired > 0 {
+            out += "\n\(retired) exited processes folded into \(s.retiredSeries ?? 0) retired series (after \(Format.uptime(s.exitedRetentionNs ?? 0)) gone)"
+        }
+        if let dir = s.stateDir {
+            out += "\nstate kept in \(dir)" + (s.stateSavedAgoNs.map { ", last saved \(Format.uptime($0)) ago" } ?? ", not saved yet")
+        }
         if let refused = s.seriesRefused, refused > 0 {
             out += "\n\(refused) new series refused (probed holds at most --max-series \(s.maxSeries ?? 0)); \(s.eventsRefused ?? 0) of their events counted, not measured"
         }
@@ -169,14 +175,15 @@ public enum CLI {
         if windowed { header.append("P99 ALL") }
         header += ["P99.9", "MAX"] + (memory ?? [])
         var t = TextTable(header, rightAligned: Set(2..<header.count))
-        let merged = s.operations.filter { $0.pid == nil }
+        // A null pid is the merged row, or (merged false) the retired aggregate of processes gone.
+        let merged = s.operations.filter { $0.pid == nil && $0.merged != false }
         for m in merged {
-            let members = s.operations.filter { $0.pid != nil && $0.service == m.service && $0.operation == m.operation }
-            t.add(row(m, pid: members.count == 1 ? String(members[0].pid!) : "all", lifetimeP99: windowed)
+            let members = s.operations.filter { ($0.pid != nil || $0.merged == false) && $0.service == m.service && $0.operation == m.operation }
+            t.add(row(m, pid: members.count == 1 ? pidCell(members[0]) : "all", lifetimeP99: windowed)
                 + (memory == nil ? [] : memoryCells(m)))
             if members.count > 1 {
                 for p in members {
-                    t.add(row(p, pid: String(p.pid!), lifetimeP99: windowed, indent: true) + (memory == nil ? [] : memoryCells(p)))
+                    t.add(row(p, pid: pidCell(p), lifetimeP99: windowed, indent: true) + (memory == nil ? [] : memoryCells(p)))
                 }
             }
         }
@@ -186,6 +193,11 @@ public enum CLI {
             : "(calls and latency since each series began, rate over the last 10 s; latency over successful calls past warm-up"
         note += memory == nil ? ")" : "; MEMΔ: change in resident memory per memory-tracked call, since each series began)"
         return t.render() + "\n" + note + warningNotes(s)
+    }
+
+    /// A series row's pid; for the retired aggregate, how many processes gone it holds.
+    static func pidCell(_ r: OperationRow) -> String {
+        r.pid.map(String.init) ?? "\(r.retiredProcesses ?? r.processes) exited"
     }
 
     static func row(_ r: OperationRow, pid: String, lifetimeP99: Bool, indent: Bool = false) -> [String] {

@@ -94,6 +94,10 @@ public enum Daemon {
             exit(1)
         }
         control.ingest = ingest
+        // The state of the last run, before any client is served (ingest starts below).
+        let keeper = StateKeeper(store: store, directory: options.effectiveStateDirectory, interval: options.stateInterval, log: log,
+                                 thresholds: { [thresholds = ingest.thresholds] in thresholds.all })
+        for t in keeper.load() { ingest.thresholds.set(t.operation, nanoseconds: t.nanoseconds) }
         var metrics: MetricsServer? = nil
         if let address = options.metricsAddress {
             do {
@@ -108,6 +112,7 @@ public enum Daemon {
         }
         Task.detached { await feed.drain(into: store) }
         Thread.detachNewThread { ingest.run() }
+        keeper.start()
         MemorySampler(store: store, interval: options.memory.sampleInterval, log: log).start()
         GPUSampler(store: store, interval: options.memory.sampleInterval, libraryPath: options.nvmlLibrary, log: log).start()
         let who = options.allowGroup.map { "uid \(geteuid()), root and group \($0)" } ?? "uid \(geteuid()) and root"
@@ -128,7 +133,8 @@ public enum Daemon {
                 reload(&settings, running: &options, log: log, notifier: notifier)
                 continue
             }
-            shutdown(signal: received, path: path, listenFD: listenFD, ownsSocket: activated == nil, ingest: ingest, log: log, notifier: notifier)
+            shutdown(signal: received, path: path, listenFD: listenFD, ownsSocket: activated == nil, ingest: ingest, keeper: keeper,
+                     log: log, notifier: notifier)
         }
     }
 

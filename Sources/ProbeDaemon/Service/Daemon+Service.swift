@@ -53,9 +53,10 @@ extension Daemon {
         }
     }
 
-    /// SIGTERM/SIGINT: stop accepting, apply everything already received, remove the socket
-    /// (unless systemd owns it), exit 0.
-    static func shutdown(signal: Int32, path: String, listenFD: Int32, ownsSocket: Bool, ingest: IngestServer, log: Log, notifier: ServiceNotifier) -> Never {
+    /// SIGTERM/SIGINT: stop accepting, apply everything already received, write the state (with
+    /// a state directory), remove the socket (unless systemd owns it), exit 0.
+    static func shutdown(signal: Int32, path: String, listenFD: Int32, ownsSocket: Bool, ingest: IngestServer, keeper: StateKeeper,
+                         log: Log, notifier: ServiceNotifier) -> Never {
         let name = signal == SIGTERM ? "SIGTERM" : signal == SIGINT ? "SIGINT" : "signal \(signal)"
         log.info("\(name) received; no longer accepting connections on \(path), finishing what clients sent")
         notifier.notify("STOPPING=1\nSTATUS=stopping")
@@ -63,6 +64,7 @@ extension Daemon {
         if ownsSocket { unlink(path) }  // new clients fail at once and queue their events
         close(listenFD)
         ingest.barrier(timeout: .seconds(5))
+        keeper.save(why: name)
         log.info("stopped\(ownsSocket ? "; removed \(path)" : "; \(path) stays with systemd's probed.socket")")
         exit(0)
     }

@@ -32,6 +32,19 @@ struct CallLog {
         return delta
     }
 
+    /// Sets the counts of slow calls and failures ever added (restoring a state file, where
+    /// entries no longer kept were counted too).
+    mutating func restoreCounts(slow: UInt64, failures: UInt64) {
+        slowCount = max(slowCount, slow)
+        failureCount = max(failureCount, failures)
+    }
+
+    /// Every entry kept, in any list, oldest first (each once).
+    var entries: [CallEntry] {
+        var seen = Set<UInt64>()
+        return (recentSlow + slowest + recentFailures).filter { seen.insert($0.sequence).inserted }.sorted { $0.sequence < $1.sequence }
+    }
+
     /// Recent slow calls, newest first.
     var newestSlow: [CallEntry] { recentSlow.sorted { $0.sequence > $1.sequence } }
     /// The slowest calls ever kept, slowest first (ties: newest first).

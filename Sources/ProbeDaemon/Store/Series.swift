@@ -1,10 +1,22 @@
 import ProbeStatistics
 
-/// The identity of a series: one operation of one service in one process.
+/// The identity of a series: one operation of one service in one process, or (`pid` is
+/// `retiredPID`) the retired aggregate of that operation's processes that are gone.
 public struct SeriesKey: Hashable, Sendable {
     public var service: String
     public var pid: Int32
     public var operation: String
+
+    /// The pid of a retired aggregate: no process has it (the kernel's pids are positive; a peer
+    /// outside probed's pid namespace reads as 0).
+    public static let retiredPID: Int32 = -1
+
+    /// The key of `service`'s `operation`'s retired aggregate.
+    static func retired(service: String, operation: String) -> SeriesKey {
+        SeriesKey(service: service, pid: retiredPID, operation: operation)
+    }
+
+    var isRetired: Bool { pid == SeriesKey.retiredPID }
 }
 
 /// What the ingest loop updates for every event of a series. It lives in memory of its own that
@@ -55,7 +67,8 @@ struct SeriesHot {
 /// can point straight at it: the ingest loop does one array index per event, no hashing.
 final class Series {
     let key: SeriesKey
-    let firstSeen: UInt64
+    /// When the series began; for a retired aggregate, the earliest of its processes'.
+    var firstSeen: UInt64
     /// The per-event state; owned by this object (freed with it).
     let hot: UnsafeMutablePointer<SeriesHot>
     /// Error-type names in the order first seen; slices count failures by index into it.
@@ -67,6 +80,11 @@ final class Series {
     var memory = MemoryDeltaStats()
     /// Slow calls (CALL_DETAILs flagged slow) of the series.
     var slowCalls: UInt64 = 0
+    /// Whether its process is connected. A series of a process gone (and a retired aggregate)
+    /// spreads its calls over the whole of a window (see `Store.Aggregate.span`).
+    var live = true
+    /// Processes folded into a retired aggregate (0 for a process's own series).
+    var retiredProcesses = 0
 
     init(key: SeriesKey, now: UInt64) {
         self.key = key
@@ -119,18 +137,25 @@ final class Series {
 
     /// Counts a failure of the error type `name` (the call itself goes through `add`).
     func addError(named name: String) {
-        let t: Int
-        if let known = errorTypeIndex[name] {
-            t = Int(known)
-        } else {
-            t = errorTypeNames.count
-            errorTypeIndex[name] = UInt32(t)
-            errorTypeNames.append(name)
-            errorTypeCounts.append(0)
-            windows.openErrorTypes.append(0)
-        }
+        let t = errorType(name)
         errorTypeCounts[t] &+= 1
         windows.openErrorTypes[t] &+= 1
+    }
+
+    /// The index of error type `name`, registered with no failures when it is new.
+    func errorType(_ name: String) -> Int {
+        if let known = errorTypeIndex[name] { return Int(known) }
+        let t = errorTypeNames.count
+        errorTypeIndex[name] = UInt32(t)
+        errorTypeNames.append(name)
+        errorTypeCounts.append(0)
+        windows.openErrorTypes.append(0)
+        return t
+    }
+
+    /// Adds `count` lifetime failures of error type `t` (folding, restoring: the windows get theirs apart).
+    func addLifetimeErrors(_ t: Int, _ count: UInt64) {
+        errorTypeCounts[t] &+= count
     }
 
     /// Lifetime failures by error-type name.

@@ -35,7 +35,8 @@ public struct MetricsSnapshot: Sendable {
     /// `--max-series` refusals: new series refused, and the events that named them.
     public var seriesRefused: UInt64 = 0
     public var eventsRefused: UInt64 = 0
-    /// Client-reported drops, every process since probed started.
+    /// Client-reported drops, every process since probed started (and, with a state directory,
+    /// since the state began), forgotten processes' included.
     public var droppedEvents: UInt64 = 0
     public var connectedProcesses = 0
     public var series = 0
@@ -63,7 +64,7 @@ extension Store {
             if c.state == "connected" { connected.insert(key) }
         }
         s.processes = connected.compactMap { all[$0] }
-        s.droppedEvents = all.values.reduce(0) { $0 &+ $1.droppedEvents }
+        s.droppedEvents = all.values.reduce(retiredDroppedEvents) { $0 &+ $1.droppedEvents }
         s.connectedProcesses = connected.count
         s.operations.reserveCapacity(series.count)
         for x in series.values {

@@ -70,8 +70,10 @@ import Testing
         #expect(r.flushed)
         #expect(r.delivered + r.dropped == r.recorded)
         #expect(r.dropped > 0)
-        // Far below the 2 s stop either way; a sanitizer's own locks and 5-15x slowdown stretch a call.
-        let bound: UInt64 = Sanitizer.name == nil ? 50_000_000 : 1_000_000_000
+        // A call that waited for the stopped probed would take most of the 2 s stop; half of it
+        // separates "blocked" from "descheduled on a loaded machine" (52 ms was seen at load 16,
+        // which is the scheduler, not the client). The latency itself is probe-bench's Stall row.
+        let bound: UInt64 = 1_000_000_000
         #expect(r.maxCallNs < bound, "a call blocked for \(r.maxCallNs) ns")
         let row = try #require(Self.process(try daemon.status(), pid: p.processIdentifier))
         #expect(row.eventsReceived == r.delivered && row.droppedEvents == r.dropped)

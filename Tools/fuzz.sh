@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Runs one libFuzzer target (or all of them) for a while.
 #
-#   Tools/fuzz.sh TARGET SECONDS     TARGET: wire | control | http | all
+#   Tools/fuzz.sh TARGET SECONDS     TARGET: wire | control | http | state | all
 #
 # Targets, one per parser that reads bytes a peer controls:
 #   wire     WireDecoder.decode            (Sources/ProbeWire: ingest and control sockets)
 #   control  ControlRequest.parse + args   (Sources/ProbeDaemon/Control/ControlRequest.swift: probectl's JSON)
 #   http     HTTPRequestHead.endOfHead/route (Sources/ProbeDaemon/Metrics/HTTPRequestHead.swift: /metrics)
+#   state    StateFile.decode and what reads its values (Sources/ProbeDaemon/State/: probed's state file)
 #
 # Each is built with `swiftc -sanitize=fuzzer,address -parse-as-library -O` from the parser's own
-# sources and a small entry file in Tools/fuzz/, into .build-fuzz/ (ignored). Seeds: the protocol
+# sources and a small entry file in Tools/fuzz/, into .build-fuzz/ (ignored); `state` compiles its
+# modules' sources (ProbeStatistics, ProbeWire and the daemon's state files) as one module, their
+# `import` lines dropped. Seeds: the protocol
 # vectors (Protocol/vectors/*.hex) for wire, Tools/fuzz/seeds/TARGET/ for the others. The working
 # corpus grows in .build-fuzz/corpus-TARGET/ and is kept between runs. A crash leaves its input as
 # .build-fuzz/crash-TARGET-*; turn it into a regression vector or test together with the fix.
@@ -17,7 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { echo "usage: Tools/fuzz.sh wire|control|http|all SECONDS" >&2; exit 2; }
+usage() { echo "usage: Tools/fuzz.sh wire|control|http|state|all SECONDS" >&2; exit 2; }
 [ $# -eq 2 ] || usage
 target=$1 seconds=$2
 [[ "$seconds" =~ ^[0-9]+$ ]] || usage
@@ -30,6 +33,10 @@ sources() {
         wire) echo Sources/ProbeWire/*.swift Tools/fuzz/WireDecoderFuzz.swift ;;
         control) echo Sources/ProbeDaemon/Control/ControlRequest.swift Tools/fuzz/ControlRequestFuzz.swift ;;
         http) echo Sources/ProbeDaemon/Metrics/HTTPRequestHead.swift Tools/fuzz/HTTPRequestFuzz.swift ;;
+        state) echo Sources/ProbeStatistics/*.swift Sources/ProbeWire/*.swift Sources/ProbeDaemon/State/CRC32C.swift \
+               Sources/ProbeDaemon/State/StateBytes.swift Sources/ProbeDaemon/State/StateImage.swift \
+               Sources/ProbeDaemon/State/StateFile.swift Sources/ProbeDaemon/Store/CallEntry.swift \
+               Sources/ProbeDaemon/Store/Series.swift Sources/ProbeDaemon/Memory/ProcStatus.swift Tools/fuzz/StateFileFuzz.swift ;;
         *) usage ;;
     esac
 }
@@ -39,6 +46,7 @@ maxlen() {
         wire) echo 65536 ;;     # WireProtocol.maxMessageBytes (+ bigger is refused as oversized)
         control) echo 4200 ;;   # a CONTROL_REQUEST carries at most 4096 bytes of text
         http) echo 9000 ;;      # the request head is refused past 8192 bytes
+        state) echo 65536 ;;    # a state of a few series; the seeds are a few KiB
     esac
 }
 
@@ -52,9 +60,18 @@ build() {
     fi
     if [ $newer -eq 1 ]; then
         echo "fuzz.sh: building $t" >&2
-        # shellcheck disable=SC2046
-        swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name "Fuzz_$t" \
-            $(sources "$t") -o "$bin"
+        local files
+        files=$(sources "$t")
+        if [ "$t" = state ]; then
+            # One module from several: copies without their imports of each other.
+            rm -rf "$out/src-$t" && mkdir -p "$out/src-$t"
+            for f in $files; do
+                sed -E '/^import (ProbeStatistics|ProbeWire)$/d' "$f" > "$out/src-$t/$(echo "$f" | tr / _)"
+            done
+            files=$(ls "$out/src-$t"/*.swift)
+        fi
+        # shellcheck disable=SC2086
+        swiftc -sanitize=fuzzer,address -parse-as-library -O -package-name probe -module-name "Fuzz_$t" $files -o "$bin"
     fi
 }
 
@@ -85,7 +102,7 @@ run() {
 }
 
 if [ "$target" = all ]; then
-    for t in wire control http; do run "$t"; done
+    for t in wire control http state; do run "$t"; done
 else
     run "$target"
 fi

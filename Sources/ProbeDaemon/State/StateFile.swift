@@ -83,14 +83,19 @@ enum StateFile {
                 }
             }
         }
-        var header = StateWriter(capacity: headerBytes + body.bytes.count)
+        return file(body: body.bytes)
+    }
+
+    /// A whole file: the header for `body` (`version` as given), then `body`.
+    static func file(body: [UInt8], version: UInt32 = StateFile.version) -> [UInt8] {
+        var header = StateWriter(capacity: headerBytes + body.count)
         header.append(magic)
         header.fixed32(version)
         header.fixed32(0)
-        header.fixed64(UInt64(body.bytes.count))
-        header.fixed32(CRC32C.checksum(body.bytes))
+        header.fixed64(UInt64(body.count))
+        header.fixed32(CRC32C.checksum(body))
         header.fixed32(CRC32C.checksum(header.bytes))
-        header.append(body.bytes)
+        header.append(body)
         return header.bytes
     }
 

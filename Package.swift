@@ -80,7 +80,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["ProbeControl", "ProbeWire", "ProbePosix", "ProbeClient", "ProbeTestKit"]
+            dependencies: ["ProbeControl", "ProbeWire", "ProbePosix", "ProbeClient", "ProbeTestKit", "ProbeStatistics"]
         ),
     ]
 )

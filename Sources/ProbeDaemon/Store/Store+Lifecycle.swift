@@ -120,20 +120,33 @@ extension Store {
     }
 
     /// Makes room under `--max-series` by folding, at once, the series of processes that are
-    /// gone (those gone longest first) until one more series fits. False when none fits even so.
+    /// gone (those gone longest first) until one more series fits. Folds nothing, and returns
+    /// false, when folding them all would not make room (each operation's retired aggregate is a
+    /// series too): a process folded for nothing would lose its own rows.
     func makeRoom() -> Bool {
         // Nothing changed since the last search found nothing to fold: skip it (a flood of names
         // past the cap would otherwise search once per name).
         guard fruitlessRoomSearch != foldableGeneration else { return false }
-        let now = clock.now()
         let candidates = processes.filter { $0.value.connections == 0 && !$0.value.operations.isEmpty }
             .sorted { ($0.value.goneAt ?? 0, $0.key.service, $0.key.pid) < ($1.value.goneAt ?? 0, $1.key.service, $1.key.pid) }
+        var folded = 0
+        var aggregates = Set<SeriesKey>()
+        for (key, life) in candidates {
+            for operation in life.operations where series[SeriesKey(service: key.service, pid: key.pid, operation: operation)] != nil {
+                folded += 1
+                let retiredKey = SeriesKey.retired(service: key.service, operation: operation)
+                if series[retiredKey] == nil { aggregates.insert(retiredKey) }
+            }
+        }
+        guard series.count - folded + aggregates.count < configuration.maxSeries else {
+            fruitlessRoomSearch = foldableGeneration
+            return false
+        }
+        let now = clock.now()
         for (key, _) in candidates where series.count >= configuration.maxSeries {
             retire(key, now: now)
         }
-        if series.count < configuration.maxSeries { return true }
-        fruitlessRoomSearch = foldableGeneration
-        return false
+        return series.count < configuration.maxSeries
     }
 
     /// A process that reconnects after probed restarted: its restored connection record (from the

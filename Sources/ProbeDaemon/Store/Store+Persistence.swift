@@ -7,10 +7,11 @@ import ProbeStatistics
 /// Time. The daemon's clock is CLOCK_MONOTONIC counted from the Unix epoch as of probed's start
 /// (`AnchoredClock`), so the times an image holds are close to wall-clock times. Restoring
 /// moves them by the difference between how far the daemon's clock and the wall clock moved
-/// since the save, in whole minutes (window slices stay aligned): normally nothing, so a window
-/// slice keeps its place in wall time — ten minutes of downtime leave ten minutes of empty
-/// seconds, and a call leaves the `1m` window a minute after it was made, not after the restart.
-/// A wall clock stepped between the save and the start moves everything with it.
+/// since the save, in whole minutes (window slices stay aligned), when it is five minutes or
+/// more: normally nothing moves, so a window slice keeps its place in wall time — ten minutes of
+/// downtime leave ten minutes of empty seconds, and a call leaves the `1m` window a minute after
+/// it was made, not after the restart. A wall clock stepped by five minutes or more between the
+/// save and the start moves everything with it.
 extension Store {
     /// Connection ids of restored records: far above the ingest side's, which count from 1.
     static let restoredConnectionIDs: ConnectionID = 1 << 62
@@ -82,9 +83,11 @@ extension Store {
         let elapsed = wallClockNanoseconds().subtractingReportingOverflow(image.wallNow)
         let elapsedNs = elapsed.overflow ? 0 : Int64(clamping: elapsed.partialValue)
         let drift = Int64(clamping: now) &- Int64(clamping: image.clockNow) &- elapsedNs
-        let minutes = (Double(drift) / 60e9).rounded()
         var restored = Restored()
-        restored.shiftSeconds = Int64(clamping: Int(minutes * 60))
+        // Under five minutes either way (two anchored clocks, a slow start) is left alone.
+        if drift.magnitude >= 5 * 60_000_000_000 {
+            restored.shiftSeconds = Int64(clamping: Int((Double(drift) / 60e9).rounded() * 60))
+        }
         let img = image.shifted(bySeconds: restored.shiftSeconds)
 
         let c = img.counters

@@ -194,6 +194,17 @@ extension Store {
         #expect(status.series == 2 && status.seriesRefused == 1)
     }
 
+    @Test func maxSeries_foldingThatWouldFreeNothing_foldsNothing() async throws {
+        // One process gone (a): folding it would only trade its series for its aggregate.
+        let store = Store(configuration: .init(warmup: 0, maxSeries: 2), clock: ManualClock())
+        await store.connect(1, pid: 100, service: "svc", operations: ["x"])
+        await store.apply(.disconnected(1))
+        await store.connect(2, pid: 200, service: "svc", operations: ["y", "z"])
+        let status = try await store.status()
+        #expect(status.series == 2 && status.seriesRefused == 1 && status.retiredSeries == 0)
+        #expect(try await store.stats().operations.contains { $0.pid == 100 })
+    }
+
     @Test func processReconnectingWithinTheRetention_continuesItsSeries() async throws {
         let clock = ManualClock()
         let store = Store(configuration: .init(warmup: 0), clock: clock)

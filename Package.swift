@@ -29,7 +29,7 @@ let package = Package(
         .target(name: "ProbeClient", dependencies: ["ProbeWire", "ProbePosix"]),
         .target(name: "ProbeControl", dependencies: ["ProbeWire", "ProbePosix"]),
         // Pure arithmetic: imports nothing but the standard library (see Sources/ProbeStatistics/README.md).
-        .target(name: "ProbeStatistics"),
+        .target(name: "ProbeStatistics", exclude: ["README.md"]),
         .target(name: "ProbeDaemon", dependencies: ["ProbeWire", "ProbePosix", "ProbeControl", "ProbeStatistics", "CNVML"]),
         .target(name: "ProbeCLI", dependencies: ["ProbeControl", "ProbePosix"]),
         .executableTarget(name: "probed", dependencies: ["ProbeDaemon"]),

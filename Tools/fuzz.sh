@@ -32,7 +32,7 @@ sources() {
     case $1 in
         wire) echo Sources/ProbeWire/*.swift Tools/fuzz/WireDecoderFuzz.swift ;;
         control) echo Sources/ProbeDaemon/Control/ControlRequest.swift Tools/fuzz/ControlRequestFuzz.swift ;;
-        http) echo Sources/ProbeDaemon/Metrics/HTTPRequestHead.swift Tools/fuzz/HTTPRequestFuzz.swift ;;
+        http) echo Sources/ProbeDaemon/Metrics/HTTPRequestHead.swift Sources/ProbeDaemon/StringTrimming.swift Tools/fuzz/HTTPRequestFuzz.swift ;;
         state) echo Sources/ProbeStatistics/*.swift Sources/ProbeWire/*.swift Sources/ProbeDaemon/State/CRC32C.swift \
                Sources/ProbeDaemon/State/StateBytes.swift Sources/ProbeDaemon/State/StateImage.swift \
                Sources/ProbeDaemon/State/StateFile.swift Sources/ProbeDaemon/Store/CallEntry.swift \

@@ -8,7 +8,7 @@
 #   --group NAME    create the system group NAME if needed and let its members connect:
 #                   `allow-group = NAME` in the configuration, socket file mode 0660 group NAME
 #   --from DIR      install the probed and probectl already built in DIR (default: build them
-#                   with `swift build -c release` first)
+#                   with `swift build -c release --static-swift-stdlib` first)
 #   --unit-dir DIR  where the units go (default /etc/systemd/system)
 #   --config PATH   the configuration file, created with comments if missing, never overwritten
 #                   (default /etc/probed.conf)
@@ -72,12 +72,12 @@ write() {  # write PATH MODE: stdin to PATH
     mv -f "$tmp" "$path"
 }
 
-# The release binaries: built here unless --from names them. `swift build -c release` builds
-# every product; these two are all a service needs.
+# The release binaries: built here unless --from names them, with the Swift runtime linked in so
+# that the service keeps working when the toolchain moves or is upgraded.
 if [ -z "$from" ]; then
-    command -v swift >/dev/null || die "swift is not on PATH (sudo resets PATH): build as yourself with \`swift build -c release\`, then pass --from .build/release"
-    run swift build -c release --package-path "$repo" --product probed
-    run swift build -c release --package-path "$repo" --product probectl
+    command -v swift >/dev/null || die "swift is not on PATH (sudo resets PATH): build as yourself with \`swift build -c release --static-swift-stdlib\`, then pass --from .build/release"
+    run swift build -c release --static-swift-stdlib --package-path "$repo" --product probed
+    run swift build -c release --static-swift-stdlib --package-path "$repo" --product probectl
     from="$(swift build -c release --package-path "$repo" --show-bin-path)"
 fi
 for exe in probed probectl; do

@@ -89,3 +89,7 @@ long cprobe_queued_bytes(int fd) {
     if (ioctl(fd, SIOCINQ, &n) != 0) return -1;
     return n;
 }
+
+#include <sys/prctl.h>
+
+void cprobe_set_thread_name(const char *name) { prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0); }

@@ -3,13 +3,13 @@ import ProbeControl
 extension CLI {
     /// `probectl gpu`: one block per device with its figures and the processes on it, or why
     /// there are no GPU figures.
-    public static func render(gpu g: GPUReport) -> String {
+    public static func render(gpu g: GPUReport, width: Int? = nil) -> String {
         guard g.available else {
-            return "no GPU figures: \(g.reason ?? "NVML is not available")\n"
-                + "(probed loads NVIDIA's NVML, libnvidia-ml.so.1, at start; name another file with probed --nvml-library PATH)"
+            return Format.wrap("no GPU figures: \(g.reason ?? "NVML is not available")\n"
+                + "(probed loads NVIDIA's NVML, libnvidia-ml.so.1, at start; name another file with probed --nvml-library PATH)", width: width)
         }
-        if let error = g.error { return "NVML is loaded (\(g.library ?? "?")) but cannot count devices: \(error)" }
-        guard !g.devices.isEmpty else { return "NVML is loaded (\(g.library ?? "?")) and reports no GPUs" }
+        if let error = g.error { return Format.wrap("NVML is loaded (\(g.library ?? "?")) but cannot count devices: \(error)", width: width) }
+        guard !g.devices.isEmpty else { return Format.wrap("NVML is loaded (\(g.library ?? "?")) and reports no GPUs", width: width) }
         var blocks: [String] = []
         for d in g.devices {
             var lines = ["GPU \(d.index): \(d.name ?? "-")  \(d.uuid ?? "-")"]
@@ -24,14 +24,16 @@ extension CLI {
                 if processes.isEmpty {
                     lines.append("  no compute processes")
                 } else {
-                    var t = TextTable(["PID", "SERVICE", "GPU MEMORY"], rightAligned: [0, 2])
+                    var t = TextTable(["PID", "SERVICE", "GPU MEMORY"], rightAligned: [0, 2], fit: [.shrink("SERVICE", to: 6)])
                     for p in processes { t.add([String(p.pid), p.service ?? "-", Format.bytes(p.memoryUsedBytes)]) }
-                    lines.append(t.render().split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }.joined(separator: "\n"))
+                    lines.append(t.render(width: width.map { $0 - 2 }).split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }.joined(separator: "\n"))
                 }
             }
-            blocks.append(lines.joined(separator: "\n"))
+            // A device's figures clipped to the terminal, never wrapped.
+            let text = lines.joined(separator: "\n")
+            blocks.append(width.map { w in text.split(separator: "\n", omittingEmptySubsequences: false).map { Format.shorten(String($0), to: w, .end) }.joined(separator: "\n") } ?? text)
         }
-        return blocks.joined(separator: "\n\n") + "\n(sampled every \(Format.duration(g.sampleIntervalNs)) from \(g.library ?? "NVML"))"
+        return blocks.joined(separator: "\n\n") + "\n" + Format.wrap("(sampled every \(Format.duration(g.sampleIntervalNs)) from \(g.library ?? "NVML"))", width: width)
     }
 
     /// Footnotes for `probectl stats`: the warnings of each operation, marked `!` in the table.

@@ -48,6 +48,11 @@ public enum Top {
           not a terminal:       prints one plain snapshot per interval
         """
 
+    /// A usage error of top: the problem, then top's synopsis (exit 2).
+    static func usageError(_ message: String) -> Never {
+        CLI.usageError("top: \(message)", hint: String(usage.prefix { $0 != "\n" }))
+    }
+
     /// A duration such as `500ms`, `2s`, `1.5s` or `1m` in ns; nil when malformed.
     static func parseInterval(_ text: String) -> UInt64? {
         for (suffix, scale) in [("ms", 1e6), ("s", 1e9), ("m", 60e9)] where text.hasSuffix(suffix) {
@@ -62,7 +67,7 @@ public enum Top {
         var i = 0
         func value(_ flag: String) -> String {
             i += 1
-            guard i < arguments.count, !arguments[i].isEmpty else { CLI.usageError("\(flag) needs a value\n\n\(usage)") }
+            guard i < arguments.count, !arguments[i].isEmpty else { usageError("\(flag) needs a value") }
             return arguments[i]
         }
         while i < arguments.count {
@@ -82,19 +87,19 @@ public enum Top {
             case "--interval":
                 let text = take()
                 guard let ns = parseInterval(text), (100_000_000...60_000_000_000).contains(ns) else {
-                    CLI.usageError("--interval: \"\(text)\" is not a duration from 100ms to 60s (e.g. 500ms, 1s, 2s)")
+                    usageError("--interval: \"\(text)\" is not a duration from 100ms to 60s (e.g. 500ms, 1s, 2s)")
                 }
                 o.intervalNs = ns
             case "--iterations":
                 let text = take()
-                guard let n = Int(text), n >= 1 else { CLI.usageError("--iterations: \"\(text)\" is not a whole number from 1") }
+                guard let n = Int(text), n >= 1 else { usageError("--iterations: \"\(text)\" is not a whole number from 1") }
                 o.iterations = n
             case "--sort":
                 let text = take()
-                guard let sort = Sort(rawValue: text) else { CLI.usageError("--sort: \"\(text)\" is not one of calls, p99, errors, name") }
+                guard let sort = Sort(rawValue: text) else { usageError("--sort: \"\(text)\" is not one of calls, p99, errors, name") }
                 o.sort = sort
             default:
-                CLI.usageError("top: unexpected argument \"\(arguments[i])\"\n\n\(usage)")
+                usageError(arguments[i].hasPrefix("-") ? "unknown option \"\(arguments[i])\"" : "unexpected argument \"\(arguments[i])\"")
             }
             i += 1
         }
@@ -154,8 +159,8 @@ public enum Top {
         return r.warmup >= r.calls ? "warming \(r.warmup)/\(limit)" : "warm"
     }
 
-    /// The screen's lines: at most `height` (nil: all) and `width` characters each.
-    public static func render(stats: StatsReport, procs: ProcsReport?, sort: Sort, width: Int, height: Int?, title: String) -> [String] {
+    /// The screen's lines: at most `height` (nil: all) and `width` (nil: any) characters each.
+    public static func render(stats: StatsReport, procs: ProcsReport?, sort: Sort, width: Int?, height: Int?, title: String) -> [String] {
         var ops = stats.operations.filter { $0.pid == nil && $0.merged != false }
         switch sort {
         case .calls: ops.sort { ($0.ratePerS, $1.operation) > ($1.ratePerS, $0.operation) }
@@ -177,74 +182,46 @@ public enum Top {
             opLimit = min(ops.count, max(1, room - procLimit))
             procLimit = min(processes.count, max(procLimit, room - opLimit))
         }
-        let opHeader = ["OPERATION", "CALLS/S", "P50", "P99", "ERR/S", "WARM-UP", "PROCS"]
-        var opRows: [[String]] = []
+        var opTable = TextTable(["OPERATION", "CALLS/S", "P50", "P99", "ERR/S", "WARM-UP", "PROCS"], rightAligned: [1, 2, 3, 4, 6],
+                                fit: opFit, shortening: ["OPERATION": .serviceFirst])
         for r in ops.prefix(opLimit) {
-            opRows.append([r.service + "/" + r.operation, Format.rate(r.ratePerS), Format.duration(r.p50Ns), Format.duration(r.p99Ns),
-                           Format.rate(errorsPerSecond(r)), warmupState(r, limit: stats.warmupCalls), String(r.processes)])
+            opTable.add([r.service + "/" + r.operation, Format.rate(r.ratePerS), Format.duration(r.p50Ns), Format.duration(r.p99Ns),
+                         Format.rate(errorsPerSecond(r)), warmupState(r, limit: stats.warmupCalls), String(r.processes)])
         }
         lines.append("")
         if ops.isEmpty {
             lines.append("no operations recorded yet")
         } else {
-            lines += table(opHeader, opRows, width: width, shrink: 0, left: [0, 5], drop: [6, 5])
+            lines += opTable.fitted(width: width).lines
             if ops.count > opLimit { lines.append("… \(ops.count - opLimit) more operations") }
         }
         lines.append("")
-        let procHeader = ["PID", "SERVICE", "STATE", "RSS", "PEAK", "GROWTH/MIN", "TREND"]
-        var procRows: [[String]] = []
+        var procTable = TextTable(["PID", "SERVICE", "STATE", "RSS", "PEAK", "GROWTH/MIN", "TREND"], rightAligned: [0, 3, 4, 5],
+                                  fit: procFit)
         for p in processes.prefix(procLimit) {
-            procRows.append([String(p.pid), p.service, p.state, bytes(p.rssBytes), bytes(p.rssPeakBytes),
-                             p.rssGrowthBytesPerMin.map { bytes(UInt64(max(0, $0))) } ?? "-", p.leakSuspected ? "LEAK?" : p.trend])
+            procTable.add([String(p.pid), p.service, p.state, Format.bytes(p.rssBytes), Format.bytes(p.rssPeakBytes),
+                           p.rssGrowthBytesPerMin.map { Format.bytes(UInt64(max(0, $0))) } ?? "-", p.leakSuspected ? "LEAK?" : Format.trend(p.trend)])
         }
         if processes.isEmpty {
             lines.append("no client processes")
         } else {
-            lines += table(procHeader, procRows, width: width, shrink: 1, left: [1, 2, 6], drop: [4, 5, 2])
+            lines += procTable.fitted(width: width).lines
             if processes.count > procLimit { lines.append("… \(processes.count - procLimit) more processes") }
         }
-        return lines.map { clip($0, width) }
+        return width.map { w in lines.map { clip($0, w) } } ?? lines
     }
 
-    /// A table for `width` columns: the `drop` columns go first (in that order) when it is too
-    /// wide, then the `shrink` column (the name) gives way down to 12 characters; what still does
-    /// not fit is clipped.
-    static func table(_ header: [String], _ rows: [[String]], width: Int, shrink: Int, left: Set<Int>, drop: [Int] = []) -> [String] {
-        var widths = header.map(\.count)
-        for row in rows { for (i, c) in row.enumerated() { widths[i] = max(widths[i], c.count) } }
-        var shown = Array(header.indices)
-        func total() -> Int { shown.reduce(0) { $0 + widths[$1] } + 2 * (shown.count - 1) }
-        for column in drop where total() > width { shown.removeAll { $0 == column } }
-        let others = total() - widths[shrink]
-        widths[shrink] = max(min(12, widths[shrink]), min(widths[shrink], width - others))
-        func line(_ cells: [String]) -> String {
-            var out = ""
-            for (n, i) in shown.enumerated() {
-                let cell = i == shrink ? clip(cells[i], widths[i]) : cells[i]
-                let pad = String(repeating: " ", count: max(0, widths[i] - cell.count))
-                out += left.contains(i) ? cell + pad : pad + cell
-                if n < shown.count - 1 { out += "  " }
-            }
-            while out.hasSuffix(" ") { out.removeLast() }
-            return out
-        }
-        return [line(header)] + rows.map(line)
-    }
+    /// How the operations give way in a narrow terminal: the process count and warm-up state go
+    /// first, then the name shortens (the service before the operation) to a dozen characters,
+    /// then errors/s and p50 go, and the name shortens further.
+    static let opFit: [TextTable.Step] = [
+        .drop("PROCS"), .drop("WARM-UP"), .shrink("OPERATION", to: 12), .drop("ERR/S"), .drop("P50"), .shrink("OPERATION", to: 8),
+    ]
+    static let procFit: [TextTable.Step] = [
+        .drop("PEAK"), .drop("GROWTH/MIN"), .drop("STATE"), .shrink("SERVICE", to: 12), .drop("TREND"), .shrink("SERVICE", to: 6),
+    ]
 
-    static func clip(_ s: String, _ width: Int) -> String {
-        guard s.count > width else { return s }
-        guard width > 1 else { return String(s.prefix(max(0, width))) }
-        return String(s.prefix(width - 1)) + "…"
-    }
-
-    static func bytes(_ v: UInt64?) -> String {
-        guard let v else { return "-" }
-        let d = Double(v)
-        if v < 1024 { return "\(v)B" }
-        if v < 1_048_576 { return Format.fixed(d / 1024) + "KiB" }
-        if v < 1_073_741_824 { return Format.fixed(d / 1_048_576) + "MiB" }
-        return Format.fixed(d / 1_073_741_824) + "GiB"
-    }
+    static func clip(_ s: String, _ width: Int) -> String { Format.shorten(s, to: width, .end) }
 
     static func title(path: String, sort: Sort, interactive: Bool) -> String {
         var t = time(nil)
@@ -287,7 +264,13 @@ public enum Top {
                 count += 1
                 next = monotonicNs() + o.intervalNs
                 terminal.draw(frame(snapshot, path: path, sort: o.sort, problem: problem, terminal: terminal))
-                if let n = o.iterations, count >= n { terminal.leave(); exit(0) }
+                if let n = o.iterations, count >= n {
+                    // Like top -n: the last frame stays on the screen once the alternate screen is gone.
+                    let last = frame(snapshot, path: path, sort: o.sort, problem: problem, terminal: terminal, interactive: false)
+                    terminal.leave()
+                    FileHandle.standardOutput.write(Data((last.joined(separator: "\n") + "\n").utf8))
+                    exit(0)
+                }
             }
             let remaining = next > monotonicNs() ? next - monotonicNs() : 0
             switch terminal.waitForInput(milliseconds: Int32(min(remaining / 1_000_000 + 1, 60_000))) {
@@ -305,10 +288,11 @@ public enum Top {
         }
     }
 
-    static func frame(_ s: Snapshot, path: String, sort: Sort, problem: String?, terminal: Terminal) -> [String] {
+    static func frame(_ s: Snapshot, path: String, sort: Sort, problem: String?, terminal: Terminal, interactive: Bool = true) -> [String] {
         let (rows, cols) = terminal.size()
-        var lines = render(stats: s.stats, procs: s.procs, sort: sort, width: cols, height: rows - (problem == nil ? 0 : 1),
-                           title: title(path: path, sort: sort, interactive: true))
+        // The frame left on the screen at the end keeps a line for the shell's prompt.
+        var lines = render(stats: s.stats, procs: s.procs, sort: sort, width: cols, height: rows - (problem == nil ? 0 : 1) - (interactive ? 0 : 1),
+                           title: title(path: path, sort: sort, interactive: interactive))
         if let problem { lines.insert(clip("(showing the last answer) \(problem)", cols), at: 1) }
         return lines
     }
@@ -318,7 +302,7 @@ public enum Top {
         var snapshot = first
         var count = 0
         while true {
-            let lines = render(stats: snapshot.stats, procs: snapshot.procs, sort: o.sort, width: 200, height: nil,
+            let lines = render(stats: snapshot.stats, procs: snapshot.procs, sort: o.sort, width: nil, height: nil,
                                title: title(path: path, sort: o.sort, interactive: false))
             let text = (count > 0 ? "\n" : "") + lines.joined(separator: "\n") + "\n"
             FileHandle.standardOutput.write(Data(text.utf8))  // unbuffered: a reader sees each snapshot at once

@@ -56,6 +56,9 @@ public struct OperationRow: Codable, Sendable, Equatable {
     /// Items processed (batch sizes summed, every call), items per second over the window (at most
     /// its last minute; `all`: the last 10 s), mean duration per item over counted calls.
     public var items: UInt64?
+    /// Calls since the series began (the window's `calls` cover only the window), beside `items`:
+    /// an operation whose items differ from its calls processes batches.
+    public var lifetimeCalls: UInt64?
     public var itemsPerS: Double?
     public var meanPerItemNs: UInt64?
     /// Calls the client reported slower than the operation's threshold.

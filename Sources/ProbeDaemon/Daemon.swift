@@ -9,13 +9,20 @@
 import Glibc
 #endif
 import Dispatch
-import Foundation
 import ProbeControl
 import ProbePosix
 import ProbeWire
 
 /// probed's entry point: parse the command line, claim the socket, run until SIGTERM/SIGINT.
 public enum Daemon {
+    /// Who may connect, in words for the start line: "root" when probed runs as root,
+    /// "uid 1000 and root" otherwise, and the members of `--allow-group`.
+    static func allowedClients(uid: uid_t, group: String?) -> String {
+        let own = uid == 0 ? ["root"] : ["uid \(uid)", "root"]
+        let all = own + (group.map { ["members of group \($0)"] } ?? [])
+        return all.count == 1 ? all[0] : all.dropLast().joined(separator: ", ") + " and " + all.last!
+    }
+
     public static func main(_ arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Never {
         if arguments.contains("--help") || arguments.contains("-h") {
             print(DaemonOptions.usage)
@@ -29,10 +36,15 @@ public enum Daemon {
         do {
             settings = try DaemonSettings.resolve(arguments)
         } catch let error as ConfigFile.Invalid {
-            writeStandardError("probed: \(error)\n")  // PATH:LINE: reason
+            // Every bad line, PATH:LINE: reason, in file order: one run shows them all.
+            for problem in error.problems { Log.startError("probed: \(problem)") }
+            if error.problems.count > 1 {
+                Log.startError("probed: \(error.problems.count) problems; fix them, then check again with probed --check-config")
+            }
             exit(2)
         } catch {
-            writeStandardError("probed: \(error)\n\(DaemonOptions.usage)\n")
+            Log.startError("probed: \(error)")  // one line and a hint, as probectl does
+            Log.startError(Log.underSystemd ? "probed: the options are in probed --help and man probed" : DaemonOptions.hint)
             exit(2)
         }
         if settings.checkOnly {
@@ -105,20 +117,20 @@ public enum Daemon {
             } catch {
                 // A name that does not resolve is a bad argument (2); a refused bind is a failure (1).
                 let unresolvable = if case .unresolvable = error { true } else { false }
-                writeStandardError("probed: --metrics-listen \(address): \(error)\(unresolvable ? "" : "; choose another address or port")\n")
+                Log.startError("probed: --metrics-listen \(address): \(error)\(unresolvable ? "" : "; choose another address or port")")
                 if activated == nil { unlink(path) }
                 exit(unresolvable ? 2 : 1)
             }
         }
         Task.detached { await feed.drain(into: store) }
-        Thread.detachNewThread { ingest.run() }
-        keeper.start()
+        startThread("ingest", log: log) { ingest.run() }
+        keeper.start(log: log)
         MemorySampler(store: store, interval: options.memory.sampleInterval, log: log).start()
         GPUSampler(store: store, interval: options.memory.sampleInterval, libraryPath: options.nvmlLibrary, log: log).start()
-        let who = options.allowGroup.map { "uid \(geteuid()), root and group \($0)" } ?? "uid \(geteuid()) and root"
+        let who = Daemon.allowedClients(uid: geteuid(), group: options.allowGroup.map { "\($0)" })
         log.info("listening on \(path)\(activated == nil ? "" : " (from systemd)") (protocol \(WireProtocol.version), warm-up \(options.warmup) calls, pid \(getpid()); clients allowed: \(who)\(settings.configPath.map { "; settings from \($0)" } ?? ""))")
         if let metrics {
-            Thread.detachNewThread { metrics.run() }
+            startThread("metrics", log: log) { metrics.run() }
             let host = options.metricsAddress?.host.map { $0.contains(":") ? "[\($0)]" : $0 } ?? "*"  // *: every interface
             log.info("serving Prometheus metrics at http://\(host):\(metrics.port)/metrics")
         }
@@ -135,6 +147,18 @@ public enum Daemon {
             }
             shutdown(signal: received, path: path, listenFD: listenFD, ownsSocket: activated == nil, ingest: ingest, keeper: keeper,
                      log: log, notifier: notifier)
+        }
+    }
+
+    /// Starts a thread probed cannot do without (ingest, metrics, samplers, systemd notices). When
+    /// the system refuses one (a limit on threads or memory), says so and exits 1 rather than run
+    /// without it.
+    static func startThread(_ name: String, log: Log, _ body: @escaping @Sendable () -> Void) {
+        do {
+            try DetachedThread.start(name: name, body)
+        } catch {
+            log.error("\(error); probed stops")
+            exit(1)
         }
     }
 

@@ -60,7 +60,7 @@ final class Workload: Sendable {
                 return x
             }
             do {
-                let scores = try predict.measure {
+                let scores = try predict.measure(items: batch) {  // per-item latency: MEAN/ITEM in probectl stats
                     // The first call per batch size packs the weights: the model's warm-up.
                     let packed: [[Float]]
                     if let cached = cache[batch] {

@@ -45,7 +45,10 @@ func siblingExecutable(_ name: String) -> String {
     return String(path[..<path.lastIndex(of: "/")!]) + "/" + name
 }
 
+/// Starts `argv`; our buffered output goes first, so that the child's lines follow ours also when
+/// standard output is a file or a pipe (then fully buffered).
 func spawn(_ argv: [String]) -> pid_t {
+    fflush(nil)
     var pid: pid_t = 0
     var cargs = argv.map { strdup($0) } + [nil]
     defer { for p in cargs { free(p) } }

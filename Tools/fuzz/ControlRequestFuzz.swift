@@ -2,7 +2,7 @@
 // any peer allowed to connect. Built by Tools/fuzz.sh together with Sources/ProbeDaemon/Control/ControlRequest.swift.
 // Mirrors the daemon: the wire decoder admits at most 4096 bytes of valid UTF-8, then the request is
 // parsed and each command's arguments are read the way ControlServer reads them.
-import Foundation
+import FoundationEssentials
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func controlRequestFuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
@@ -13,6 +13,6 @@ public func controlRequestFuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> In
     _ = try? request.operationFilter()
     _ = try? request.thresholdArguments()
     _ = request.follows
-    _ = request.arguments["window"] as? String
+    _ = request.arguments["window"]?.string
     return 0
 }

@@ -64,3 +64,6 @@ int cprobe_window_size(int fd, int *rows, int *cols);
 /// ioctl(SIOCINQ): bytes queued to read on a socket; for a Unix SOCK_SEQPACKET socket, the sum over
 /// every queued message. -1 with errno set on failure.
 long cprobe_queued_bytes(int fd);
+
+/// prctl(PR_SET_NAME): names the calling thread (the kernel keeps 15 bytes) for top -H and ps -L.
+void cprobe_set_thread_name(const char *name);

@@ -2,7 +2,6 @@
 import Glibc
 #endif
 import Dispatch
-import Foundation
 import ProbeControl
 import ProbePosix
 import ProbeWire
@@ -52,7 +51,7 @@ extension ControlServer {
     /// Returns false when `text` is not such a request (the session goes on as usual).
     func followIfAsked(_ text: String, fd: Int32) -> Bool {
         guard let request = try? ControlRequest.parse(text), request.follows else { return false }
-        let operation = request.arguments["operation"] as? String
+        let operation = request.arguments["operation"]?.string
         let kind: CallFeed.Kind = request.command == "slow" ? .slow : .errors
         let subscription = store.callFeed.subscribe(kind, operation: operation)
         defer { store.callFeed.unsubscribe(subscription) }

@@ -10,7 +10,6 @@
 import Glibc
 #endif
 import Dispatch
-import Foundation
 import ProbeControl
 import ProbePosix
 import ProbeWire
@@ -47,8 +46,15 @@ final class ControlServer: @unchecked Sendable {
         }
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
         UnixSocket.setTimeouts(fd, send: 5_000_000_000, receive: 60_000_000_000)
-        Thread.detachNewThread { [self] in
-            session(fd: fd, peer: peer, firstRequest: firstRequest)
+        do {
+            try DetachedThread.start(name: "control") { [self] in
+                session(fd: fd, peer: peer, firstRequest: firstRequest)
+                close(fd)
+                active.subtract(1, ordering: .relaxed)
+            }
+        } catch {
+            log.warning("refused a control session from pid \(peer.pid): \(error)")
+            UnixSocket.send(fd, WireEncoder.error(WireError(.limitExceeded, "probed cannot start a session now; try again")), flags: Int32(MSG_DONTWAIT))
             close(fd)
             active.subtract(1, ordering: .relaxed)
         }
@@ -108,7 +114,7 @@ final class ControlServer: @unchecked Sendable {
             switch request.arguments["window"] {
             case nil:
                 window = .all  // protocol default: lifetime figures, as before windows existed
-            case let name as String:
+            case .string(let name)?:
                 guard let known = StatsWindow(rawValue: name) else {
                     return ControlServer.errorJSON("unknown window \"\(name)\"; use \(StatsWindow.choices)")
                 }
@@ -116,8 +122,10 @@ final class ControlServer: @unchecked Sendable {
             default:
                 return ControlServer.errorJSON("\"window\" must be a string: \(StatsWindow.choices)")
             }
+            let operation: String?
+            do { operation = try request.operationFilter() } catch { return ControlServer.errorJSON(error.description) }
             ingest?.barrier()
-            return StatsJSON.render(store.blocking { await $0.statsSnapshot(window: window) })
+            return StatsJSON.render(store.blocking { await $0.statsSnapshot(window: window, operation: operation) })
         case "procs":
             ingest?.barrier()
             return ProcsJSON.render(store.blocking { await $0.procsSnapshot() })

@@ -12,6 +12,7 @@ enum StatsJSON {
         w.field("schema_version", Schema.version)
         w.field("warmup_calls", snapshot.warmupCalls)
         w.field("window", snapshot.window.rawValue)
+        w.field("operation", snapshot.operation)
         w.beginArray("operations")
         for row in snapshot.rows {
             snapshot.figures[row.figures].write(service: row.service, pid: row.pid, operation: row.operation, merged: row.merged, to: &w)
@@ -96,6 +97,7 @@ extension DeviceSyncSummary {
 extension CallFigures {
     func write(to w: inout JSONWriter) {
         w.field("items", items)
+        w.field("lifetime_calls", lifetimeCalls)
         w.field("items_per_s", itemsPerSecond)
         w.field("mean_per_item_ns", countedItems == 0 ? nil : countedItemNanoseconds / countedItems)
         w.field("slow_calls", slowCalls)

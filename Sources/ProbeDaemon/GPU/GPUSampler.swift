@@ -4,7 +4,6 @@
 // May call: CNVML, Store/ (GPU readings), Service/ (Log).
 
 import Dispatch
-import Foundation
 import CNVML
 import ProbePosix
 
@@ -49,7 +48,7 @@ final class GPUSampler: Sendable {
         store.blocking { await $0.recordGPULoaded(library: library, processesFunction: symbol) }
         let first = round(nvml, known: [:])
         log.info("NVML loaded from \(path) (\(nvml.initSymbol), processes via \(symbol)): \(first.devices) GPU\(first.devices == 1 ? "" : "s"), sampled every \(interval / 1_000_000) ms")
-        Thread.detachNewThread { [self] in run(nvml, known: first.errors) }
+        Daemon.startThread("gpu-sampler", log: log) { [self] in run(nvml, known: first.errors) }
     }
 
     func run(_ nvml: NVML, known: [String: String]) {

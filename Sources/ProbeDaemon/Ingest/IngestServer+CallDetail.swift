@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import ProbeControl
 import ProbePosix
 import ProbeWire
 
@@ -75,10 +76,11 @@ extension IngestServer {
 }
 
 extension CallEntry {
-    /// One log line: what an operator grepping the journal needs, attributes included.
+    /// One log line: what an operator grepping the journal needs, attributes included; the
+    /// duration in the units probectl's tables use (`24.0µs`, `80.1ms`, `1.25s`).
     var logLine: String {
         var line = detail.failed ? "failed call" : "slow call"
-        line += ": service \(service) pid \(pid) operation \(operation) duration \(CallEntry.milliseconds(detail.durationNanoseconds))"
+        line += ": service \(service) pid \(pid) operation \(operation) duration \(Format.duration(detail.durationNanoseconds))"
         if detail.items > 1 { line += " items \(detail.items)" }
         if detail.failed { line += " error \(errorType ?? "unknown"): \(detail.errorDescription)" }
         if !detail.attributes.isEmpty {
@@ -86,10 +88,5 @@ extension CallEntry {
         }
         if detail.truncated { line += " (truncated by the client)" }
         return line
-    }
-
-    static func milliseconds(_ ns: UInt64) -> String {
-        let tenths = (ns + 50_000) / 100_000
-        return "\(tenths / 10).\(tenths % 10)ms"
     }
 }

@@ -5,7 +5,6 @@
 // May call: Store/ (targets, readings), ProbeStatistics (MemorySample, LeakDetector), Service/ (Log).
 
 import Dispatch
-import Foundation
 import ProbePosix
 import Synchronization
 
@@ -28,7 +27,7 @@ final class MemorySampler: Sendable {
     }
 
     func start() {
-        Thread.detachNewThread { [self] in run() }
+        Daemon.startThread("memory-sampler", log: log) { [self] in run() }
     }
 
     func run() {

@@ -1,4 +1,3 @@
-import Foundation
 
 /// The metrics endpoint's request parsing: pure functions over the bytes a peer sent, so the
 /// unit tests and the libFuzzer target (Tools/fuzz/HTTPRequestFuzz.swift) reach them without sockets.
@@ -55,7 +54,7 @@ enum HTTPRequestHead {
                 return .failure(HTTPError(status: 400, message: "malformed header line"))
             }
             let name = line[..<colon].lowercased()
-            let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            let value = line[line.index(after: colon)...].trimmingWhitespace()
             if name == "content-length" {
                 guard let length = UInt64(value) else {
                     return .failure(HTTPError(status: 400, message: "Content-Length \"\(value)\" is not a number"))

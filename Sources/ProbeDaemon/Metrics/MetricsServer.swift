@@ -8,7 +8,6 @@
 import Glibc
 #endif
 import Dispatch
-import Foundation
 import ProbePosix
 import Synchronization
 
@@ -68,8 +67,16 @@ final class MetricsServer: @unchecked Sendable {
                 close(fd)
                 continue
             }
-            Thread.detachNewThread { [self] in
-                serve(fd)
+            do {
+                try DetachedThread.start(name: "metrics-request") { [self] in
+                    serve(fd)
+                    close(fd)
+                    active.subtract(1, ordering: .relaxed)
+                }
+            } catch {
+                log.warning("metrics endpoint: refused a connection with 503: \(error)")
+                let response = MetricsServer.response(HTTPError(status: 503, message: "cannot serve now; retry shortly"), headOnly: false)
+                _ = response.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
                 close(fd)
                 active.subtract(1, ordering: .relaxed)
             }

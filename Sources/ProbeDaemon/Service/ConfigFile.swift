@@ -1,4 +1,7 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
 import ProbePosix
 
 /// probed's configuration file: `key = value` lines, one per flag, named like the flags without
@@ -16,8 +19,15 @@ public enum ConfigFile {
     /// Larger files are refused: a configuration is a few lines.
     static let maximumBytes = 1 << 20
 
+    /// What is wrong with a file: every problem found, each `PATH:LINE: reason`, in file order.
     public struct Invalid: Error, CustomStringConvertible, Equatable {
-        public var description: String
+        public var problems: [String]
+        public var description: String { problems.joined(separator: "\n") }
+
+        public init(description: String) { problems = [description] }
+        init(_ numbered: [(line: Int, text: String)]) {
+            problems = numbered.enumerated().sorted { ($0.element.line, $0.offset) < ($1.element.line, $1.offset) }.map(\.element.text)
+        }
     }
 
     public struct Entry: Equatable, Sendable {
@@ -27,65 +37,105 @@ public enum ConfigFile {
     }
 
     /// Splits `text` into entries; throws on a line that is not `key = value`, an unknown key, or a
-    /// key given twice.
+    /// key given twice — every such line, in order.
     public static func entries(_ text: String, path: String) throws(Invalid) -> [Entry] {
+        let (entries, problems) = split(text, path: path)
+        guard problems.isEmpty else { throw Invalid(problems) }
+        return entries
+    }
+
+    /// The good lines as entries, and a problem for each bad one (a key given twice keeps its first).
+    static func split(_ text: String, path: String) -> (entries: [Entry], problems: [(line: Int, text: String)]) {
         var result: [Entry] = []
+        var problems: [(line: Int, text: String)] = []
         var seen: [String: Int] = [:]
         for (index, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let number = index + 1
-            let line = raw.trimmingCharacters(in: .whitespaces.union(CharacterSet(charactersIn: "\r")))
+            func problem(_ reason: String) { problems.append((number, "\(path):\(number): \(reason)")) }
+            let line = raw.trimmingWhitespace()
             if line.isEmpty || line.hasPrefix("#") { continue }
             guard let eq = line.firstIndex(of: "=") else {
-                throw Invalid(description: "\(path):\(number): expected `key = value`, found \"\(line)\"")
+                problem("expected `key = value`, found \"\(line)\"")
+                continue
             }
-            var key = line[..<eq].trimmingCharacters(in: .whitespaces)
+            var key = String(line[..<eq].trimmingWhitespace())
             if key.hasPrefix("--") { key.removeFirst(2) }
-            var value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+            var value = String(line[line.index(after: eq)...].trimmingWhitespace())
             if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
             guard keys.contains(key) else {
-                throw Invalid(description: "\(path):\(number): unknown setting \"\(key)\"; a file may set \(keys.joined(separator: ", "))")
+                problem("unknown setting \"\(key)\"; a file may set \(keys.joined(separator: ", "))")
+                continue
             }
             if let first = seen[key] {
-                throw Invalid(description: "\(path):\(number): \(key) is already set on line \(first); keep one")
+                problem("\(key) is already set on line \(first); keep one")
+                continue
             }
             guard !value.isEmpty else {
-                throw Invalid(description: "\(path):\(number): \(key) has no value")
+                problem("\(key) has no value")
+                continue
             }
             seen[key] = number
             result.append(Entry(key: key, value: value, line: number))
         }
-        return result
+        return (result, problems)
     }
 
-    /// Applies `entries` onto `base`, each through the flag parser.
+    /// Applies `entries` onto `base`, each through the flag parser; throws naming every bad value.
     public static func apply(_ entries: [Entry], path: String, to base: DaemonOptions) throws(Invalid) -> DaemonOptions {
+        let (options, problems) = check(entries, path: path, onto: base)
+        guard problems.isEmpty else { throw Invalid(problems) }
+        return options
+    }
+
+    /// `base` with every good entry applied, and a problem for each bad value.
+    static func check(_ entries: [Entry], path: String, onto base: DaemonOptions) -> (DaemonOptions, [(line: Int, text: String)]) {
         var options = base
+        var problems: [(line: Int, text: String)] = []
         for e in entries {
             do {
                 options = try DaemonOptions.parse(["--\(e.key)", e.value], base: options)
             } catch {
                 var reason = error.description
                 if reason.hasPrefix("--") { reason.removeFirst(2) }
-                throw Invalid(description: "\(path):\(e.line): \(reason)")
+                problems.append((e.line, "\(path):\(e.line): \(reason)"))
             }
         }
-        return options
+        return (options, problems)
     }
 
-    /// Reads and applies the file at `path`.
+    /// Reads and applies the file at `path`; throws naming every bad line, in file order.
     public static func load(_ path: String, onto base: DaemonOptions = DaemonOptions()) throws(Invalid) -> (DaemonOptions, [Entry]) {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            let reason = access(path, F_OK) == 0 ? "cannot be read (permissions?)" : "does not exist"
+        // open + read rather than a whole-file helper: /dev/null (no settings) reads as empty,
+        // a directory or an unreadable file is named, and a huge file is not read past the limit.
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            let reason = errno == ENOENT ? "does not exist" : "cannot be read (permissions?)"
             throw Invalid(description: "\(path): the configuration file \(reason)")
         }
-        guard data.count <= maximumBytes else {
-            throw Invalid(description: "\(path): \(data.count) bytes is too large for a configuration file (limit \(maximumBytes))")
+        defer { close(fd) }
+        var info = stat()
+        if fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
+            throw Invalid(description: "\(path): the configuration file cannot be read (a directory)")
         }
-        guard let text = String(data: data, encoding: .utf8) else {
+        var data: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while data.count <= maximumBytes {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw Invalid(description: "\(path): the configuration file cannot be read (errno \(errno))") }
+            if n == 0 { break }
+            data.append(contentsOf: chunk[..<n])
+        }
+        guard data.count <= maximumBytes else {
+            throw Invalid(description: "\(path): too large for a configuration file (limit \(maximumBytes) bytes)")
+        }
+        guard let text = String(validating: data, as: UTF8.self) else {
             throw Invalid(description: "\(path): not UTF-8 text")
         }
-        let list = try entries(text, path: path)
-        return (try apply(list, path: path, to: base), list)
+        let (list, syntax) = split(text, path: path)
+        let (options, values) = check(list, path: path, onto: base)
+        guard syntax.isEmpty && values.isEmpty else { throw Invalid(syntax + values) }
+        return (options, list)
     }
 }
 

@@ -10,7 +10,6 @@
 import Glibc
 #endif
 import Dispatch
-import Foundation
 import ProbePosix
 import Synchronization
 
@@ -27,7 +26,8 @@ extension Daemon {
         do {
             try next.reload()
         } catch {
-            log.error("SIGHUP: configuration not reloaded, keeping the settings in effect: \(error)")
+            let problems = (error as? ConfigFile.Invalid)?.problems.joined(separator: "; ") ?? "\(error)"
+            log.error("SIGHUP: configuration not reloaded, keeping the settings in effect: \(problems)")
             return
         }
         settings = next
@@ -123,7 +123,7 @@ final class ServiceReporter: @unchecked Sendable {
 
     func start() {
         guard notifier.isEnabled else { return }
-        Thread.detachNewThread { [self] in run() }
+        Daemon.startThread("sd-notify", log: log) { [self] in run() }
     }
 
     func run() {

@@ -45,14 +45,17 @@ public struct DaemonOptions: Sendable, Equatable {
                       [--metrics-listen ADDRESS:PORT]
                       [--sample-interval DURATION] [--leak-threshold SIZE] [--leak-window DURATION]
                       [--allow-group GROUP] [--control-group GROUP] [--config PATH]
-                      [--max-series N] [--hello-timeout DURATION] [--exited-retention DURATION]
-                      [--state-dir DIR] [--state-interval DURATION]
+                      [--max-series N] [--hello-timeout DURATION] [--nvml-library PATH]
+                      [--exited-retention DURATION] [--state-dir DIR] [--state-interval DURATION]
                probed --check-config [--config PATH] [FLAGS]
-                      [--nvml-library PATH]
                probed --version | --help
 
-          --socket PATH     listen here (env PROBED_SOCKET; default: $RUNTIME_DIRECTORY/probed.sock
-                            under systemd, else $XDG_RUNTIME_DIR/probed.sock, else /tmp/probed-<uid>.sock)
+          --socket PATH     listen here (env PROBED_SOCKET); default: $RUNTIME_DIRECTORY/probed.sock
+                            under systemd (/run/probed/probed.sock with the probed.service unit),
+                            else $XDG_RUNTIME_DIR/probed.sock, else /tmp/probed-<uid>.sock.
+                            Clients and probectl take the first that exists of
+                            /run/probed/probed.sock, $XDG_RUNTIME_DIR/probed.sock,
+                            /tmp/probed-<uid>.sock
           --warmup N        keep the first N calls of each series out of latency figures (default 10)
           --log-level L     least severe level logged (default info)
           --metrics-listen ADDRESS:PORT
@@ -94,6 +97,9 @@ public struct DaemonOptions: Sendable, Equatable {
                             NVIDIA's NVML library to load for GPU figures, sampled at --sample-interval
                             (env PROBED_NVML_LIBRARY; default libnvidia-ml.so.1; absent: no GPU figures)
         """
+
+    /// The hint under a usage error: the whole usage is `--help`.
+    public static let hint = "usage: probed [FLAGS]; probed --help lists them"
 
     /// Parses `arguments` (without the program name). Throws a message naming the bad argument.
     public static func parse(_ arguments: [String], base: DaemonOptions = DaemonOptions()) throws(UsageError) -> DaemonOptions {

@@ -35,12 +35,23 @@ public final class Log: Sendable {
 
     public init(level: Level = .info) {
         threshold = Atomic(level.rawValue)
-        journal = SocketPath.environment("JOURNAL_STREAM") != nil || SocketPath.environment("INVOCATION_ID") != nil
+        journal = Log.underSystemd
     }
 
     public var level: Level {
         get { Level(rawValue: threshold.load(ordering: .relaxed)) ?? .info }
         set { threshold.store(newValue.rawValue, ordering: .relaxed) }
+    }
+
+    /// Whether probed runs under systemd, whose journal reads each line's priority prefix.
+    static var underSystemd: Bool {
+        SocketPath.environment("JOURNAL_STREAM") != nil || SocketPath.environment("INVOCATION_ID") != nil
+    }
+
+    /// A line for stderr before there is a log (a refused start): as it always read, with
+    /// journald's error prefix under systemd, so the journal keeps it as an error.
+    static func startError(_ text: String) {
+        writeStandardError((underSystemd ? "<\(Level.error.rawValue)>" : "") + text.replacingNewlines() + "\n")
     }
 
     public func error(_ message: @autoclosure () -> String) { write(.error, message) }

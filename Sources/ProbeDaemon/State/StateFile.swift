@@ -152,6 +152,7 @@ enum StateFile {
         w.varint(c.connectedAt)
         w.optional(c.disconnectedAt)
         for v in [c.eventsReceived, c.droppedReported, c.seriesRefused, c.eventsRefused] { w.varint(v) }
+        w.varint(c.operations)
         w.flag(c.memory != nil)
         if let m = c.memory {
             encode(m.samples, into: &w)
@@ -393,7 +394,8 @@ enum StateFile {
         guard disconnectedAt.map({ $0 <= now }) ?? true else { throw .corrupt("disconnection time") }
         var c = StateImage.ConnectionRecord(
             service: service, pid: pid, uid: uid, state: state, connectedAt: connectedAt, disconnectedAt: disconnectedAt,
-            eventsReceived: try r.varint(), droppedReported: try r.varint(), seriesRefused: try r.varint(), eventsRefused: try r.varint())
+            eventsReceived: try r.varint(), droppedReported: try r.varint(), seriesRefused: try r.varint(), eventsRefused: try r.varint(),
+            operations: Int(try r.varint(atMost: 1 << 20, "connection operations")))
         if try r.flag() {
             let samples = try decodeSamples(&r, now: now)
             var latest: ProcStatus? = nil

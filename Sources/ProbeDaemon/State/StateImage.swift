@@ -78,6 +78,8 @@ struct StateImage: Sendable {
         var droppedReported: UInt64
         var seriesRefused: UInt64
         var eventsRefused: UInt64
+        /// Operations it had a series of (`probectl status`'s OPS).
+        var operations: Int
         var memory: MemoryRecord?
         var gpu: GPURecord?
     }

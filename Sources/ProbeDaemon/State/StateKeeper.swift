@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
 import ProbeControl
 import ProbePosix
 import Synchronization
@@ -38,8 +37,8 @@ final class StateKeeper: @unchecked Sendable {
 
     var path: String? { directory.map { $0 + "/" + StateKeeper.fileName } }
 
-    func start() {
-        Thread.detachNewThread { [self] in run() }
+    func start(log: Log) {
+        Daemon.startThread("state", log: log) { [self] in run() }
     }
 
     func run() {
@@ -104,15 +103,15 @@ final class StateKeeper: @unchecked Sendable {
 
     /// Creates `directory` (and its parents) with mode 0700 when missing.
     static func ensureDirectory(_ directory: String) throws(FileError) {
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) {
-            guard isDirectory.boolValue else { throw FileError("\(directory) is not a directory", ENOTDIR) }
-            return
-        }
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        } catch {
-            throw FileError("cannot create \(directory)")
+        var path = directory.hasPrefix("/") ? "" : "."
+        for part in directory.split(separator: "/") {
+            path += "/" + part
+            var info = stat()
+            if stat(path, &info) == 0 {
+                guard (info.st_mode & S_IFMT) == S_IFDIR else { throw FileError("\(path) is not a directory", ENOTDIR) }
+                continue
+            }
+            guard errno == ENOENT, mkdir(path, 0o700) == 0 || errno == EEXIST else { throw FileError("cannot create \(path)") }
         }
     }
 
@@ -243,6 +242,6 @@ final class StateKeeper: @unchecked Sendable {
     /// The kernel's id of this boot; "" when unreadable.
     static func bootID() -> String {
         guard let bytes = try? read("/proc/sys/kernel/random/boot_id") else { return "" }
-        return String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return String(String(decoding: bytes, as: UTF8.self).trimmingWhitespace())
     }
 }

@@ -85,6 +85,9 @@ struct ErrorsSnapshot: Sendable {
 /// The per-row figures issue 6 adds to `probectl stats`: items, slow calls, the last minute's error rate.
 struct CallFigures: Sendable {
     var items: UInt64 = 0
+    /// Calls since the series began, whatever the window: beside `items`, it tells a batched
+    /// operation (items ≠ calls) from one that records one item per call.
+    var lifetimeCalls: UInt64 = 0
     var countedItems: UInt64 = 0
     var countedItemNanoseconds: UInt64 = 0
     var itemsPerSecond: Double = 0
@@ -99,6 +102,7 @@ struct CallFigures: Sendable {
     /// `all` row: the last 10 s, like its `rate_per_s`).
     mutating func add(_ s: Series, window: StatsWindow, now: UInt64, span: (UInt64) -> UInt64) {
         items &+= s.items.total
+        lifetimeCalls &+= s.calls
         countedItems &+= s.items.countedItems
         countedItemNanoseconds &+= s.items.countedNanoseconds
         slowCalls &+= s.slowCalls

@@ -41,7 +41,7 @@ extension Store {
             var record = StateImage.ConnectionRecord(
                 service: service, pid: c.pid, uid: c.uid, state: c.state, connectedAt: c.connectedAt, disconnectedAt: c.disconnectedAt,
                 eventsReceived: c.eventsReceived, droppedReported: c.droppedReported, seriesRefused: c.seriesRefused,
-                eventsRefused: c.eventsRefused)
+                eventsRefused: c.eventsRefused, operations: c.operationCount)
             if let m = memory[id] {
                 record.memory = StateImage.MemoryRecord(
                     samples: m.history.since(0), latest: m.latest, samplesTaken: m.samplesTaken, sampleFailures: m.sampleFailures,
@@ -141,6 +141,7 @@ extension Store {
             client.droppedReported = r.droppedReported
             client.seriesRefused = r.seriesRefused
             client.eventsRefused = r.eventsRefused
+            client.operationsAtExit = r.operations
             clients[id] = client
             let key = ProcessKey(service: r.service, pid: r.pid)
             latestGone[key] = max(latestGone[key] ?? 0, client.disconnectedAt ?? now)

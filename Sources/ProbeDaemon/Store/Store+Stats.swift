@@ -71,14 +71,15 @@ extension Store {
     }
 
     /// What `probectl stats` shows: one row per series, then one per (service, operation) merged,
-    /// each over `window` (`all`: since the series began). Brings every series up to now.
-    func statsSnapshot(window: StatsWindow = .all) -> StatsSnapshot {
+    /// each over `window` (`all`: since the series began), of every operation or only those named
+    /// `operation` (in any service). Brings those series up to now.
+    func statsSnapshot(window: StatsWindow = .all, operation: String? = nil) -> StatsSnapshot {
         let now = clock.now()
         var figures: [Aggregate] = []
         var rows: [StatsSnapshot.Row] = []
         figures.reserveCapacity(series.count * 2)
         rows.reserveCapacity(series.count * 2)
-        let ordered = series.values.sorted {
+        let ordered = series.values.filter { s in operation.map { s.key.operation == $0 } ?? true }.sorted {
             ($0.key.service, $0.key.operation, $0.key.pid) < ($1.key.service, $1.key.operation, $1.key.pid)
         }
         let gpuByPid = gpu.memoryByPid
@@ -130,7 +131,7 @@ extension Store {
         }
         flushMerged()
         rows += retiredRows
-        return StatsSnapshot(warmupCalls: configuration.warmup, window: window, rows: rows, figures: figures)
+        return StatsSnapshot(warmupCalls: configuration.warmup, window: window, operation: operation, rows: rows, figures: figures)
     }
 }
 
@@ -151,6 +152,8 @@ struct StatsSnapshot: Sendable {
 
     var warmupCalls: Int
     var window: StatsWindow
+    /// The operation asked for; nil: every operation.
+    var operation: String?
     /// One row per process's series, then one per (service, operation) merged, then one per
     /// retired aggregate, in that order.
     var rows: [Row]

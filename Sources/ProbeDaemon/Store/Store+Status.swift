@@ -20,7 +20,7 @@ extension Store.Client {
         return ConnectionRecord(
             service: service, pid: pid, uid: uid, state: state, connectedAt: connectedAt, disconnectedAt: disconnectedAt,
             eventsReceived: eventsReceived, droppedReported: droppedReported,
-            operations: operations.lazy.compactMap { $0 }.count, seriesRefused: seriesRefused, eventsRefused: eventsRefused)
+            operations: operationCount, seriesRefused: seriesRefused, eventsRefused: eventsRefused)
     }
 }
 

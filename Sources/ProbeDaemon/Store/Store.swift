@@ -73,6 +73,11 @@ public actor Store {
         /// DEFINEs refused by `--max-series`, and the events that named them.
         var seriesRefused: UInt64 = 0
         var eventsRefused: UInt64 = 0
+        /// Operations it had defined (with a series) when it disconnected: `operations` is
+        /// emptied then, and `probectl status` still shows what an exited process had.
+        var operationsAtExit: Int? = nil
+        /// Operations defined that have a series, now or when it disconnected.
+        var operationCount: Int { operationsAtExit ?? operations.lazy.compactMap { $0 }.count }
     }
 
     public let configuration: Configuration
@@ -149,6 +154,7 @@ public actor Store {
             if client.state == "connected" { client.state = "exited" }
             client.disconnectedAt = now
             // The tables are only for decoding; the series live on in `series`.
+            client.operationsAtExit = client.operationCount
             client.operations = []
             client.errorTypes = []
             clients[id] = client

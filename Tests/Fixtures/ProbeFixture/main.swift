@@ -6,8 +6,9 @@ import ProbeClient
 import ProbePosix
 
 // A real client process for the integration tests.
-//   probe-fixture --socket PATH --service NAME --operation OP --durations FILE [--fail-every K]
+//   probe-fixture [--socket PATH] --service NAME --operation OP --durations FILE [--fail-every K]
 //                 [--pause-after N --pause-seconds S] [--linger S]
+// Without --socket it finds probed as every client does (PROBED_SOCKET, /run/probed/probed.sock, …).
 // records each duration in FILE (one integer of nanoseconds per line) with `record`, marking every
 // K-th call as failed, then flushes and prints one line: "recorded N dropped D flushed true|false".
 // With --pause-after, it flushes after the N-th call and sleeps S seconds before the rest
@@ -21,10 +22,11 @@ var args = Array(CommandLine.arguments.dropFirst())
 while args.count >= 2 {
     options[args.removeFirst()] = args.removeFirst()
 }
-guard let socket = options["--socket"], let service = options["--service"], let operation = options["--operation"],
+let socket = options["--socket"]
+guard let service = options["--service"], let operation = options["--operation"],
       let file = options["--durations"], let text = try? String(contentsOfFile: file, encoding: .utf8)
 else {
-    writeStandardError("usage: probe-fixture --socket PATH --service NAME --operation OP --durations FILE [--fail-every K] [--pause-after N --pause-seconds S]\n")
+    writeStandardError("usage: probe-fixture [--socket PATH] --service NAME --operation OP --durations FILE [--fail-every K] [--pause-after N --pause-seconds S]\n")
     exit(2)
 }
 let failEvery = Int(options["--fail-every"] ?? "0") ?? 0

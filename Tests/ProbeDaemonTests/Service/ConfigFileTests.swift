@@ -41,6 +41,28 @@ import Testing
         }
     }
 
+    /// Every bad line in one go, in file order, whether its form or its value is wrong.
+    @Test func load_reportsEveryBadLine_inFileOrder() throws {
+        let path = NSTemporaryDirectory() + "probed-config-\(UUID().uuidString.prefix(8)).conf"
+        try "warmup = many\nlog-level = debug\ncolour = blue\nsample-interval = 5h\nwarmup 5\nlog-level = info\n"
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        do {
+            _ = try ConfigFile.load(path)
+            Issue.record("accepted a bad file")
+        } catch {
+            #expect(error.problems.map { $0.split(separator: ":").dropFirst().first.map(String.init) } == ["1", "3", "4", "5", "6"], "\(error)")
+            #expect(error.problems[0].hasPrefix("\(path):1: warmup: \"many\" is not a whole number"), "\(error)")
+            #expect(error.problems[2].hasPrefix("\(path):4: sample-interval: \"5h\""), "\(error)")
+            #expect(error.problems[4].hasPrefix("\(path):6: log-level is already set on line 2"), "\(error)")
+        }
+    }
+
+    @Test func load_readsDevNullAsAnEmptyFile() throws {
+        let (options, entries) = try ConfigFile.load("/dev/null")
+        #expect(options == DaemonOptions() && entries.isEmpty)
+    }
+
     @Test func resolve_flagsOverrideTheFile_andSourcesSayWhere() throws {
         let path = NSTemporaryDirectory() + "probed-config-\(UUID().uuidString.prefix(8)).conf"
         try "warmup = 5\nlog-level = debug\nsample-interval = 500ms\n".write(toFile: path, atomically: true, encoding: .utf8)

@@ -108,21 +108,55 @@ struct StoreCallDetailTests {
 
 @Suite("RateLimitedLog")
 struct RateLimitedLogTests {
-    @Test func overTheRate_linesAreSuppressed_andTheNextLineSaysHowMany() {
+    /// A service that keeps failing: the burst, then one line a second, and one notice per
+    /// interval saying how many were skipped (issue 21, item 8).
+    @Test func overTheRate_linesAreSuppressed_andOneNoticePerIntervalSaysHowMany() {
         let clock = ManualClock()
         let lines = Mutex<[String]>([])
-        let log = RateLimitedLog(perSecond: 10, burst: 10, clock: clock) { _, line in lines.withLock { $0.append(line) } }
+        let log = RateLimitedLog(perSecond: 1, burst: 10, noticeInterval: 10_000_000_000, clock: clock) { _, line in lines.withLock { $0.append(line) } }
         for i in 0..<100 { log.write(.info, "line \(i)") }
         #expect(lines.withLock { $0 } == (0..<10).map { "line \($0)" })
-        clock.advance(seconds: 0.5)  // five tokens
-        for i in 100..<200 { log.write(.info, "line \(i)") }
+        for second in 1...9 {  // 100 a second: one line each second, no notice before 10 s
+            clock.advance(seconds: 1)
+            for i in 0..<100 { log.write(.info, "line \(second).\(i)") }
+        }
+        #expect(lines.withLock { $0 } == (0..<10).map { "line \($0)" } + (1...9).map { "line \($0).0" })
+        clock.advance(seconds: 1)
+        for i in 0..<100 { log.write(.info, "line 10.\(i)") }
         let after = lines.withLock { $0 }
-        #expect(after.count == 10 + 1 + 5)
-        #expect(after[10] == "suppressed 90 lines about slow calls and failures (over 10 lines/s)")
-        #expect(Array(after[11...]) == (100..<105).map { "line \($0)" })
-        clock.advance(seconds: 60)  // the bucket holds at most the burst
-        for i in 200..<300 { log.write(.info, "line \(i)") }
-        #expect(lines.withLock { $0.count } == 16 + 1 + 10)
+        #expect(after.count == 19 + 2)
+        #expect(after[19] == "suppressed \(90 + 9 * 99) lines about slow calls and failures in the last 10.0s (more than 1 a second; probectl slow and probectl errors list them)",
+                "\(after[19])")
+        #expect(after[20] == "line 10.0")
+        // The next notice comes 10 s after the first line it counts: none at 15 s (five tokens saved up,
+        // five lines), one at 20 s.
+        clock.advance(seconds: 5)
+        for i in 0..<100 { log.write(.info, "line 15.\(i)") }
+        #expect(lines.withLock { Array($0[21...]) } == (0..<5).map { "line 15.\($0)" })
+        clock.advance(seconds: 5)
+        log.write(.info, "line 20")
+        #expect(lines.withLock { Array($0[26...]) }.first?.hasPrefix("suppressed \(99 + 95) lines about slow calls and failures in the last 10.0s") == true,
+                "\(lines.withLock { $0 })")
+        #expect(lines.withLock { $0.last } == "line 20")
+    }
+
+    /// The log says what the tables say: a failed call of 24 µs is not `duration 0.0ms`.
+    @Test(arguments: [(24_000 as UInt64, "duration 24.0µs"), (812, "duration 812ns"), (80_100_000, "duration 80.1ms"), (1_250_000_000, "duration 1.25s")])
+    func logLine_givesDurationsInAdaptiveUnits(_ ns: UInt64, _ text: String) {
+        let line = entry(ns, slow: false, failed: true).logLine
+        #expect(line.hasPrefix("failed call: service ranker pid 7 operation predict \(text) error Timeout"), "\(line)")
+    }
+
+    @Test func oneSuppressedLine_isOneLine() {
+        let clock = ManualClock()
+        let lines = Mutex<[String]>([])
+        let log = RateLimitedLog(perSecond: 1, burst: 1, noticeInterval: 10_000_000_000, clock: clock) { _, line in lines.withLock { $0.append(line) } }
+        log.write(.info, "first")
+        log.write(.info, "second")
+        clock.advance(seconds: 12)
+        log.write(.info, "third")
+        #expect(lines.withLock { $0 }.dropFirst().first?.hasPrefix("suppressed 1 line about slow calls and failures in the last 12.0s") == true,
+                "\(lines.withLock { $0 })")
     }
 
     @Test func suppressedLines_areNeverEvaluated() {

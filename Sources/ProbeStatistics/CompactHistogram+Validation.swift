@@ -50,7 +50,7 @@ extension CompactHistogram {
                 guard Histogram.index(of: minimum) == low, Histogram.index(of: maximum) == high else { return false }
                 // The mean (sum / count) becomes a UInt64: it must be a finite duration.
                 let sum = CompactHistogram.unpackSum(packedSum)
-                guard sum.isFinite, sum >= 0, sum / Double(total) < 1.8e19 else { return false }
+                guard sum.isFinite, sum >= 0, sum / Double(total) < 18_446_744_073_709_551_616.0 else { return false }
             }
             guard let trailerCount = next(), trailerCount <= UInt64(b.count - i) else { return false }
             if total == 0 && trailerCount == 0 { return false }  // written as no bytes at all
@@ -67,12 +67,18 @@ extension CompactHistogram {
             var index = low
             var seen: UInt64 = 0
             var first = -1, last = -1
+            /// An Elias-gamma value of at most 2^12 − 1 (gaps and lengths are at most the
+            /// 2,275 buckets); nil past that. Read with `readUnary(limit: 12)`, not `readGamma`:
+            /// a run of 57 or more ones would take `readGamma`'s reader past its window.
+            func gamma() -> UInt64? {
+                let n = reader.readUnary(limit: 12)
+                guard n < 12 else { return nil }
+                return (1 << UInt64(n)) | reader.readLong(n)
+            }
             while index <= high {
-                let gap = reader.readGamma()
-                guard consumed <= available, gap >= 1, gap - 1 <= UInt64(high - index) else { return false }
+                guard let gap = gamma(), consumed <= available, gap - 1 <= UInt64(high - index) else { return false }
                 index += Int(gap - 1)
-                let length = reader.readGamma()
-                guard consumed <= available, length >= 1, length <= UInt64(high - index + 1) else { return false }
+                guard let length = gamma(), consumed <= available, length <= UInt64(high - index + 1) else { return false }
                 var predictor = CountPredictor()
                 for _ in 0..<Int(length) {
                     let c = CompactHistogram.unzigzag(rice.read(from: &reader), predictor.next)

@@ -134,7 +134,9 @@ extension Store {
             let id = Store.restoredConnectionIDs + ConnectionID(i)
             var client = Client(pid: r.pid, uid: r.uid, connectedAt: r.connectedAt)
             client.service = r.service
-            let wasConnected = r.state == "connected" || r.state == "restored"
+            // Connected at the save: gone since now. Restored at the save (it had not come back
+            // since the restart before): gone since then, as any record that had closed.
+            let wasConnected = r.state == "connected"
             client.state = wasConnected ? "restored" : r.state
             client.disconnectedAt = wasConnected ? now : r.disconnectedAt ?? now
             client.eventsReceived = r.eventsReceived

@@ -26,12 +26,12 @@ let package = Package(
         // Our declarations of the NVML subset probed uses, and a dlopen loader: no NVIDIA package needed.
         .target(name: "CNVML", linkerSettings: [.linkedLibrary("dl")]),
         .target(name: "ProbePosix", dependencies: ["CProbeSys"]),
-        .target(name: "ProbeClient", dependencies: ["ProbeWire", "ProbePosix"]),
+        .target(name: "ProbeClient", dependencies: ["ProbeWire", "ProbePosix", "CProbeSys"]),
         .target(name: "ProbeControl", dependencies: ["ProbeWire", "ProbePosix"]),
         // Pure arithmetic: imports nothing but the standard library (see Sources/ProbeStatistics/README.md).
         .target(name: "ProbeStatistics", exclude: ["README.md"]),
         .target(name: "ProbeDaemon", dependencies: ["ProbeWire", "ProbePosix", "ProbeControl", "ProbeStatistics", "CNVML"]),
-        .target(name: "ProbeCLI", dependencies: ["ProbeControl", "ProbePosix"]),
+        .target(name: "ProbeCLI", dependencies: ["ProbeControl", "ProbePosix", "ProbeStatistics"]),
         .executableTarget(name: "probed", dependencies: ["ProbeDaemon"]),
         .executableTarget(name: "probectl", dependencies: ["ProbeCLI"]),
         .executableTarget(name: "probe-demo", dependencies: ["ProbeClient", "ProbePosix"]),
@@ -52,6 +52,12 @@ let package = Package(
             name: "probe-leak-fixture",
             dependencies: ["ProbeClient", "ProbePosix"],
             path: "Tests/Fixtures/LeakFixture"
+        ),
+        // A pre-fork server in miniature: forks workers (no exec) while another thread records.
+        .executableTarget(
+            name: "probe-fork-fixture",
+            dependencies: ["ProbeClient", "ProbePosix"],
+            path: "Tests/Fixtures/ForkFixture"
         ),
         // The per-thread malloc counter the benchmark reads (allocations per call).
         .target(name: "CMallocCounter", path: "Tools/MallocCounter"),
@@ -80,7 +86,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["ProbeControl", "ProbeWire", "ProbePosix", "ProbeClient", "ProbeTestKit", "ProbeStatistics"]
+            dependencies: ["ProbeControl", "ProbeWire", "ProbePosix", "ProbeClient", "ProbeTestKit", "ProbeStatistics", "ProbeCLI"]
         ),
     ]
 )

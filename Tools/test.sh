@@ -57,6 +57,17 @@ if [ -n "$missing" ]; then
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing >> "$log" 2>&1
 fi
 
+# The Prometheus rules operators load (Tools/prometheus): valid, and their unit tests (series in,
+# recorded values and alerts out) pass.
+if step "checking and unit-testing the Prometheus rules (promtool check rules, promtool test rules)" \
+    sh -c 'promtool check rules Tools/prometheus/probe-rules.yml && promtool test rules Tools/prometheus/probe-rules.test.yml'; then
+    rules="rules: promtool test rules passed"
+else
+    failed="${failed:+$failed, }Prometheus rules"
+    show_failure 'FAILED|rror|exp:|got:'
+    rules="rules: promtool FAILED"
+fi
+
 if ! step "building the products and tests (swift build --build-tests)" swift build --build-tests; then
     show_failure 'error:'
     echo "test.sh: FAILED: the build failed; $((SECONDS - started)) s; the compiler's output is in $log" >&2
@@ -128,9 +139,9 @@ else
     [ "$service" != ": FAILED" ] || service="package build FAILED"
 fi
 
-# Every libFuzzer target briefly (20 s each, about a minute in all), so each change is fuzzed;
+# Every libFuzzer target briefly (20 s each, under two minutes in all, plus building them), so each change is fuzzed;
 # Tools/fuzz.sh TARGET SECONDS runs one for longer. A crash fails the test command.
-if step "fuzzing each parser for 20 s (Tools/fuzz.sh all 20)" bash Tools/fuzz.sh all 20; then
+if step "fuzzing each parser and the ingest path for 20 s (Tools/fuzz.sh all 20)" bash Tools/fuzz.sh all 20; then
     fuzz="$(grep -c '^fuzz.sh: running' "$log" || true) fuzz targets × 20 s"
     runs=$(grep -E '^stat::number_of_executed_units:' "$log" | awk '{ n += $2 } END { print n + 0 }' || true)
     fuzz="$fuzz ($runs inputs, no crash)"
@@ -141,7 +152,7 @@ else
 fi
 
 elapsed=$((SECONDS - started))
-summary="Swift: $tests; $python; $service; $fuzz; $((elapsed / 60))m$((elapsed % 60))s; the tools' output is in $log"
+summary="Swift: $tests; $python; $rules; $service; $fuzz; $((elapsed / 60))m$((elapsed % 60))s; the tools' output is in $log"
 if [ -n "$failed" ]; then
     echo "test.sh: FAILED ($failed): $summary" >&2
     exit 1

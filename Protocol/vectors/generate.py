@@ -25,6 +25,8 @@ CODES = {
 FAILED, DEVICE_SYNCHRONIZED = 1 << 0, 1 << 1
 FEATURE_MEMORY_DELTAS = 1 << 0  # WELCOME features bit 0
 FEATURE_CALL_DETAILS = 1 << 1  # WELCOME features bit 1
+FEATURE_OPERATION_FLAGS = 1 << 2  # WELCOME features bit 2
+NO_DEVICE_WORK, WARMUP_PER_ITEMS = 1 << 0, 1 << 1  # DEFINE flags (byte 13)
 DETAIL_FAILED, DETAIL_SLOW, DETAIL_TRUNCATED = 1 << 0, 1 << 1, 1 << 2  # CALL_DETAIL flags
 UNKNOWN_TYPE = 0x7E  # a type value no version defines yet
 
@@ -73,14 +75,14 @@ def hello(min_v, max_v, pid, service, name_length=None, **hdr):
     return m
 
 
-def define(id_, kind, name, reserved=0, name_length=None, **hdr):
+def define(id_, kind, name, flags=0, name_length=None, **hdr):
     data = name if isinstance(name, bytes) else name.encode()
     n = len(data) if name_length is None else name_length
     m = Message()
     header(m, DEFINE, hdr.pop("length", 16 + len(data)), **hdr)
     m.add(u32(id_), f"id {id_}")
     m.add(u8(kind), f"kind {kind}")
-    m.add(u8(reserved), f"reserved {reserved}")
+    m.add(u8(flags), f"flags 0x{flags:02x}")
     m.add(u16(n), f"name_length {n}")
     m.add(data, "name (UTF-8)")
     return m
@@ -252,13 +254,13 @@ VALID = [
      {"type": "hello", "min_version": 1, "max_version": 3, "pid": 1, "service": "détecteur"}),
     ("03-define-operation", "DEFINE operation id 0 = \"predict\"",
      define(0, 1, "predict"),
-     {"type": "define", "id": 0, "kind": "operation", "name": "predict"}),
+     {"type": "define", "id": 0, "kind": "operation", "flags": 0, "name": "predict"}),
     ("04-define-error-type", "DEFINE error type id 1 = \"ValueError\" (kind 2)",
      define(1, 2, "ValueError"),
-     {"type": "define", "id": 1, "kind": "error_type", "name": "ValueError"}),
+     {"type": "define", "id": 1, "kind": "error_type", "flags": 0, "name": "ValueError"}),
     ("05-define-limits", "DEFINE at both limits: id 4095 and a 128-byte name (64 x U+00E9)",
      define(4095, 1, LONG_NAME),
-     {"type": "define", "id": 4095, "kind": "operation", "name": LONG_NAME}),
+     {"type": "define", "id": 4095, "kind": "operation", "flags": 0, "name": LONG_NAME}),
     ("06-events", "EVENTS with 4 records: plain; failed with error type 1; device-synchronised "
                   "batch of 32; failed and device-synchronised batch of 8 with error type 2",
      events(3, SAMPLE_RECORDS),
@@ -319,6 +321,21 @@ VALID = [
     ("22-threshold-none", "THRESHOLD 0 for operation 4095: the daemon's threshold was removed (none)",
      threshold(4095, 0),
      {"type": "threshold", "operation_id": 4095, "threshold_ns": 0}),
+    ("23-define-operation-no-device-work", "DEFINE operation id 3 = \"tokenize\" with flags 0x01 (no_device_work: it "
+                                           "launches no GPU work, so probed never warns about unsynchronised timings)",
+     define(3, 1, "tokenize", flags=NO_DEVICE_WORK),
+     {"type": "define", "id": 3, "kind": "operation", "flags": 1, "name": "tokenize"}),
+    ("24-define-operation-warmup-per-items", "DEFINE operation id 0 = \"predict\" with flags 0x02 (warmup_per_items: "
+                                             "the first N calls of each items value are warm-up)",
+     define(0, 1, "predict", flags=WARMUP_PER_ITEMS),
+     {"type": "define", "id": 0, "kind": "operation", "flags": 2, "name": "predict"}),
+    ("25-define-operation-both-flags", "DEFINE operation id 7 = \"embed\" with flags 0x03: no device work, warm-up per items value",
+     define(7, 1, "embed", flags=NO_DEVICE_WORK | WARMUP_PER_ITEMS),
+     {"type": "define", "id": 7, "kind": "operation", "flags": 3, "name": "embed"}),
+    ("26-welcome-all-features", "WELCOME with features 7: MEMORY_DELTAS, CALL_DETAIL (and THRESHOLD) and DEFINE flags",
+     welcome(features=FEATURE_MEMORY_DELTAS | FEATURE_CALL_DETAILS | FEATURE_OPERATION_FLAGS),
+     {"type": "welcome", "version": 1, "max_message_bytes": 65536, "max_operations": 4096,
+      "max_name_bytes": 128, "features": 7}),
 ]
 
 _big = Message()
@@ -374,8 +391,8 @@ INVALID = [
      define(0, 1, "a\tb"), "bad_name"),
     ("70-bad-define-name-del", "DEFINE whose name contains DEL (0x7F)",
      define(0, 1, "a\x7fb"), "bad_name"),
-    ("71-bad-define-reserved", "DEFINE with reserved byte 1",
-     define(0, 1, "predict", reserved=1), "reserved_nonzero"),
+    ("71-bad-define-reserved", "DEFINE with flag bit 7 set (byte 13, reserved before DEFINE flags; bits 2-7 still are)",
+     define(0, 1, "predict", flags=0x80), "reserved_nonzero"),
     ("72-bad-define-kind-3", "DEFINE of kind 3 (only 1 and 2 exist)",
      define(0, 3, "predict"), "malformed"),
     ("73-bad-define-kind-0", "DEFINE of kind 0",
@@ -413,8 +430,8 @@ INVALID = [
     ("88-bad-order-type-before-flags", "unknown type 0x7e with flags 1: the type is checked first",
      raw(bytes([UNKNOWN_TYPE, 0x01, 0x01, 0x00, 0x08, 0x00, 0x00, 0x00]), "header only: type 0x7e, flags 1"),
      "unknown_type"),
-    ("89-bad-order-reserved-before-kind", "DEFINE with reserved byte 1 and kind 3: reserved is checked first",
-     define(0, 3, "predict", reserved=1), "reserved_nonzero"),
+    ("89-bad-order-reserved-before-kind", "DEFINE with undefined flag bit 7 and kind 3: the flags are checked first",
+     define(0, 3, "predict", flags=0x80), "reserved_nonzero"),
     ("90-bad-order-kind-before-id", "DEFINE with kind 3 and id 5000: the kind is checked first",
      define(5000, 3, "predict"), "malformed"),
     ("91-bad-order-id-before-name", "DEFINE with id 4096 and an empty name: the id is checked first",
@@ -482,6 +499,13 @@ INVALID = [
      threshold(0, 1, length=25).add(b"\x00", "one extra byte"), "malformed"),
     ("120-bad-threshold-reserved", "THRESHOLD with reserved field 1",
      threshold(0, 50_000_000, reserved=1), "reserved_nonzero"),
+    ("121-bad-define-unknown-flag", "DEFINE of an operation with flag bit 2, which is not defined",
+     define(0, 1, "predict", flags=1 << 2), "reserved_nonzero"),
+    ("122-bad-define-error-type-flags", "DEFINE of an error type with flags 0x01: flags are for operations only",
+     define(1, 2, "ValueError", flags=NO_DEVICE_WORK), "reserved_nonzero"),
+    ("123-bad-order-kind-before-error-type-flags", "DEFINE of kind 3 with flags 0x01: the kind is checked before "
+                                                   "whether its kind may have flags",
+     define(0, 3, "predict", flags=NO_DEVICE_WORK), "malformed"),
 ]
 
 

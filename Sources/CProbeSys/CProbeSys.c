@@ -93,3 +93,54 @@ long cprobe_queued_bytes(int fd) {
 #include <sys/prctl.h>
 
 void cprobe_set_thread_name(const char *name) { prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0); }
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+
+__thread cprobe_thread_rings cprobe_tls_rings __attribute__((tls_model("initial-exec")));
+
+static pthread_key_t rings_key;
+static pthread_once_t rings_key_once = PTHREAD_ONCE_INIT;
+static int rings_key_error;
+static void (*_Atomic rings_release)(void *ring);
+
+static void rings_at_thread_exit(void *value) {
+    (void)value;
+    cprobe_thread_rings *rings = &cprobe_tls_rings;
+    for (int i = 0; i < 4; i++) {
+        void *ring = rings->slots[i].ring;
+        rings->slots[i].serial = 0;
+        rings->slots[i].ring = NULL;
+        void (*release)(void *) = atomic_load_explicit(&rings_release, memory_order_acquire);
+        if (ring && release) release(ring);
+    }
+}
+
+static void rings_key_create(void) { rings_key_error = pthread_key_create(&rings_key, rings_at_thread_exit); }
+
+int cprobe_thread_rings_watch(void (*release)(void *ring)) {
+    pthread_once(&rings_key_once, rings_key_create);
+    if (rings_key_error) return rings_key_error;
+    // The same function from every caller: stored once, read by exiting threads.
+    if (atomic_load_explicit(&rings_release, memory_order_relaxed) != release)
+        atomic_store_explicit(&rings_release, release, memory_order_release);
+    // Any non-NULL value: the destructor runs only for threads whose value is set.
+    if (pthread_getspecific(rings_key) == NULL) return pthread_setspecific(rings_key, &cprobe_tls_rings);
+    return 0;
+}
+
+int cprobe_sem_wait_ns(sem_t *sem, long long timeout_ns) {
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += timeout_ns / 1000000000LL;
+    deadline.tv_nsec += timeout_ns % 1000000000LL;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec += 1;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    while (1) {
+        if (sem_clockwait(sem, CLOCK_MONOTONIC, &deadline) == 0) return 0;
+        if (errno != EINTR) return -1;
+    }
+}

@@ -13,12 +13,15 @@ extension CLI {
         var blocks: [String] = []
         for d in g.devices {
             var lines = ["GPU \(d.index): \(d.name ?? "-")  \(d.uuid ?? "-")"]
+            let reserved = d.memoryReservedBytes.map { ", \(Format.bytes($0)) reserved" } ?? ""
             let memory = d.memoryTotalBytes == nil ? "-"
-                : "\(Format.bytes(d.memoryUsedBytes)) used of \(Format.bytes(d.memoryTotalBytes)), \(Format.bytes(d.memoryFreeBytes)) free"
+                : "\(Format.bytes(d.memoryUsedBytes)) used of \(Format.bytes(d.memoryTotalBytes))\(reserved), \(Format.bytes(d.memoryFreeBytes)) free"
             let utilization = d.utilizationGpuPercent.map { "\($0)% gpu, \(d.utilizationMemoryPercent.map { "\($0)%" } ?? "-") memory" } ?? "not reported"
+            let reasons = d.clocksEventReasons.map { $0.isEmpty ? "nothing holds them back" : "held back by " + $0.joined(separator: ", ") }
             lines.append("  memory       \(memory)")
             lines.append("  utilization  \(utilization)")
             lines.append("  temperature  \(d.temperatureCelsius.map { "\($0) °C" } ?? "-")    power \(d.powerWatts.map { Format.decimal($0, 1) + " W" } ?? "-")")
+            lines.append("  clocks       SM \(d.smClockMhz.map { "\($0) MHz" } ?? "-")\(reasons.map { "; " + $0 } ?? "")")
             for (query, e) in d.errors.sorted(by: { $0.key < $1.key }) { lines.append("  ! \(query): \(e)") }
             if let processes = d.processes {
                 if processes.isEmpty {
@@ -33,13 +36,15 @@ extension CLI {
             let text = lines.joined(separator: "\n")
             blocks.append(width.map { w in text.split(separator: "\n", omittingEmptySubsequences: false).map { Format.shorten(String($0), to: w, .end) }.joined(separator: "\n") } ?? text)
         }
-        return blocks.joined(separator: "\n\n") + "\n" + Format.wrap("(sampled every \(Format.duration(g.sampleIntervalNs)) from \(g.library ?? "NVML"))", width: width)
+        let driver = g.driverVersion.map { ", driver \($0)" } ?? ""
+        return blocks.joined(separator: "\n\n") + "\n"
+            + Format.wrap("(sampled every \(Format.duration(g.sampleIntervalNs)) from \(g.library ?? "NVML")\(driver))", width: width)
     }
 
     /// Footnotes for `probectl stats`: the warnings of each operation, marked `!` in the table.
     static func warningNotes(_ s: StatsReport) -> String {
         let notes = s.operations.filter { $0.pid == nil && $0.merged != false && !($0.warnings ?? []).isEmpty }
-            .flatMap { r in r.warnings!.map { "! \(r.service) \(r.operation): \($0)" } }
+            .flatMap { r in r.warnings!.map { "! \(r.service) \(r.operation): \($0)".escapingControlCharacters() } }
         return notes.isEmpty ? "" : "\n" + notes.joined(separator: "\n")
     }
 

@@ -207,7 +207,7 @@ extension CLI {
         var line = "\(r.startTime) \(r.service) pid \(r.pid) \(r.operation) \(Format.duration(r.durationNs))"
         if r.items > 1 { line += " items \(r.items)" }
         if r.failed { line += " " + errorText(r) }
-        return line + " " + attributesText(r)
+        return (line + " " + attributesText(r)).escapingControlCharacters()
     }
 }
 

@@ -202,7 +202,7 @@ public enum CLI {
     }
 
     static func fail(_ message: String) -> Never {
-        writeStandardError("probectl: \(message)\n")
+        writeStandardError("probectl: \(message.escapingControlCharacters())\n")
         exit(1)
     }
 
@@ -223,6 +223,12 @@ public enum CLI {
         }
         if let refused = s.seriesRefused, refused > 0 {
             lines.append("\(refused) new series refused (probed holds at most --max-series \(s.maxSeries ?? 0)); \(s.eventsRefused ?? 0) of their events counted, not measured")
+        }
+        if let refused = s.connectionsRefused, refused > 0 {
+            lines.append("\(refused) connections refused (probed serves at most --max-clients \(s.maxClients ?? 0) clients, within its descriptor limit)")
+        }
+        if let evicted = s.callLogEvicted, evicted > 0 {
+            lines.append("\(evicted) slow/failed calls evicted to keep the call logs within \(Format.bytes(UInt64(s.callLogBudgetBytes ?? 0))) (the oldest of the operations holding the most)")
         }
         var out = lines.map { Format.wrap($0, width: width) }.joined(separator: "\n")
         if !s.processes.isEmpty {

@@ -22,7 +22,9 @@ extension Format {
 /// In a terminal narrower than the table it does what top(1) does: it takes its `fit` steps in
 /// order — hide the least important columns, shorten names — until the table fits, and clips what
 /// still does not; a line never wraps. Without a width (output to a pipe or a file) every column
-/// is shown in full.
+/// is shown in full. Cells are shown with their control characters escaped
+/// (`escapingControlCharacters()`): peers choose names, error texts and attributes, and a cell is
+/// always one line of plain text.
 public struct TextTable {
     /// One way of making the table narrower; columns are named by their header.
     public enum Step: Sendable {
@@ -62,7 +64,7 @@ public struct TextTable {
         self.shortening = byIndex
     }
 
-    public mutating func add(_ row: [String]) { rows.append(row) }
+    public mutating func add(_ row: [String]) { rows.append(row.map { $0.escapingControlCharacters() }) }
 
     /// The table for a terminal `width` columns wide (nil: no limit), followed by a note on the
     /// columns it had to hide.

@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import ProbeControl
 import ProbePosix
+import ProbeStatistics
 import Synchronization
 
 /// `probectl top`: a live view of probed, refreshed in place like top(1). The busiest operations
@@ -53,10 +54,11 @@ public enum Top {
         CLI.usageError("top: \(message)", hint: String(usage.prefix { $0 != "\n" }))
     }
 
-    /// A duration such as `500ms`, `2s`, `1.5s` or `1m` in ns; nil when malformed.
+    /// A duration such as `500ms`, `2s`, `1.5s` or `1m` in ns; nil when malformed or too long
+    /// for 64 bits of nanoseconds (`1e300s` is refused, not converted).
     static func parseInterval(_ text: String) -> UInt64? {
         for (suffix, scale) in [("ms", 1e6), ("s", 1e9), ("m", 60e9)] where text.hasSuffix(suffix) {
-            guard let v = Double(text.dropLast(suffix.count)), v.isFinite, v > 0 else { return nil }
+            guard let v = Double(text.dropLast(suffix.count)), v.isFinite, v > 0, v * scale < 1.8e19 else { return nil }
             return UInt64((v * scale).rounded())
         }
         return nil
@@ -200,7 +202,7 @@ public enum Top {
                                   fit: procFit)
         for p in processes.prefix(procLimit) {
             procTable.add([String(p.pid), p.service, p.state, Format.bytes(p.rssBytes), Format.bytes(p.rssPeakBytes),
-                           p.rssGrowthBytesPerMin.map { Format.bytes(UInt64(max(0, $0))) } ?? "-", p.leakSuspected ? "LEAK?" : Format.trend(p.trend)])
+                           p.ownedGrowthBytesPerMin.map { Format.bytes(UInt64(saturating: $0)) } ?? "-", p.leakSuspected ? "LEAK?" : Format.trend(p.trend)])
         }
         if processes.isEmpty {
             lines.append("no client processes")
@@ -272,7 +274,7 @@ public enum Top {
                     exit(0)
                 }
             }
-            let remaining = next > monotonicNs() ? next - monotonicNs() : 0
+            let remaining = Top.remaining(until: next, now: monotonicNs())
             switch terminal.waitForInput(milliseconds: Int32(min(remaining / 1_000_000 + 1, 60_000))) {
             case .key(let k):
                 if k == "q" || k == "Q" { terminal.leave(); exit(0) }
@@ -315,6 +317,12 @@ public enum Top {
                 CLI.fail("\(error)")
             }
         }
+    }
+
+    /// Nanoseconds from `now` until `next`, 0 once it has passed: one clock reading, compared and
+    /// subtracted (reading the clock twice, the second reading could pass `next` and trap).
+    static func remaining(until next: UInt64, now: UInt64) -> UInt64 {
+        next > now ? next - now : 0
     }
 
     static func monotonicNs() -> UInt64 {

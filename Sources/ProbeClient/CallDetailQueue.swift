@@ -1,5 +1,4 @@
 import ProbeWire
-import Synchronization
 
 /// The small bounded queue of slow and failed calls' details between recording threads and the
 /// flusher, separate from the event buffer: a detail costs an allocation or two anyway (its
@@ -10,9 +9,11 @@ final class CallDetailQueue: @unchecked Sendable {
     struct State {
         var details: [CallDetail] = []
         var dropped: UInt64 = 0
+        /// Details ever queued (not dropped): what `flush` waits for is counted in these.
+        var queuedTotal: UInt64 = 0
     }
 
-    let state = Mutex(State())
+    let state = ForkSafeMutex(State())
     let capacity: Int
 
     init(capacity: Int = 256) {
@@ -28,6 +29,7 @@ final class CallDetailQueue: @unchecked Sendable {
                 return false
             }
             s.details.append(detail)
+            s.queuedTotal &+= 1
             return s.details.count == 1
         }
     }
@@ -48,4 +50,9 @@ final class CallDetailQueue: @unchecked Sendable {
     var isEmpty: Bool { state.withLock { $0.details.isEmpty } }
 
     var droppedTotal: UInt64 { state.withLock { $0.dropped } }
+
+    var queuedTotal: UInt64 { state.withLock { $0.queuedTotal } }
+
+    /// In a forked child: the queued details are the parent's.
+    func resetAfterFork() { state.withLock { $0 = State() } }
 }

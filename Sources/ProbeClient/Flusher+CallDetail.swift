@@ -12,6 +12,8 @@ struct CallDetailFlushState {
     var sent = 0
     /// Whether the daemon on this connection accepts CALL_DETAIL messages.
     var accepted = false
+    /// Details taken from the queue and sent, or counted as dropped.
+    var handled: UInt64 = 0
 
     var isEmpty: Bool { sent >= pending.count }
 }
@@ -21,13 +23,15 @@ extension Flusher {
     mutating func drainCallDetails() {
         if !details.accepted && !details.isEmpty {
             core.callDetails.countDropped(details.pending.count - details.sent)
-            details = CallDetailFlushState(accepted: false)
+            details.handled &+= UInt64(details.pending.count - details.sent)
+            details.sent = details.pending.count
         }
         guard details.isEmpty else { return }
         details.pending = core.callDetails.drain()
         details.sent = 0
         if !details.accepted && !details.pending.isEmpty {
             core.callDetails.countDropped(details.pending.count)
+            details.handled &+= UInt64(details.pending.count)
             details.sent = details.pending.count
         }
     }
@@ -42,12 +46,8 @@ extension Flusher {
             }
             guard ok || failedSend() else { return false }
             details.sent += 1
+            details.handled &+= 1
         }
         return true
-    }
-
-    /// Whether every detail queued so far is delivered (or, to an older daemon, counted as dropped).
-    func callDetailsDelivered() -> Bool {
-        details.isEmpty && core.callDetails.isEmpty
     }
 }

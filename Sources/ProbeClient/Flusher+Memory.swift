@@ -11,6 +11,8 @@ struct MemoryFlushState {
     /// Whether the daemon on this connection accepts MEMORY messages.
     var accepted = false
     var reportedDropped: UInt64 = 0
+    /// Deltas taken from the buffer and sent, or counted as dropped.
+    var handled: UInt64 = 0
 
     init(capacity: Int) {
         pending = .allocate(capacity: capacity)
@@ -31,6 +33,7 @@ extension Flusher {
         if !memory.accepted && !memory.isEmpty {
             // Left over from a connection to a daemon that accepted them; this one does not.
             core.memoryDeltas.countDropped(memory.count - memory.sent)
+            memory.handled &+= UInt64(memory.count - memory.sent)
             memory.sent = memory.count
         }
         guard memory.isEmpty else { return }
@@ -41,6 +44,7 @@ extension Flusher {
         memory.sent = 0
         if !memory.accepted && n > 0 {
             core.memoryDeltas.countDropped(n)
+            memory.handled &+= UInt64(n)
             memory.sent = n
         }
     }
@@ -56,6 +60,7 @@ extension Flusher {
                 into: message, droppedTotal: dropped, records: memory.pending + memory.sent, count: n)
             guard sendMessage(length, nonBlocking: final) else { return false }
             memory.sent += n
+            memory.handled &+= UInt64(n)
             memory.reportedDropped = dropped
             sentAny = true
         }
@@ -66,11 +71,5 @@ extension Flusher {
             memory.reportedDropped = dropped
         }
         return true
-    }
-
-    /// Whether every memory delta recorded so far is delivered (or, to an older daemon, counted as dropped).
-    func memoryDelivered() -> Bool {
-        guard memory.isEmpty && core.memoryDeltas.isEmpty else { return false }
-        return !memory.accepted || memory.reportedDropped == core.memoryDeltas.droppedTotal
     }
 }

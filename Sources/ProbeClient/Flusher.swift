@@ -1,19 +1,25 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Dispatch
 import ProbePosix
 import ProbeWire
 
 /// The background thread's state machine: connect (with backoff), announce the service and its
 /// names, ship batches, notice the daemon leaving, start again. Only this thread touches it.
 struct Flusher {
-    /// Records drained from one shard and not yet accepted by the kernel.
-    struct Pending {
-        var records: UnsafeMutablePointer<EventRecord>
-        var count = 0
-        var sent = 0
-        var isEmpty: Bool { sent >= count }
+    /// What a `flush` call waits for: the events recorded before it (each ring's head then), the
+    /// details and memory deltas queued before it, and the drop counts then, all delivered or
+    /// counted and reported. Later recording does not move it.
+    struct FlushTarget {
+        let request: UInt64
+        let heads: [Int]
+        let details: UInt64
+        let memoryDeltas: UInt64
+        var dropped: UInt64
+        let memoryDropped: UInt64
+        /// Once every target event is sent: the connection and how many records had been sent on
+        /// it by then; the target's events are delivered when the ACKs reach that count.
+        var sent: (connection: UInt64, records: UInt64)?
     }
 
     let core: ProbeCore
@@ -21,27 +27,40 @@ struct Flusher {
     var socketPath = ""
     var definedOperations = 0
     var definedErrorTypes = 0
+    /// Whether this connection's daemon takes DEFINE flags (WELCOME `operationFlags`), the flags
+    /// it was sent for each defined id, and the names table's `flagsVersion` then.
+    var flagsAccepted = false
+    var sentFlags: [OperationFlags] = []
+    var sentFlagsVersion: UInt64 = 0
     var reportedDropped: UInt64 = 0
-    var pending: [Pending]
-    /// The shard's next buffer after a drain (same capacity as the shard's own).
-    var spares: [UnsafeMutablePointer<EventRecord>]
+    /// The buffer's rings as of `ringsVersion`, and how far each is to be sent this round.
+    var rings: [EventBuffer.Ring] = []
+    var ringsVersion = -1
+    var limits: [Int] = []
     let message: UnsafeMutableRawPointer
+    /// A valid pointer for an EVENTS message of no records.
+    let noRecords: UnsafeMutablePointer<EventRecord>
     var backoff: UInt64 = 50_000_000
     var nextAttempt: UInt64 = 0
+    /// When the current connection's WELCOME arrived: the backoff restarts at 50 ms only after a
+    /// connection that stayed up `stableConnection` (PROTOCOL.md §11.6).
+    var connectedAt: UInt64 = 0
+    static let stableConnection: UInt64 = 5_000_000_000
     var lastRefusal = ""
     var memory: MemoryFlushState
-    /// Event records sent on the current connection, and how many of them the daemon acknowledged.
+    /// Connections made so far; event records sent on the current one, and how many of them the
+    /// daemon acknowledged.
+    var connections: UInt64 = 0
     var sentOnConnection: UInt64 = 0
     var ackedOnConnection: UInt64 = 0
     var lastSend: UInt64 = 0
     var details = CallDetailFlushState()
+    var target: FlushTarget?
 
     init(core: ProbeCore) {
         self.core = core
-        let buffer = core.buffer
-        pending = (0..<buffer.shardCount).map { _ in Pending(records: .allocate(capacity: buffer.shardCapacity)) }
-        spares = (0..<buffer.shardCount).map { _ in .allocate(capacity: buffer.shardCapacity) }
         message = .allocate(byteCount: WireProtocol.maxMessageBytes, alignment: 16)
+        noRecords = .allocate(capacity: 1)
         memory = MemoryFlushState(capacity: core.memoryDeltas.capacity)
     }
 
@@ -53,18 +72,58 @@ struct Flusher {
             if !stopping {
                 // While someone waits in flush(), poll for ACKs every millisecond.
                 let waiting = core.flushRequested.load(ordering: .relaxed) > core.flushCompleted.load(ordering: .relaxed)
-                _ = core.wakeup.wait(timeout: .now() + .nanoseconds(Int(waiting ? 1_000_000 : min(interval, 10_000_000_000))))
+                _ = core.wakeup.wait(nanoseconds: waiting ? 1_000_000 : min(interval, 10_000_000_000))
             }
             let request = core.flushRequested.load(ordering: .acquiring)
+            if target == nil && request > core.flushCompleted.load(ordering: .relaxed) {
+                target = makeTarget(request)
+            }
             cycle(final: stopping)
-            if allDelivered() && fd >= 0 {
-                core.flushCompleted.store(request, ordering: .releasing)
+            if let t = target, reached() {
+                core.flushCompleted.store(t.request, ordering: .releasing)
+                target = nil
             }
             if stopping { return }
         }
     }
 
-    /// One pass: (re)connect if due, drain the shards, send names, then events.
+    /// Copies the buffer's list of rings when a ring was added.
+    mutating func refreshRings() {
+        let version = core.buffer.version.load(ordering: .acquiring)
+        guard version != ringsVersion else { return }
+        rings = core.buffer.rings()
+        ringsVersion = version
+        limits = rings.map { $0.tail.pointee.load(ordering: .relaxed) }
+    }
+
+    /// What flush request `request` waits for. Read after the request: everything recorded
+    /// before it (in happens-before order) is below the heads read here.
+    mutating func makeTarget(_ request: UInt64) -> FlushTarget {
+        refreshRings()
+        return FlushTarget(
+            request: request, heads: rings.map { $0.head.pointee.load(ordering: .acquiring) },
+            details: core.callDetails.queuedTotal, memoryDeltas: core.memoryDeltas.queuedTotal,
+            dropped: core.droppedTotal(), memoryDropped: core.memoryDeltas.droppedTotal)
+    }
+
+    /// Whether the current flush target is met (see `FlushTarget`).
+    mutating func reached() -> Bool {
+        guard fd >= 0, var t = target else { return false }
+        for (i, head) in t.heads.enumerated() where rings[i].tail.pointee.load(ordering: .relaxed) &- head < 0 {
+            return false
+        }
+        if t.sent == nil {
+            t.sent = (connections, sentOnConnection)
+            target = t
+        }
+        // Sent on an earlier connection and not acknowledged there: counted as dropped at its end.
+        if let sent = t.sent, sent.connection == connections && ackedOnConnection < sent.records { return false }
+        guard reportedDropped != .max && reportedDropped >= t.dropped else { return false }
+        guard details.handled >= t.details && memory.handled >= t.memoryDeltas else { return false }
+        return !memory.accepted || (memory.reportedDropped != .max && memory.reportedDropped >= t.memoryDropped)
+    }
+
+    /// One pass: (re)connect if due, note how far each ring is filled, send names, then events.
     mutating func cycle(final: Bool) {
         let now = monotonicNanoseconds()
         if fd < 0 && (now >= nextAttempt || final) {
@@ -72,23 +131,26 @@ struct Flusher {
         }
         guard fd >= 0 else { return }
         if !checkIncoming() { return }
-        for i in pending.indices where pending[i].isEmpty {
-            let (full, n) = core.buffer.drain(i, spare: spares[i])
-            spares[i] = pending[i].records
-            pending[i] = Pending(records: full, count: n)
-        }
+        // Heads before names: every event below them uses a name defined before it was recorded.
+        refreshRings()
+        for i in rings.indices { limits[i] = rings[i].head.pointee.load(ordering: .acquiring) }
         drainMemoryDeltas()
         drainCallDetails()
         guard sendDefinitions() else { return }
         var sentAny = false
-        for i in pending.indices {
-            while !pending[i].isEmpty {
-                let n = min(pending[i].count - pending[i].sent, WireProtocol.maxEventsPerMessage)
+        for i in rings.indices {
+            let ring = rings[i]
+            var tail = ring.tail.pointee.load(ordering: .relaxed)
+            while tail &- limits[i] < 0 {
+                // Straight from the ring: up to its end, at most one message's worth.
+                let offset = tail & ring.mask
+                let n = min(limits[i] &- tail, ring.capacity - offset, WireProtocol.maxEventsPerMessage)
                 let dropped = core.droppedTotal()
                 let length = WireEncoder.writeEvents(
-                    into: message, droppedTotal: dropped, records: pending[i].records + pending[i].sent, count: n)
+                    into: message, droppedTotal: dropped, records: UnsafePointer(ring.records + offset), count: n)
                 guard sendMessage(length, nonBlocking: final) else { return }
-                pending[i].sent += n
+                tail &+= n
+                ring.tail.pointee.store(tail, ordering: .releasing)
                 sentOnConnection &+= UInt64(n)
                 reportedDropped = dropped
                 sentAny = true
@@ -98,17 +160,11 @@ struct Flusher {
         // An empty EVENTS reports a grown drop count, or asks for an ACK that has not come.
         let awaitingAck = ackedOnConnection < sentOnConnection && now &- lastSend > 50_000_000
         if !sentAny && (dropped != reportedDropped || awaitingAck) {
-            let length = WireEncoder.writeEvents(into: message, droppedTotal: dropped, records: spares[0], count: 0)
+            let length = WireEncoder.writeEvents(into: message, droppedTotal: dropped, records: noRecords, count: 0)
             if sendMessage(length, nonBlocking: final) { reportedDropped = dropped }
         }
         _ = sendMemoryDeltas(final: final)
         _ = sendCallDetails(final: final)
-    }
-
-    func allDelivered() -> Bool {
-        for i in pending.indices where !pending[i].isEmpty || !core.buffer.isEmpty(i) { return false }
-        return ackedOnConnection == sentOnConnection && reportedDropped == core.droppedTotal() && memoryDelivered()
-            && callDetailsDelivered()
     }
 
     // MARK: Connection
@@ -116,7 +172,11 @@ struct Flusher {
     mutating func connect() {
         socketPath = SocketPath.forClient(explicit: core.explicitPath)
         do {
-            let s = try UnixSocket.connect(path: socketPath, nonBlocking: true)
+            // Under the connection lock: a fork sees the descriptor exactly when it exists.
+            let s = try core.connection.withLock { fd in
+                fd = try UnixSocket.connect(path: socketPath, nonBlocking: true)
+                return fd
+            }
             // Blocking from here on, with timeouts: this thread may wait, the service never does.
             let flags = fcntl(s, F_GETFL)
             _ = fcntl(s, F_SETFL, flags & ~O_NONBLOCK)
@@ -137,6 +197,7 @@ struct Flusher {
             memory.accepted = welcome.features.contains(.memoryDeltas)
             memory.reportedDropped = .max  // report the drop count on the first batch
             details.accepted = welcome.features.contains(.callDetails)
+            flagsAccepted = welcome.features.contains(.operationFlags)
             core.thresholds.clearDaemon()  // this daemon sends its thresholds again after DEFINE
         case .error(let e):
             refused(e)
@@ -146,11 +207,16 @@ struct Flusher {
         }
         definedOperations = 0
         definedErrorTypes = 0
+        connections &+= 1
+        sentFlags = []
+        sentFlagsVersion = 0
         sentOnConnection = 0
         ackedOnConnection = 0
         core.deliveredByConnection.withLock { $0.append(0) }
         reportedDropped = .max  // report the drop count on the first batch
-        backoff = 50_000_000
+        // Not reset here: a peer that answers WELCOME and closes would be reconnected to every
+        // 50 ms forever. disconnect() resets it once a connection has stayed up.
+        connectedAt = monotonicNanoseconds()
         core.connected.store(true, ordering: .relaxed)
     }
 
@@ -161,17 +227,23 @@ struct Flusher {
             _ = readIncoming()
             if sentOnConnection > ackedOnConnection {
                 core.lostInTransit.add(sentOnConnection - ackedOnConnection, ordering: .relaxed)
+                // A flush waiting for them now waits for that drop count to be reported.
+                if target != nil { target!.dropped = max(target!.dropped, core.droppedTotal()) }
             }
             sentOnConnection = 0
             ackedOnConnection = 0
-            close(fd)
+            closeConnection()
+            if core.connected.load(ordering: .relaxed) && monotonicNanoseconds() &- connectedAt >= Flusher.stableConnection {
+                backoff = 50_000_000  // it was up long enough: this drop is a new incident
+            }
         }
         fd = -1
         core.connected.store(false, ordering: .relaxed)
         scheduleRetry()
     }
 
-    /// Exponential backoff from 50 ms to 2 s, with jitter so many clients do not retry in step.
+    /// Exponential backoff from 50 ms to 2 s, with jitter so many clients do not retry in step;
+    /// back to 50 ms only after a connection stayed up 5 s (see `disconnect`).
     mutating func scheduleRetry() {
         let jitter = UInt64.random(in: 0...(backoff / 4))
         nextAttempt = monotonicNanoseconds() &+ backoff &+ jitter
@@ -219,15 +291,27 @@ struct Flusher {
         }
     }
 
-    /// Sends DEFINE for every name added since the last call (all of them after a reconnect).
+    /// Sends DEFINE for every name added since the last call (all of them after a reconnect),
+    /// and again for a defined operation whose flags changed (when the daemon takes flags).
     mutating func sendDefinitions() -> Bool {
-        let (ops, errs) = core.names.withLock { n in
-            (Array(n.operationNames.dropFirst(definedOperations)), Array(n.errorTypeNames.dropFirst(definedErrorTypes)))
+        let (ops, errs, flags, version) = core.names.names(after: definedOperations, definedErrorTypes)
+        if flagsAccepted && version != sentFlagsVersion {
+            // A defined operation's flags changed: DEFINE it again with its new flags.
+            let all = core.names.names(after: 0, 0).operations
+            for id in sentFlags.indices where sentFlags[id] != flags[id] && id < all.count {
+                let bytes = WireEncoder.define(Definition(id: UInt32(id), kind: .operation, name: all[id], flags: flags[id]))
+                guard UnixSocket.send(fd, bytes) else { return failedSend() }
+                sentFlags[id] = flags[id]
+            }
+            sentFlagsVersion = version
         }
         for name in ops {
-            let bytes = WireEncoder.define(Definition(id: UInt32(definedOperations), kind: .operation, name: name))
+            let id = definedOperations
+            let declared = flagsAccepted ? flags[id] : []
+            let bytes = WireEncoder.define(Definition(id: UInt32(id), kind: .operation, name: name, flags: declared))
             guard UnixSocket.send(fd, bytes) else { return failedSend() }
             definedOperations += 1
+            sentFlags.append(declared)
         }
         for name in errs {
             let bytes = WireEncoder.define(Definition(id: UInt32(definedErrorTypes + 1), kind: .errorType, name: name))
@@ -253,12 +337,18 @@ struct Flusher {
         return false
     }
 
+    func closeConnection() {
+        core.connection.withLock { fd in
+            if fd >= 0 { close(fd) }
+            fd = -1
+        }
+    }
+
     func release() {
-        if fd >= 0 { close(fd) }
+        closeConnection()
         core.connected.store(false, ordering: .relaxed)
-        for p in pending { p.records.deallocate() }
-        for s in spares { s.deallocate() }
         message.deallocate()
+        noRecords.deallocate()
         memory.release()
     }
 }

@@ -1,5 +1,4 @@
 import ProbeWire
-import Synchronization
 
 /// The bounded buffer of per-call memory deltas between recording threads and the flusher: one
 /// lock, no shards, because a memory-tracked call already spends microseconds in two `pread`s
@@ -7,13 +6,15 @@ import Synchronization
 /// delta (never the call's event) and counts it; the count reaches the daemon in MEMORY messages.
 final class MemoryDeltaBuffer: @unchecked Sendable {
     // (1) `@unchecked Sendable`: all mutable state is inside the Mutex.
-    struct State: ~Copyable {
+    struct State {
         var records: UnsafeMutablePointer<MemoryDeltaRecord>
         var count = 0
         var dropped: UInt64 = 0
+        /// Deltas ever buffered (not dropped): what `flush` waits for is counted in these.
+        var queuedTotal: UInt64 = 0
     }
 
-    let state: Mutex<State>
+    let state: ForkSafeMutex<State>
     let capacity: Int
     /// Reaching this fill level wakes the flusher early.
     let wakeAt: Int
@@ -21,7 +22,7 @@ final class MemoryDeltaBuffer: @unchecked Sendable {
     init(capacity: Int = 4096) {
         self.capacity = capacity
         wakeAt = max(1, capacity / 2)
-        state = Mutex(State(records: .allocate(capacity: capacity)))
+        state = ForkSafeMutex(State(records: .allocate(capacity: capacity)))
     }
 
     deinit {
@@ -37,6 +38,7 @@ final class MemoryDeltaBuffer: @unchecked Sendable {
             if s.count < capacity {
                 s.records[s.count] = record
                 s.count &+= 1
+                s.queuedTotal &+= 1
                 return s.count == wakeAt
             }
             s.dropped &+= 1
@@ -46,15 +48,13 @@ final class MemoryDeltaBuffer: @unchecked Sendable {
 
     /// Swaps the records out for `spare` (of the same capacity); returns the filled buffer and its count.
     func drain(spare: UnsafeMutablePointer<MemoryDeltaRecord>) -> (UnsafeMutablePointer<MemoryDeltaRecord>, Int) {
-        let spareBits = UInt(bitPattern: spare)
-        let (fullBits, n) = state.withLock { s in
-            let full = UInt(bitPattern: s.records)
-            let n = s.count
-            s.records = UnsafeMutablePointer(bitPattern: spareBits)!
-            s.count = 0
-            return (full, n)
+        state.withLock { s in
+            defer {
+                s.records = spare
+                s.count = 0
+            }
+            return (s.records, s.count)
         }
-        return (UnsafeMutablePointer(bitPattern: fullBits)!, n)
     }
 
     /// Counts `n` deltas as dropped (the daemon does not accept them).
@@ -65,4 +65,15 @@ final class MemoryDeltaBuffer: @unchecked Sendable {
     var isEmpty: Bool { state.withLock { $0.count == 0 } }
 
     var droppedTotal: UInt64 { state.withLock { $0.dropped } }
+
+    var queuedTotal: UInt64 { state.withLock { $0.queuedTotal } }
+
+    /// In a forked child: the buffered deltas are the parent's.
+    func resetAfterFork() {
+        state.withLock { s in
+            s.count = 0
+            s.dropped = 0
+            s.queuedTotal = 0
+        }
+    }
 }

@@ -76,3 +76,31 @@ extension Probe {
         }
     }
 }
+
+extension Probe {
+    /// A handle for `name`, declaring whether its calls do device (GPU) work. With
+    /// `deviceWork: false` probed never warns that the operation's timings are not
+    /// device-synchronised: declare it for CPU-only steps (tokenising, decoding JSON,
+    /// post-processing) of a process that holds GPU memory.
+    ///
+    /// The declaration belongs to the operation name, like its threshold, and reaches probed in
+    /// DEFINE (a probed that predates operation flags does not get it).
+    public func operation(_ name: String, deviceWork: Bool) -> Operation {
+        let id = core.operationID(name)
+        core.setFlag(.noDeviceWork, !deviceWork, for: id)
+        return Operation(core: core, id: id)
+    }
+
+    /// A handle for `name` whose warm-up is kept per items value: probed keeps the first N calls
+    /// of each batch size out of the latency figures (N is probed's `--warmup`), not only the
+    /// first N of the operation — for a model compiled, tuned or given an engine profile per
+    /// input shape. Pass the batch size as `items` to every call.
+    ///
+    /// probed tracks up to 64 distinct items values per process and operation; calls with a
+    /// value past those get no warm-up of their own (probed says so in the operation's warnings).
+    public func operation(_ name: String, warmupPerItems: Bool) -> Operation {
+        let id = core.operationID(name)
+        core.setFlag(.warmupPerItems, warmupPerItems, for: id)
+        return Operation(core: core, id: id)
+    }
+}

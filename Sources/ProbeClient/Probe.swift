@@ -3,11 +3,15 @@ import ProbeWire
 
 /// The handle a service keeps to report its calls to probed.
 ///
-/// Recording is lock-light and allocation-free: an event goes into a per-CPU buffer shard and one
-/// background thread ships batches to the daemon. Creating a probe never throws and never waits:
-/// it connects in the background and reconnects whenever the daemon comes back. When the daemon
-/// is absent or slow, events wait in a bounded buffer, then are dropped and *counted*; the count
-/// reaches the daemon as soon as it can (delivered + dropped = recorded).
+/// Recording is lock-free and allocation-free: an event goes into the calling thread's own ring
+/// buffer and one background thread ships batches to the daemon. Creating a probe never throws
+/// and never waits: it connects in the background and reconnects whenever the daemon comes back.
+/// When the daemon is absent or slow, events wait in a bounded buffer, then are dropped and
+/// *counted*; the count reaches the daemon as soon as it can (delivered + dropped = recorded).
+///
+/// A process that forks without exec (pre-fork workers) can keep using its probes in the child:
+/// the child starts afresh with its own connection, buffer and background thread, under its own
+/// pid, and never sends what the parent recorded.
 ///
 /// ```swift
 /// let probe = Probe(service: "ranker")
@@ -16,8 +20,11 @@ import ProbeWire
 public final class Probe: Sendable {
     /// Tuning for one probe; the defaults suit a service doing up to millions of calls per second.
     public struct Configuration: Sendable {
-        /// Events buffered (all shards together) before new ones are dropped and counted.
-        /// Default 65,536 (2 MiB); `PROBE_BUFFER_EVENTS` overrides it.
+        /// Events buffered before new ones are dropped and counted: each recording thread has a
+        /// ring of `bufferCapacity / CPUs` events (rounded down to a power of two, at least 64),
+        /// made at its first call and reused after it exits; past 8 × `bufferCapacity` events in
+        /// all rings, a new thread's ring holds 256. Default 65,536 (32 bytes an event);
+        /// `PROBE_BUFFER_EVENTS` overrides it.
         public var bufferCapacity: Int
         /// How often the background thread ships what was recorded. Default 50 ms.
         public var flushInterval: Duration
@@ -51,7 +58,9 @@ public final class Probe: Sendable {
         core.stop(timeout: .milliseconds(500))
     }
 
-    /// A handle for `name` that records without looking the name up again: use it in hot loops.
+    /// A handle for `name` that records without looking the name up again. Keeping one is the
+    /// cheapest way to record, though `measure("name")` costs nearly as little: a name seen
+    /// before is found without a lock (see `OperationNames`).
     public func operation(_ name: String) -> Operation {
         Operation(core: core, id: core.operationID(name))
     }
@@ -87,8 +96,10 @@ public final class Probe: Sendable {
             .record(nanoseconds: nanoseconds, failed: failed, items: items, attributes: attributes())
     }
 
-    /// Waits until every event recorded so far has been acknowledged by the daemon (or dropped
-    /// and counted, and that count reported).
+    /// Waits until every event recorded before the call has been acknowledged by the daemon (or
+    /// dropped and counted, and that count reported), and the slow or failed calls' details and
+    /// memory deltas recorded before it are sent. Events other threads record meanwhile are not
+    /// waited for: a busy service can flush.
     /// - Returns: `true` when it was, `false` when `timeout` passed first (daemon absent or slow).
     @discardableResult
     public func flush(timeout: Duration) -> Bool {
@@ -105,7 +116,7 @@ public final class Probe: Sendable {
 
     /// Events recorded and still waiting in the buffer for the background thread to send them
     /// (what a full buffer would drop next is measured against). A snapshot; cheap but not free:
-    /// it visits every shard, so don't call it per event.
+    /// it visits every thread's ring, so don't call it per event.
     public var bufferedEvents: Int { core.buffer.bufferedTotal() }
 
     /// Events acknowledged on each connection so far, oldest first.

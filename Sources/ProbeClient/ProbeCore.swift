@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Dispatch
+import CProbeSys
 import ProbePosix
 import ProbeWire
 import Synchronization
@@ -9,25 +9,25 @@ import Synchronization
 /// Everything behind a `Probe`: the names table, the event buffer and the flusher thread.
 @usableFromInline
 final class ProbeCore: @unchecked Sendable {
-    // (1) `@unchecked Sendable`: shared state is in Mutexes and Atomics; `flusher` state is
-    //     touched only by the flusher thread.
-    struct Names {
-        var operations: [String: UInt32] = [:]
-        var operationNames: [String] = []
-        var errorTypes: [String: UInt32] = [:]
-        /// Index i holds error type id i + 1.
-        var errorTypeNames: [String] = []
+    // (1) `@unchecked Sendable`: shared state is in ForkSafeMutexes and Atomics; `Flusher` state
+    //     is touched only by the flusher thread.
+
+    /// The flusher thread and whether it may (still) be started.
+    struct Lifecycle {
+        var thread: pthread_t?
+        /// `stop` was called: no flusher starts again, not even in a forked child.
+        var stopped = false
     }
 
     let service: String
     let explicitPath: String?
     let configuration: Probe.Configuration
     let buffer: EventBuffer
+    let names = OperationNames()
     /// Per-call memory deltas (opt-in) and the reader they come from.
     let memoryDeltas = MemoryDeltaBuffer()
     @usableFromInline
     let residentMemory = ResidentMemory()
-    let names = Mutex(Names())
     /// Slow-call thresholds per operation id, and the details of slow and failed calls.
     @usableFromInline
     let thresholds = SlowThresholds()
@@ -38,46 +38,73 @@ final class ProbeCore: @unchecked Sendable {
     /// Event records sent on a connection that ended before acknowledging them.
     let lostInTransit = Atomic<UInt64>(0)
     /// Acknowledged records per connection, oldest first (for tests of restarts).
-    let deliveredByConnection = Mutex<[UInt64]>([])
+    let deliveredByConnection = ForkSafeMutex<[UInt64]>([])
+    /// The connected socket (-1 when none), set and closed under this lock, so that a forked
+    /// child knows which descriptor is its parent's connection and closes it.
+    let connection = ForkSafeMutex<Int32>(-1)
     let flushRequested = Atomic<UInt64>(0)
     let flushCompleted = Atomic<UInt64>(0)
     let stopping = Atomic<Bool>(false)
     let running = Atomic<Bool>(false)
-    let wakeup = DispatchSemaphore(value: 0)
+    /// Set in a forked child: the first call that needs the flusher starts one.
+    let startPending = Atomic<Bool>(false)
+    let lifecycle = ForkSafeMutex(Lifecycle())
+    let wakeup = Wakeup()
     private let warnedOperationLimit = Atomic<Bool>(false)
-    private var thread = pthread_t()
 
     init(service: String, socketPath: String?, configuration: Probe.Configuration) {
         self.service = WireEncoder.sanitizedName(service)
         self.explicitPath = socketPath
         self.configuration = configuration
         let cpus = Int(sysconf(Int32(_SC_NPROCESSORS_CONF)))
-        buffer = EventBuffer(capacity: max(configuration.bufferCapacity, 64), shardCount: cpus)
+        buffer = EventBuffer(capacity: max(configuration.bufferCapacity, 64), cpus: cpus)
     }
 
+    /// Starts the flusher thread (unless `stop` was called) and registers for exit and fork.
     func start() {
-        let context = Unmanaged.passRetained(self).toOpaque()
-        running.store(true, ordering: .releasing)
-        let rc = pthread_create(&thread, nil, { raw in
-            let core = Unmanaged<ProbeCore>.fromOpaque(raw!).takeRetainedValue()
-            var flusher = Flusher(core: core)
-            flusher.run()
-            core.running.store(false, ordering: .releasing)
-            return nil
-        }, context)
-        if rc != 0 {
-            // No thread: events are buffered, then dropped and counted; the service is unaffected.
-            running.store(false, ordering: .releasing)
-            Unmanaged<ProbeCore>.fromOpaque(context).release()
-            return
+        let stopped = lifecycle.withLock { l -> Bool in
+            guard l.thread == nil, !l.stopped else { return l.stopped }
+            let context = Unmanaged.passRetained(self).toOpaque()
+            stopping.store(false, ordering: .relaxed)
+            running.store(true, ordering: .releasing)
+            var thread = pthread_t()
+            let rc = pthread_create(&thread, nil, { raw in
+                let core = Unmanaged<ProbeCore>.fromOpaque(raw!).takeRetainedValue()
+                var flusher = Flusher(core: core)
+                flusher.run()
+                core.running.store(false, ordering: .releasing)
+                return nil
+            }, context)
+            if rc == 0 {
+                l.thread = thread
+            } else {
+                // No thread: events are buffered, then dropped and counted; the service is unaffected.
+                running.store(false, ordering: .releasing)
+                Unmanaged<ProbeCore>.fromOpaque(context).release()
+            }
+            return false
         }
-        ExitFlush.register(self)
+        if !stopped { ProbeRegistry.register(self) }
+    }
+
+    /// In a forked child: starts the flusher on the first call that needs it.
+    @inline(never)
+    func startIfPending() {
+        if startPending.load(ordering: .relaxed) && startPending.exchange(false, ordering: .acquiringAndReleasing) {
+            start()
+        }
     }
 
     /// Asks the flusher to ship what it can within `timeout`, then to exit; waits for it.
     func stop(timeout: Duration) {
-        ExitFlush.unregister(self)
-        guard running.load(ordering: .acquiring) else { return }
+        ProbeRegistry.unregister(self)
+        startPending.store(false, ordering: .relaxed)
+        let thread = lifecycle.withLock { l -> pthread_t? in
+            l.stopped = true
+            defer { l.thread = nil }
+            return l.thread
+        }
+        guard let thread else { return }
         _ = flush(timeout: timeout)
         stopping.store(true, ordering: .releasing)
         wakeup.signal()
@@ -93,7 +120,16 @@ final class ProbeCore: @unchecked Sendable {
             droppedOverLimit()
             return
         }
-        if buffer.append(record) { wakeup.signal() }
+        guard let ring = buffer.currentRing() else { return appendFindingRing(record) }
+        if ring.push(record) { wakeup.signal() }
+    }
+
+    /// `append` on this thread's first call (or its first since a `fork`, or since it recorded
+    /// into four other probes): out of line, so that the fast path saves no registers.
+    @inline(never)
+    func appendFindingRing(_ record: EventRecord) {
+        startIfPending()
+        if buffer.ringForCurrentThread().push(record) { wakeup.signal() }
     }
 
     @usableFromInline
@@ -113,33 +149,29 @@ final class ProbeCore: @unchecked Sendable {
         }
     }
 
-    /// The id of operation `name`, defined on first use; `UInt32.max` past the limit.
+    /// The id of operation `name`, defined on first use; `UInt32.max` past the limit. No lock
+    /// and no shared write once the name is known (see `OperationNames`).
     @usableFromInline
     func operationID(_ name: String) -> UInt32 {
-        names.withLock { n in
-            if let id = n.operations[name] { return id }
-            guard n.operationNames.count < WireProtocol.maxOperations else { return .max }
-            let id = UInt32(n.operationNames.count)
-            n.operationNames.append(WireEncoder.sanitizedName(name))
-            n.operations[name] = id
-            return id
-        }
+        names.operationID(name)
+    }
+
+    /// Declares (or withdraws) `flag` for operation `id`; the daemon learns it from DEFINE.
+    func setFlag(_ flag: OperationFlags, _ on: Bool, for id: UInt32) {
+        names.setFlag(flag, on, for: id)
     }
 
     func errorTypeID(_ name: String) -> UInt32 {
-        names.withLock { n in
-            if let id = n.errorTypes[name] { return id }
-            guard n.errorTypeNames.count < WireProtocol.maxOperations - 1 else { return 0 }
-            n.errorTypeNames.append(WireEncoder.sanitizedName(name))
-            let id = UInt32(n.errorTypeNames.count)
-            n.errorTypes[name] = id
-            return id
-        }
+        names.errorTypeID(name)
     }
 
     // MARK: Flush
 
+    /// Waits until every event recorded before the call (by this thread, or by any thread before
+    /// something this thread saw) is acknowledged, or dropped and counted with the count
+    /// reported; events other threads record meanwhile are not waited for.
     func flush(timeout: Duration) -> Bool {
+        startIfPending()
         guard running.load(ordering: .acquiring) else { return false }
         let target = flushRequested.add(1, ordering: .acquiringAndReleasing).newValue
         wakeup.signal()
@@ -164,32 +196,30 @@ extension Duration {
     }
 }
 
-/// Flushes every live probe when the process exits, bounded so that exit never hangs.
-enum ExitFlush {
-    struct Entry { weak var core: ProbeCore? }
-    static let entries = Mutex<[Entry]>([])
-    static let installed = Atomic<Bool>(false)
+/// How the flusher is woken between its timed rounds: a POSIX semaphore (`sem_post` from a
+/// recording thread every half ring; `sem_clockwait` on CLOCK_MONOTONIC in the flusher).
+/// Not Dispatch: libdispatch may not be used in a child after `fork`.
+final class Wakeup: @unchecked Sendable {
+    // (1) `@unchecked Sendable`: sem_t is made for sharing between threads.
+    private let semaphore: UnsafeMutablePointer<sem_t>
 
-    static func register(_ core: ProbeCore) {
-        entries.withLock { list in
-            list.removeAll { $0.core == nil }
-            list.append(Entry(core: core))
-        }
-        if !installed.exchange(true, ordering: .relaxed) {
-            atexit {
-                let cores = ExitFlush.entries.withLock { $0.compactMap(\.core) }
-                // 300 ms for all probes together: a bounded, best-effort last delivery.
-                let deadline = monotonicNanoseconds() &+ 300_000_000
-                for core in cores {
-                    let now = monotonicNanoseconds()
-                    guard now < deadline else { break }
-                    _ = core.flush(timeout: .nanoseconds(Int64(deadline - now)))
-                }
-            }
-        }
+    init() {
+        semaphore = .allocate(capacity: 1)
+        sem_init(semaphore, 0, 0)
     }
 
-    static func unregister(_ core: ProbeCore) {
-        entries.withLock { $0.removeAll { $0.core == nil || $0.core === core } }
+    deinit {
+        sem_destroy(semaphore)
+        semaphore.deallocate()
     }
+
+    func signal() { sem_post(semaphore) }
+
+    /// Waits for a signal or `nanoseconds`; true when signalled.
+    func wait(nanoseconds: UInt64) -> Bool {
+        cprobe_sem_wait_ns(semaphore, Int64(clamping: nanoseconds)) == 0
+    }
+
+    /// In a forked child, where no thread waits on it: starts again at zero.
+    func resetAfterFork() { sem_init(semaphore, 0, 0) }
 }

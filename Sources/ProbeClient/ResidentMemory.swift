@@ -7,8 +7,8 @@ import Synchronization
 /// stack buffer: no allocation and no `open` per read (about 1.3 µs here, almost all in the kernel).
 ///
 /// The file is opened on first use, never before: a service that does not track memory never
-/// holds it. Caveats: a child created with `fork` inherits the descriptor, which still names the
-/// parent's statm; the kernel's counters are approximate to a few hundred KiB on many-CPU hosts
+/// holds it. A child created with `fork` opens its own (the inherited descriptor names the
+/// parent's statm). Caveats: the kernel's counters are approximate to a few hundred KiB on many-CPU hosts
 /// (per-CPU batching), so deltas below that are noise.
 @usableFromInline
 final class ResidentMemory: Sendable {
@@ -29,6 +29,12 @@ final class ResidentMemory: Sendable {
         let fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC)
         let (exchanged, _) = descriptor.compareExchange(expected: -2, desired: fd < 0 ? -1 : fd, ordering: .acquiringAndReleasing)
         if !exchanged && fd >= 0 { close(fd) }  // another thread opened it first
+    }
+
+    /// In a forked child: closes the parent's statm; the next read opens the child's.
+    func resetAfterFork() {
+        let fd = descriptor.exchange(-2, ordering: .relaxed)
+        if fd >= 0 { close(fd) }
     }
 
     /// Resident bytes now (statm's second field times the page size), or -1 when unreadable.

@@ -21,12 +21,12 @@ final class SlowThresholds: @unchecked Sendable {
 
     @usableFromInline
     let effective: UnsafeMutablePointer<Atomic<UInt64>>
-    let configured: Mutex<Sources>
+    let configured: ForkSafeMutex<Sources>
 
     init() {
         effective = .allocate(capacity: SlowThresholds.count)
         for i in 0..<SlowThresholds.count { (effective + i).initialize(to: Atomic(SlowThresholds.none)) }
-        configured = Mutex(Sources(
+        configured = ForkSafeMutex(Sources(
             client: Array(repeating: SlowThresholds.none, count: SlowThresholds.count),
             daemon: Array(repeating: SlowThresholds.none, count: SlowThresholds.count)))
     }

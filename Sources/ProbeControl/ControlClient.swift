@@ -56,7 +56,9 @@ public struct ControlClient {
     /// Sends `request` (JSON text) and returns the whole response text.
     public func request(_ request: String) throws(Failure) -> String {
         guard UnixSocket.send(fd, WireEncoder.controlRequest(request)) else {
-            throw Failure(message: "probed at \(path) closed the connection: \(SystemError("send"))")
+            let failure = SystemError("send")
+            if let e = refusal() { throw Failure(message: "probed at \(path) refused the request: \(e)") }
+            throw Failure(message: "probed at \(path) closed the connection: \(failure)")
         }
         var response: [UInt8] = []
         while true {
@@ -73,9 +75,23 @@ public struct ControlClient {
     /// with `next()`. For streamed responses such as `--follow`.
     public func send(_ request: String) throws(Failure) -> (final: Bool, chunk: [UInt8])? {
         guard UnixSocket.send(fd, WireEncoder.controlRequest(request)) else {
-            throw Failure(message: "probed at \(path) closed the connection: \(SystemError("send"))")
+            let failure = SystemError("send")
+            if let e = refusal() { throw Failure(message: "probed at \(path) refused the request: \(e)") }
+            throw Failure(message: "probed at \(path) closed the connection: \(failure)")
         }
         return try next()
+    }
+
+    /// The ERROR probed sent before closing, if one waits: a probed at one of its limits refuses a
+    /// connection before reading it, and Linux then reports the reset ahead of that ERROR.
+    func refusal() -> WireError? {
+        var buffer = [UInt8](repeating: 0, count: 2048)
+        for _ in 0..<2 {
+            let n = buffer.withUnsafeMutableBytes { UnixSocket.receive(fd, into: $0, flags: Int32(MSG_DONTWAIT)) }
+            if n > 0, case .error(let e)? = try? WireDecoder.decode(Array(buffer[0..<n])) { return e }
+            if n >= 0 || errno != ECONNRESET { return nil }
+        }
+        return nil
     }
 
     /// The next response chunk, or nil at end of stream.
@@ -84,7 +100,9 @@ public struct ControlClient {
         let n = buffer.withUnsafeMutableBytes { UnixSocket.receive(fd, into: $0) }
         if n == 0 { return nil }
         if n < 0 {
-            throw Failure(message: "no answer from probed at \(path): \(SystemError("recv"))")
+            let failure = SystemError("recv")
+            if failure.errno == ECONNRESET, let e = refusal() { throw Failure(message: "probed at \(path) refused the request: \(e)") }
+            throw Failure(message: "no answer from probed at \(path): \(failure)")
         }
         switch try? WireDecoder.decode(Array(buffer[0..<min(n, buffer.count)])) {
         case .controlResponse(let final, let chunk):

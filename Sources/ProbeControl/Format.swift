@@ -27,6 +27,8 @@ public enum Format {
         var scale = 1.0
         for _ in 0..<decimals { scale *= 10 }
         let r = (v * scale).rounded() / scale
+        // Past what Int64 holds (or not a number) Swift's own text: never a trapping conversion.
+        guard r.isFinite, abs(r) < 9e18 else { return r.isFinite ? String(r) : v.isNaN ? "-" : v > 0 ? "∞" : "-∞" }
         var text = decimals == 0 ? String(Int64(r)) : String(r)
         if decimals > 0 {
             let parts = text.split(separator: ".", omittingEmptySubsequences: false)

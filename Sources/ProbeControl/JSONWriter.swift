@@ -88,12 +88,13 @@ public struct JSONWriter {
     public mutating func field(_ k: String, _ v: Double?) {
         key(k)
         guard let v, v.isFinite else { return raw("null") }
-        // Three decimals are plenty for rates; integers print without a fraction.
+        // Three decimals are plenty for rates; integers print without a fraction. A value too
+        // large to scale (past 1.8e305) prints as it is: never `inf`, which is not JSON.
         let scaled = (v * 1000).rounded() / 1000
         if scaled == scaled.rounded() && abs(scaled) < 1e15 {
             appendInteger(Int64(scaled))
         } else {
-            var text = String(scaled)
+            var text = String(scaled.isFinite ? scaled : v)
             text.withUTF8 { bytes.append(contentsOf: $0) }
         }
     }

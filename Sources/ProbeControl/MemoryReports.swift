@@ -11,12 +11,20 @@ public struct ProcessMemoryRow: Codable, Sendable, Equatable {
     /// VmHWM: the largest resident set the process ever had.
     public var rssPeakBytes: UInt64?
     public var rssAnonBytes: UInt64?
+    /// RssFile (mapped files: weights read through mmap) and RssShmem: context, never a leak.
+    public var rssFileBytes: UInt64?
+    public var rssShmemBytes: UInt64?
     public var swapBytes: UInt64?
-    /// Theil–Sen slope of VmRSS over the leak window, bytes per minute; nil with too little history.
+    /// RssAnon + VmSwap: the memory the process owns, which the leak detector fits.
+    public var ownedBytes: UInt64?
+    /// Theil–Sen slope of owned memory over the leak window, bytes per minute, and its Kendall's
+    /// tau (−1…1; 1: every later sample higher); nil with too little history.
+    public var ownedGrowthBytesPerMin: Double?
+    public var ownedGrowthFit: Double?
+    /// The same of VmRSS, for context (mapped files' pages grow it without a leak).
     public var rssGrowthBytesPerMin: Double?
-    /// Kendall's tau of that trend, −1…1 (1: every later sample higher); nil with too little history.
     public var rssGrowthFit: Double?
-    /// `insufficient_data`, `leak`, `growing`, `shrinking` or `flat`.
+    /// The verdict on owned memory: `insufficient_data`, `leak`, `growing`, `shrinking` or `flat`.
     public var trend: String
     public var leakSuspected: Bool
     public var leakSuspectedForNs: UInt64?

@@ -46,7 +46,8 @@ public struct OperationRow: Codable, Sendable, Equatable {
     public var memDeltaCalls: UInt64?
     public var memDeltaMeanBytes: Int64?
     public var memDeltaMaxBytes: Int64?
-    public var memDeltaTotalBytes: Int64?
+    /// The exact sum: 128 bits, since deltas of up to 2^63 − 1 bytes each can pass 64.
+    public var memDeltaTotalBytes: Int128?
     /// Whether at least 99% of the series' calls waited for the device (`measure(sync:)`), and
     /// how many did; warnings such as unsynchronised timings of a GPU-holding process. Lifetime
     /// figures; nil from a probed that predates them.
@@ -114,6 +115,13 @@ public struct StatusReport: Codable, Sendable {
     public var exitedRetentionNs: UInt64?
     public var stateDir: String?
     public var stateSavedAgoNs: UInt64?
+    /// `--max-clients` as in force, and the connections refused at it or at the descriptor limit.
+    public var maxClients: Int?
+    public var connectionsRefused: UInt64?
+    /// Memory held by the slow/failed-call logs, their budget, and entries evicted to keep it.
+    public var callLogBytes: Int?
+    public var callLogBudgetBytes: Int?
+    public var callLogEvicted: UInt64?
     public var processes: [ProcessRow]
 }
 

@@ -92,20 +92,24 @@ public enum Daemon {
         pthread_sigmask(SIG_BLOCK, &signals, nil)
 
         let store = Store(configuration: .init(
-            warmup: options.warmup, socketPath: path, memory: options.memory, maxSeries: options.maxSeries, log: log))
+            warmup: options.warmup, socketPath: path, memory: options.memory, maxSeries: options.maxSeries, log: log,
+            callLogBudgetBytes: options.callLogMemory))
         let feed = StoreFeed()
         let control = ControlServer(store: store, log: log)
         control.statePolicy = .changingState(options)
         let ingest: IngestServer
         do {
             ingest = try IngestServer(listenFD: listenFD, feed: feed, log: log, policy: .connecting(options), control: control,
-                                      helloTimeout: options.helloTimeout)
+                                      helloTimeout: options.helloTimeout, limits: ConnectionLimits(maxClients: options.maxClients))
         } catch {
             log.error("cannot start: \(error)")
             if activated == nil { unlink(path) }
             exit(1)
         }
         control.ingest = ingest
+        if let asked = ingest.limits.lowered {
+            log.warning("--max-clients \(asked) is more than the descriptor limit (\(ConnectionLimits.descriptorLimit())) leaves room for: serving at most \(ingest.limits.maxClients) clients (raise LimitNOFILE to serve more)")
+        }
         // The state of the last run, before any client is served (ingest starts below).
         let keeper = StateKeeper(store: store, directory: options.effectiveStateDirectory, interval: options.stateInterval, log: log,
                                  thresholds: { [thresholds = ingest.thresholds] in thresholds.all })

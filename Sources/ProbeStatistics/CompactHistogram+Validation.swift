@@ -6,9 +6,11 @@ extension CompactHistogram {
 
     /// The histogram whose bytes are `bytes`; nil unless they are exactly what `init(_:trailer:)`
     /// produces for some histogram: every varint in range, the bucket range within
-    /// `Histogram.maxIndex`, min and max in the lowest and highest buckets, a sum whose mean is a
-    /// duration, every run inside the bucket range, counts that add up to the total, and no bit
-    /// read past the end nor a byte left over. Reading such a histogram cannot trap.
+    /// `Histogram.maxIndex`, min and max in the lowest and highest buckets, a sum (one varint, or
+    /// two past 2^63) between count × min and count × max, every run inside the bucket range, no
+    /// count in a slot no value falls in (the spare slot of a power of two without an exact `le`
+    /// edge, see `Histogram.slotsPerOctave`), counts that add up to the total, and no bit read
+    /// past the end nor a byte left over. Reading such a histogram cannot trap.
     /// Costs one decoding pass (as `add(to:)` does), without allocating.
     package init?(validating bytes: [UInt8]) {
         guard CompactHistogram.isCanonical(bytes) else { return nil }
@@ -39,8 +41,14 @@ extension CompactHistogram {
             var low = 0, high = 0
             var minimum: UInt64 = 0, maximum: UInt64 = 0
             if total > 0 {
-                guard let mn = next(), let spread = next(), let packedSum = next(), let lowest = next(), let width = next()
-                else { return false }
+                guard let mn = next(), let spread = next(), let packedSum = next() else { return false }
+                // The exact sum: below 2^63 in one varint, else its low 63 bits and the rest (see `packSum`).
+                var sum = UInt128(packedSum >> 1)
+                if packedSum & 1 == 1 {
+                    guard let high = next(), high > 0 else { return false }
+                    sum |= UInt128(high) << 63
+                }
+                guard let lowest = next(), let width = next() else { return false }
                 let (mx, overflow) = mn.addingReportingOverflow(spread)
                 guard !overflow, lowest <= UInt64(Histogram.maxIndex), width <= UInt64(Histogram.maxIndex) - lowest else { return false }
                 minimum = mn
@@ -48,9 +56,10 @@ extension CompactHistogram {
                 low = Int(lowest)
                 high = low + Int(width)
                 guard Histogram.index(of: minimum) == low, Histogram.index(of: maximum) == high else { return false }
-                // The mean (sum / count) becomes a UInt64: it must be a finite duration.
-                let sum = CompactHistogram.unpackSum(packedSum)
-                guard sum.isFinite, sum >= 0, sum / Double(total) < 18_446_744_073_709_551_616.0 else { return false }
+                // Both products fit: two factors below 2^64.
+                guard sum >= UInt128(minimum) * UInt128(total), sum <= UInt128(maximum) * UInt128(total),
+                      total > 1 || minimum == maximum
+                else { return false }
             }
             guard let trailerCount = next(), trailerCount <= UInt64(b.count - i) else { return false }
             if total == 0 && trailerCount == 0 { return false }  // written as no bytes at all
@@ -68,7 +77,7 @@ extension CompactHistogram {
             var seen: UInt64 = 0
             var first = -1, last = -1
             /// An Elias-gamma value of at most 2^12 − 1 (gaps and lengths are at most the
-            /// 2,275 buckets); nil past that. Read with `readUnary(limit: 12)`, not `readGamma`:
+            /// 2,329 bucket slots); nil past that. Read with `readUnary(limit: 12)`, not `readGamma`:
             /// a run of 57 or more ones would take `readGamma`'s reader past its window.
             func gamma() -> UInt64? {
                 let n = reader.readUnary(limit: 12)
@@ -84,6 +93,8 @@ extension CompactHistogram {
                     let c = CompactHistogram.unzigzag(rice.read(from: &reader), predictor.next)
                     predictor.saw(c)
                     if c > 0 {
+                        // A slot no value falls in holds no count (`bounds(of:)` is its own inverse elsewhere).
+                        guard Histogram.index(of: Histogram.bounds(of: index).low) == index else { return false }
                         let (sum, overflow) = seen.addingReportingOverflow(c)
                         guard !overflow else { return false }
                         seen = sum

@@ -7,7 +7,7 @@
 /// bytes. Everything is in one byte array — a slice costs one allocation and one word inline.
 package struct CompactHistogram: Sendable {
     /// Empty when there is neither a value nor a trailer. Otherwise LEB128 varints: the count of
-    /// values; when not 0, min, max - min, the sum (see `packSum`), the lowest non-empty
+    /// values; when not 0, min, max - min, the sum (one varint or two, see `packSum`), the lowest non-empty
     /// bucket and the highest less the lowest; then the number of trailer words and the words;
     /// then, when there are values, a bit stream of runs to the end: Elias-gamma gap + 1 (buckets
     /// skipped since the previous run's end, the first from the lowest), Elias-gamma length, then
@@ -28,8 +28,7 @@ package struct CompactHistogram: Sendable {
             }
             return
         }
-        let header = [
-            h.totalCount, h.min, h.max - h.min, CompactHistogram.packSum(h.sum),
+        let header = [h.totalCount, h.min, h.max - h.min] + CompactHistogram.packSum(h.sum) + [
             UInt64(h.offset + first), UInt64(last - first), UInt64(trailer.count),
         ] + trailer
         // Coded into scratch space as large as the worst case (per bucket: a run's two gamma codes
@@ -64,7 +63,7 @@ package struct CompactHistogram: Sendable {
         var totalCount: UInt64 = 0
         var min: UInt64 = .max
         var max: UInt64 = 0
-        var sum: Double = 0
+        var sum: UInt128 = 0
         var low = 0
         var high = 0
         /// Where the trailer's words begin, how many there are, and where the runs begin.
@@ -81,7 +80,9 @@ package struct CompactHistogram: Sendable {
         if h.totalCount > 0 {
             h.min = varint(b, &i)
             h.max = h.min &+ varint(b, &i)
-            h.sum = unpackSum(varint(b, &i))
+            let packed = varint(b, &i)
+            h.sum = UInt128(packed >> 1)
+            if packed & 1 == 1 { h.sum |= UInt128(varint(b, &i)) << 63 }
             h.low = Int(varint(b, &i))
             h.high = h.low + Int(varint(b, &i))
         }
@@ -92,15 +93,13 @@ package struct CompactHistogram: Sendable {
         return h
     }
 
-    /// A sum of durations is a whole number: below 2^63 it goes as one (shifted left, a few bytes),
-    /// otherwise as its bits (shifted left past the sign, which is 0) with the low bit set.
-    private static func packSum(_ sum: Double) -> UInt64 {
-        if let whole = UInt64(exactly: sum), whole < 1 << 63 { return whole << 1 }
-        return sum.bitPattern << 1 | 1
-    }
-
-    static func unpackSum(_ packed: UInt64) -> Double {
-        packed & 1 == 0 ? Double(packed >> 1) : Double(bitPattern: packed >> 1)
+    /// The exact sum as one varint below 2^63 (shifted left, a few bytes), otherwise as its low 63
+    /// bits shifted left with the low bit set, then a second varint with the bits from 63 up
+    /// (a sum of 2^64 values each under 2^64 ns is below 2^128; the second word saturates at
+    /// 2^64 − 1, which no real count of calls reaches).
+    private static func packSum(_ sum: UInt128) -> [UInt64] {
+        if sum < 1 << 63 { return [UInt64(sum) << 1] }
+        return [UInt64(truncatingIfNeeded: sum) << 1 | 1, UInt64(clamping: sum >> 63)]
     }
 
     private var header: Header { bytes.withUnsafeBufferPointer { CompactHistogram.header($0) } }
@@ -108,7 +107,7 @@ package struct CompactHistogram: Sendable {
     package var totalCount: UInt64 { header.totalCount }
     package var min: UInt64 { header.min }
     package var max: UInt64 { header.max }
-    package var sum: Double { header.sum }
+    package var sum: UInt128 { header.sum }
 
     /// The words given as `trailer`.
     package var trailer: [UInt64] {

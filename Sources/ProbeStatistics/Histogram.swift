@@ -5,8 +5,11 @@
 /// From 256 ns each power of two is cut into 38 sub-buckets whose boundaries lie on a grid of 256
 /// steps (the 8 bits after the leading one), each as wide as the bound allows at its low end
 /// (about 2% of the value): 38 buckets per doubling where equal widths (HdrHistogram's log-linear
-/// layout) need 64 for the same bound. Finding a value's bucket takes a leading-zero count and one
-/// lookup in a 256-entry table, no loop and no logarithm.
+/// layout) need 64 for the same bound. A bucket also ends exactly at each of `exactEdges` (1 µs,
+/// 2.5 µs, 5 µs … 240 s: the sub-bucket holding one is cut in two there), so an exporter's
+/// `le` bucket at such a value counts exactly the values at or below it. Finding a value's bucket
+/// takes a leading-zero count, a lookup in a 256-entry table and one comparison with the octave's
+/// exact edge: no loop and no logarithm.
 /// Buckets are stored densely between the lowest and highest index seen, so a series whose calls
 /// span three decades holds a few hundred counters.
 /// Mergeable: merging two histograms gives exactly the histogram of both sets of values.
@@ -19,8 +22,40 @@ public struct Histogram: Sendable, Equatable {
     @usableFromInline static let bucketsPerOctave = 38
     /// The largest relative error a bucket may give, in parts per 10,000.
     static let maxErrorPer10k = 99
-    /// Highest bucket index (for 2^64 - 1).
-    package static let maxIndex = smallBuckets + 55 * bucketsPerOctave + bucketsPerOctave - 1
+    /// Bucket slots per power of two: its 38 sub-buckets and one more, which holds the values
+    /// above the power of two's exact edge in the sub-bucket the edge cuts in two; where the power
+    /// of two has no exact edge, the slot stays empty (a bucket of width 0 that nothing falls in),
+    /// so that finding a bucket needs no count of the edges below it.
+    @usableFromInline static let slotsPerOctave = 39
+    /// Highest bucket index (for 2^64 - 1, the last sub-bucket of the top power of two).
+    package static let maxIndex = smallBuckets + 55 * slotsPerOctave + bucketsPerOctave - 1
+
+    /// Values at which a bucket ends exactly (the last value it holds), in nanoseconds: the
+    /// duration boundaries a Prometheus exposition publishes as `le` (1 µs … 240 s), so each of
+    /// those buckets counts exactly the calls at or below its bound. At most one per power of two,
+    /// all at or above `smallLimit` (HistogramTests checks both, and `octaveEdge` against this).
+    package static let exactEdges: [UInt64] = [
+        1_000, 2_500, 5_000, 10_000, 25_000, 50_000,
+        100_000, 250_000, 500_000, 1_000_000, 2_500_000, 5_000_000,
+        10_000_000, 25_000_000, 50_000_000, 100_000_000, 250_000_000, 500_000_000,
+        1_000_000_000, 2_500_000_000, 5_000_000_000, 10_000_000_000, 30_000_000_000, 60_000_000_000,
+        120_000_000_000, 240_000_000_000,
+    ]
+
+    /// The exact edge inside the power of two [2^(shift+8), 2^(shift+9)), `.max` where there is
+    /// none: word `shift & 63` of `octaveEdges`.
+    @inlinable @inline(__always)
+    static func octaveEdge(_ shift: Int) -> UInt64 { UInt64(octaveEdges[shift & 63]) }
+
+    /// `exactEdges` by power of two, as the words of an integer literal: word k (least significant
+    /// first) is the edge inside [2^(k+8), 2^(k+9)), all ones where there is none, and the words
+    /// past the literal's width are all ones too (it is negative: their sign extension). Read in
+    /// place, also where `record` is inlined into another module: one load, no range check and no
+    /// lazy initialiser (an array global would call one on every value; a switch became a jump
+    /// table). HistogramTests checks every word against `exactEdges`.
+    @inlinable static var octaveEdges: StaticBigInt {
+        -0xffffffc81ee29fff_ffffffe40f714fff_fffffff207b8a7ff_fffffff903dc53ff_fffffffdabf41bff_fffffffed5fa0dff_ffffffff6afd06ff_0000000000000000_ffffffffc46535ff_ffffffffe2329aff_fffffffff1194d7f_fffffffffa0a1eff_fffffffffd050f7f_fffffffffe8287bf_ffffffffff67697f_ffffffffffb3b4bf_ffffffffffd9da5f_0000000000000000_fffffffffff0bdbf_fffffffffff85edf_fffffffffffc2f6f_fffffffffffe795f_ffffffffffff3caf_ffffffffffff9e57_ffffffffffffd8ef_ffffffffffffec77_fffffffffffff63b_0000000000000000_fffffffffffffc17_0000000000000001
+    }
 
     /// The lowest value of each bucket below `smallLimit`: a value starts a bucket that takes in
     /// the values after it while the middle one stays within the bound of both ends.
@@ -111,24 +146,29 @@ public struct Histogram: Sendable, Equatable {
     @usableFromInline package internal(set) var totalCount: UInt64 = 0
     @usableFromInline package internal(set) var min: UInt64 = .max
     @usableFromInline package internal(set) var max: UInt64 = 0
-    /// Sum of recorded values (as Double: exact to 2^53 ns ≈ 104 days of cumulative time).
-    @usableFromInline package internal(set) var sum: Double = 0
+    /// Sum of recorded values, exact: 128 bits hold 2^64 values of up to 2^64 − 1 ns each, so
+    /// no duration a peer sends can overflow it (a Double lost precision past 2^53 ns and made
+    /// the mean of values near 2^64 trap when converted back).
+    @usableFromInline package internal(set) var sum: UInt128 = 0
 
     package init() {}
 
-    /// The bucket a value falls in: a leading-zero count, a shift and a table lookup, no loop.
+    /// The bucket a value falls in: a leading-zero count, a shift, a table lookup and one
+    /// comparison with the octave's exact edge (values above it, in the sub-bucket the edge cuts
+    /// and in every later one, move one index up), no loop.
     @inlinable @inline(__always)
     package static func index(of value: UInt64) -> Int {
         if value < smallLimit { return smallBucket(of: value) }
         let shift = 55 &- value.leadingZeroBitCount  // the power of two, less 8: 0...55
         let mantissa = Int(truncatingIfNeeded: value &>> UInt64(shift)) & 0xFF
-        return smallBuckets &+ shift &* bucketsPerOctave &+ Int(octaveIndex[mantissa])
+        return smallBuckets &+ shift &* slotsPerOctave &+ Int(octaveIndex[mantissa]) &+ (value > octaveEdge(shift) ? 1 : 0)
     }
 
     /// The bucket of a value below `smallLimit` (rare in practice: a call shorter than 256 ns).
     @usableFromInline static func smallBucket(of value: UInt64) -> Int { Int(smallIndex[Int(value)]) }
 
-    /// The lowest value of bucket `index`, and its width (the top bucket's wraps to 2^64 - low).
+    /// The lowest value of bucket `index`, and its width (the top bucket's wraps to 2^64 - low; an
+    /// empty spare slot has width 0).
     package static func bounds(of index: Int) -> (low: UInt64, width: UInt64) {
         if index < smallBuckets {
             let low = UInt64(smallLows[index])
@@ -136,10 +176,22 @@ public struct Histogram: Sendable, Equatable {
             return (low, high - low)
         }
         let k = index - smallBuckets
-        let shift = UInt64(k / bucketsPerOctave)
-        let sub = k % bucketsPerOctave
-        let low = UInt64(octaveLows[sub]) << shift
-        return (low, (UInt64(octaveLows[sub + 1]) << shift) &- low)
+        let shift = k / slotsPerOctave
+        var sub = k % slotsPerOctave
+        let s = UInt64(shift)
+        let edge = octaveEdge(shift)
+        if edge == .max {
+            // The spare slot of a power of two without an exact edge: empty, at the octave's end.
+            if sub == bucketsPerOctave { return ((UInt64(octaveLows[bucketsPerOctave]) << s), 0) }
+        } else {
+            let cut = Int(octaveIndex[Int(truncatingIfNeeded: edge &>> s) & 0xFF])
+            let cutLow = UInt64(octaveLows[cut]) << s, cutHigh = UInt64(octaveLows[cut + 1]) << s
+            if sub == cut { return (cutLow, edge + 1 - cutLow) }
+            if sub == cut + 1 { return (edge + 1, cutHigh - edge - 1) }
+            if sub > cut { sub -= 1 }
+        }
+        let low = UInt64(octaveLows[sub]) << s
+        return (low, (UInt64(octaveLows[sub + 1]) << s) &- low)
     }
 
     /// The value reported for bucket `index`: the middle of the values it holds (rounded down).
@@ -161,7 +213,7 @@ public struct Histogram: Sendable, Equatable {
         totalCount &+= count
         if value < min { min = value }
         if value > max { max = value }
-        sum += Double(value) * Double(count)
+        sum &+= UInt128(value) &* UInt128(count)  // two 64-bit factors: the product fits
     }
 
     /// Grows the counters to reach bucket `i`, with a sixteenth of the range spare on that side.
@@ -254,20 +306,36 @@ public struct Histogram: Sendable, Equatable {
     }
 
     /// Adds the count, extremes and sum of values whose buckets were added with `addToBucket`.
-    mutating func mergeSummary(count: UInt64, min otherMin: UInt64, max otherMax: UInt64, sum otherSum: Double) {
+    mutating func mergeSummary(count: UInt64, min otherMin: UInt64, max otherMax: UInt64, sum otherSum: UInt128) {
         totalCount &+= count
         min = Swift.min(min, otherMin)
         max = Swift.max(max, otherMax)
-        sum += otherSum
+        sum &+= otherSum
     }
 
-    package var mean: UInt64 { totalCount == 0 ? 0 : UInt64((sum / Double(totalCount)).rounded()) }
+    /// The exact mean, rounded half up: never above `max`, so it always fits. 0 when empty.
+    package var mean: UInt64 {
+        guard totalCount > 0 else { return 0 }
+        let n = UInt128(totalCount)
+        let (q, r) = sum.quotientAndRemainder(dividingBy: n)
+        return UInt64(clamping: r >= n - r ? q + 1 : q)
+    }
 
-    /// The value at quantile `q` (0...1): the midpoint of the bucket holding the ⌈q·n⌉-th smallest
-    /// value, clamped to the exact min and max. 0 when empty.
+    /// The nearest rank of quantile `q` among `n` values: ⌈q·n⌉, at least 1 and at most `n`
+    /// (also for a `q` outside 0...1 or NaN, and for an `n` whose product with `q` rounds up
+    /// past 2^64 − 1, where a plain conversion would trap).
+    @inline(__always)
+    static func rank(_ q: Double, of n: UInt64) -> UInt64 {
+        let r = (q * Double(n)).rounded(.up)
+        guard r >= 1 else { return 1 }  // also NaN
+        return r >= Double(n) ? n : UInt64(r)
+    }
+
+    /// The value at quantile `q` (0...1): the nearest-rank order statistic, i.e. the midpoint of
+    /// the bucket holding the ⌈q·n⌉-th smallest value, clamped to the exact min and max. 0 when empty.
     package func quantile(_ q: Double) -> UInt64 {
         guard totalCount > 0 else { return 0 }
-        let rank = Swift.max(1, UInt64((q * Double(totalCount)).rounded(.up)))
+        let rank = Histogram.rank(q, of: totalCount)
         var seen: UInt64 = 0
         for (j, c) in counts.enumerated() {
             seen &+= c
@@ -289,7 +357,7 @@ public struct Histogram: Sendable, Equatable {
         for (j, c) in counts.enumerated() where c > 0 {
             seen &+= c
             while k < qs.count {
-                let rank = Swift.max(1, UInt64((qs[k] * Double(totalCount)).rounded(.up)))
+                let rank = Histogram.rank(qs[k], of: totalCount)
                 guard seen >= rank else { break }
                 result.append(Swift.min(Swift.max(Histogram.representative(of: offset + j), min), max))
                 k += 1

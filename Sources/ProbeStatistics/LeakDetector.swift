@@ -32,7 +32,7 @@ package struct LeakDetector: Sendable, Equatable {
     /// Judges the samples (time-ordered) whose time is within the window ending at the last one.
     package func assess(_ history: [MemorySample]) -> Assessment {
         guard let last = history.last else { return Assessment(trend: nil, suspected: false, verdict: "insufficient_data") }
-        let start = last.time &- min(last.time, UInt64(windowSeconds * 1e9))
+        let start = last.time &- min(last.time, UInt64(saturating: windowSeconds * 1e9))
         let recent = history.filter { $0.time >= start }
         guard recent.count >= minimumSamples, let trend = MemoryTrend.fit(recent), trend.spanSeconds >= minimumSpanSeconds else {
             return Assessment(trend: nil, suspected: false, verdict: "insufficient_data")

@@ -30,7 +30,7 @@ package struct MemoryTrend: Sendable, Equatable {
         guard samples.count >= 3, let first = samples.first, let last = samples.last, last.time > first.time else { return nil }
         let t0 = first.time
         let times = samples.map { Double($0.time &- t0) / 1e9 }
-        let values = samples.map { Double($0.rssBytes) }
+        let values = samples.map { Double($0.bytes) }
         let (x, y) = thin(times, values, to: maxPoints)
         var slopes: [Double] = []
         slopes.reserveCapacity(x.count * (x.count - 1) / 2)
@@ -82,13 +82,14 @@ package struct MemoryTrend: Sendable, Equatable {
     }
 }
 
-/// One reading of a process's resident memory.
+/// One reading of a process's memory: what it owns (anonymous + swap), its resident set, or its
+/// device memory, as the caller keeps it.
 package struct MemorySample: Sendable, Equatable {
     /// Daemon clock (monotonic ns) when it was read.
     package var time: UInt64
-    package var rssBytes: UInt64
-    package init(time: UInt64, rssBytes: UInt64) {
+    package var bytes: UInt64
+    package init(time: UInt64, bytes: UInt64) {
         self.time = time
-        self.rssBytes = rssBytes
+        self.bytes = bytes
     }
 }

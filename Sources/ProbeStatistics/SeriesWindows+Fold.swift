@@ -3,10 +3,13 @@
 extension SeriesWindows {
     /// Everything a `SeriesWindows` holds, as plain values: what a state file keeps.
     package struct Parts: Sendable {
-        /// The open second, its latency and failures by error-type index.
+        /// The open second, its latency and failures by error-type slot (`ErrorTypeTable`).
         package var second: UInt64
         package var open: Histogram
         package var openErrorTypes: [UInt64]
+        /// By slot: the second from which the slot counts its present type (see
+        /// `reassignErrorType`); empty while no slot changed hands.
+        package var errorTypeSince: [UInt64]
         /// The series' totals when the open second began.
         package var openedAt: Totals
         /// Oldest first, as `slices` holds them.
@@ -14,10 +17,12 @@ extension SeriesWindows {
         /// Every closed second, for the lifetime figures.
         package var closed: CompactHistogram
 
-        package init(second: UInt64, open: Histogram, openErrorTypes: [UInt64], openedAt: Totals, slices: [Slice], closed: CompactHistogram) {
+        package init(second: UInt64, open: Histogram, openErrorTypes: [UInt64], errorTypeSince: [UInt64] = [], openedAt: Totals,
+                     slices: [Slice], closed: CompactHistogram) {
             self.second = second
             self.open = open
             self.openErrorTypes = openErrorTypes
+            self.errorTypeSince = errorTypeSince
             self.openedAt = openedAt
             self.slices = slices
             self.closed = closed
@@ -25,15 +30,24 @@ extension SeriesWindows {
     }
 
     package var parts: Parts {
-        Parts(second: second, open: open, openErrorTypes: openErrorTypes, openedAt: openedAt, slices: slices, closed: closed)
+        Parts(second: second, open: open, openErrorTypes: openErrorTypes, errorTypeSince: errorTypeSince, openedAt: openedAt,
+              slices: slices, closed: closed)
     }
 
     /// Windows from `parts` of unknown origin; nil unless they are windows `advance` could have
     /// left at `parts.second`: every slice in its tier (1 s, 10 s or 1 min), aligned to its width,
     /// where its age puts it, oldest first, each counting its calls and at least its errors and
-    /// warm-up, its failures by error type below `errorTypes`; the lifetime without a trailer.
+    /// warm-up, its failures by error-type slot below `errorTypes` (the slots the series' table
+    /// holds) or `ErrorTypeTable.otherSlot`; slots changed hands no later than the open second;
+    /// the lifetime without a trailer.
     package init?(parts p: Parts, errorTypes: Int) {
-        guard p.openErrorTypes.count <= errorTypes, p.second < 1 << 40, p.closed.trailer.isEmpty else { return nil }
+        let other = Int(ErrorTypeTable.otherSlot)
+        let slotExists = { (t: Int) in t < errorTypes || t == other }
+        guard errorTypes <= ErrorTypeTable.capacity, p.second < 1 << 40, p.closed.trailer.isEmpty,
+              p.openErrorTypes.count <= other + 1,
+              p.openErrorTypes.indices.allSatisfy({ slotExists($0) || p.openErrorTypes[$0] == 0 }),
+              p.errorTypeSince.count <= ErrorTypeTable.capacity, p.errorTypeSince.allSatisfy({ $0 <= p.second })
+        else { return nil }
         var previous: UInt64? = nil
         for s in p.slices {
             guard SeriesWindows.tiers.contains(where: { $0.width == s.width }), s.start % s.width == 0,
@@ -44,13 +58,14 @@ extension SeriesWindows {
             guard words.count >= 3, words.count % 2 == 1 else { return nil }
             let tally = s.tally
             guard tally.calls >= s.latency.totalCount, tally.errors <= tally.calls, tally.warmup <= tally.calls,
-                  tally.errorTypes.allSatisfy({ Int($0.type) < errorTypes })
+                  tally.errorTypes.allSatisfy({ slotExists(Int($0.type)) })
             else { return nil }
             previous = s.start
         }
         self.init(now: p.second * 1_000_000_000)
         open = p.open
-        openErrorTypes = p.openErrorTypes + repeatElement(0, count: errorTypes - p.openErrorTypes.count)
+        openErrorTypes = p.openErrorTypes
+        errorTypeSince = p.errorTypeSince
         openedAt = p.openedAt
         slices = p.slices
         closed = p.closed
@@ -59,8 +74,9 @@ extension SeriesWindows {
     /// Adds `other`'s calls, second by second, to these windows: afterwards every window reads
     /// what the two read together, exactly (histograms merge exactly). Both must have been brought
     /// to the same second (`advance`, with each one's own totals); the totals of the owner of
-    /// these windows must then grow by `other`'s. `typeMap[t]` is the index here of `other`'s
-    /// error type `t`.
+    /// these windows must then grow by `other`'s. `typeMap[t]` is the slot here of `other`'s
+    /// error-type slot `t` (`ErrorTypeTable.absorb`, which covers every slot to `otherSlot`);
+    /// `other`'s slices that counted a slot for a type that has since lost it count as `otherSlot`.
     package mutating func absorb(_ other: SeriesWindows, typeMap: [UInt32]) {
         precondition(other.second == second, "fold windows brought to the same second")
         open.merge(other.open)
@@ -87,17 +103,26 @@ extension SeriesWindows {
                 merged.append(slices[i])
                 i += 1
             } else if i == slices.count || other.slices[j].start < slices[i].start {
-                merged.append(other.slices[j].renumbered(typeMap))
+                merged.append(other.slices[j].renumbered(other.slotMap(typeMap, forSliceStarting: other.slices[j].start)))
                 j += 1
             } else {
                 var slice = slices[i]
-                slice.absorb(other.slices[j].renumbered(typeMap))
+                slice.absorb(other.slices[j].renumbered(other.slotMap(typeMap, forSliceStarting: other.slices[j].start)))
                 merged.append(slice)
                 i += 1
                 j += 1
             }
         }
         slices = merged
+    }
+
+    /// `typeMap` for a slice of these windows that began at `start`: a slot that changed hands
+    /// after it began counted another type there, which now counts as `otherSlot`.
+    func slotMap(_ typeMap: [UInt32], forSliceStarting start: UInt64) -> [UInt32] {
+        guard errorTypeSince.contains(where: { $0 > start }) else { return typeMap }
+        var map = typeMap
+        for (t, since) in errorTypeSince.enumerated() where start < since { map[t] = ErrorTypeTable.otherSlot }
+        return map
     }
 }
 
@@ -124,15 +149,15 @@ extension ItemStats {
     /// Everything an `ItemStats` holds, as plain values: what a state file keeps.
     package struct Parts: Sendable, Equatable {
         package var total: UInt64
-        package var countedItems: UInt64
-        package var countedNanoseconds: UInt64
+        package var countedItems: UInt128
+        package var countedNanoseconds: UInt128
         /// The second being filled (`UInt64.max`: none yet) and its items.
         package var openSecond: UInt64
         package var openItems: UInt64
         /// Closed seconds still in the ring, oldest first.
         package var closed: [Second]
 
-        package init(total: UInt64, countedItems: UInt64, countedNanoseconds: UInt64, openSecond: UInt64, openItems: UInt64, closed: [Second]) {
+        package init(total: UInt64, countedItems: UInt128, countedNanoseconds: UInt128, openSecond: UInt64, openItems: UInt64, closed: [Second]) {
             self.total = total
             self.countedItems = countedItems
             self.countedNanoseconds = countedNanoseconds
@@ -160,9 +185,10 @@ extension ItemStats {
     }
 
     /// Items from `parts` of unknown origin; nil when a second is past 2^40 (35,000 years), closed
-    /// seconds are not distinct and before the open one, or counted items exceed the total.
+    /// seconds are not distinct and before the open one, or counted items exceed the total (unless
+    /// it saturated).
     package init?(parts p: Parts) {
-        guard p.countedItems <= p.total, p.openSecond == .max || p.openSecond < 1 << 40 else { return nil }
+        guard p.countedItems <= UInt128(p.total) || p.total == .max, p.openSecond == .max || p.openSecond < 1 << 40 else { return nil }
         var previous: UInt64? = nil
         for s in p.closed {
             guard s.second < 1 << 40, previous.map({ s.second > $0 }) ?? true, p.openSecond == .max || s.second < p.openSecond
@@ -179,16 +205,17 @@ extension ItemStats {
     }
 
     /// Adds `other`'s items: totals, and items per second second by second, so every `recent`
-    /// reads what the two read together.
+    /// reads what the two read together. Item counts saturate as `add` does; the 128-bit sums
+    /// behind the per-item mean add exactly.
     package mutating func absorb(_ other: ItemStats) {
-        total &+= other.total
+        total = total.saturatingAdd(other.total)
         countedItems &+= other.countedItems
         countedNanoseconds &+= other.countedNanoseconds
         var seconds = other.parts.closed
         if other.openSecond != .max { seconds.append(Second(second: other.openSecond, items: other.openItems)) }
         for s in seconds where s.items > 0 {
             if s.second == openSecond {
-                openItems &+= s.items
+                openItems = openItems.saturatingAdd(s.items)
             } else if openSecond == .max || s.second > openSecond {
                 open(s.second)
                 openItems = s.items
@@ -207,7 +234,7 @@ extension ItemStats {
         }
         let slot = Int(second % UInt64(ItemStats.seconds))
         if stamps[slot] == second {
-            perSecond[slot] &+= items
+            perSecond[slot] = perSecond[slot].saturatingAdd(items)
         } else if stamps[slot] == .max || stamps[slot] < second {
             stamps[slot] = second
             perSecond[slot] = items

@@ -67,8 +67,11 @@ public struct SeriesWindows: Sendable {
     package internal(set) var second: UInt64
     /// Latency of the counted calls of the open second; `record` goes straight here.
     package var open = Histogram()
-    /// Failures of the open second by error-type index.
+    /// Failures of the open second by error-type slot (`ErrorTypeTable`).
     package var openErrorTypes: [UInt64] = []
+    /// By slot: the second from which the slot counts its present type (see `reassignErrorType`).
+    /// Slices that began earlier counted it for a type that has since lost the slot.
+    var errorTypeSince: [UInt64] = []
     /// The series' totals when the open second began.
     package internal(set) var openedAt = Totals()
     /// Closed slices, oldest first: 1 min slices, then 10 s slices, then 1 s slices.
@@ -111,6 +114,22 @@ public struct SeriesWindows: Sendable {
         openedAt = totals
         second = nowSecond
         age(nowSecond)
+    }
+
+    /// Slot `slot` has just passed to another error type (`ErrorTypeTable.record` said `replaced`):
+    /// what the windows counted for it so far counts as `ErrorTypeTable.otherSlot` from now on.
+    /// The open second's count moves there now; slices that began before this second are read
+    /// as `other` by `figures` (a coarse slice that began earlier also reads the new type's
+    /// first failures as `other`: no failure is ever counted under a name that is not its own).
+    package mutating func reassignErrorType(_ slot: UInt32) {
+        let s = Int(slot), other = Int(ErrorTypeTable.otherSlot)
+        if s < openErrorTypes.count && openErrorTypes[s] > 0 {
+            if openErrorTypes.count <= other { openErrorTypes.append(contentsOf: repeatElement(0, count: other + 1 - openErrorTypes.count)) }
+            openErrorTypes[other] &+= openErrorTypes[s]
+            openErrorTypes[s] = 0
+        }
+        if errorTypeSince.count <= s { errorTypeSince.append(contentsOf: repeatElement(0, count: s + 1 - errorTypeSince.count)) }
+        errorTypeSince[s] = second
     }
 
     /// Rolls each slice into the coarsest tier its age needs, merging neighbours that land in the
@@ -175,7 +194,11 @@ public struct SeriesWindows: Sendable {
             f.errors &+= tally.errors
             f.warmup &+= tally.warmup
             if latency { s.latency.add(to: &f.latency) }
-            for e in tally.errorTypes { f.add(error: e.type, e.count) }
+            for e in tally.errorTypes {
+                let t = Int(e.type)
+                let stale = t < errorTypeSince.count && s.start < errorTypeSince[t]
+                f.add(error: stale ? ErrorTypeTable.otherSlot : e.type, e.count)
+            }
         }
         return f
     }
@@ -189,7 +212,7 @@ public struct SeriesWindows: Sendable {
 
     /// Heap bytes held by the windows and the lifetime histogram.
     package var footprintBytes: Int {
-        var bytes = open.footprintBytes + closed.footprintBytes + openErrorTypes.capacity * 8
+        var bytes = open.footprintBytes + closed.footprintBytes + (openErrorTypes.capacity + errorTypeSince.capacity) * 8
         bytes += slices.capacity * MemoryLayout<Slice>.stride + (slices.capacity > 0 ? 32 : 0)
         for s in slices { bytes += s.latency.footprintBytes }
         return bytes
@@ -201,7 +224,7 @@ public struct SeriesWindows: Sendable {
         package var errors: UInt64 = 0
         package var warmup: UInt64 = 0
         package var latency = Histogram()
-        /// Failures by error-type index.
+        /// Failures by error-type slot (`ErrorTypeTable.otherSlot`: types without one).
         package var errorTypes: [UInt64] = []
 
         mutating func add(error type: UInt32, _ count: UInt64) {

@@ -39,5 +39,5 @@ public struct DaemonFeatures: OptionSet, Sendable, Hashable {
     /// The daemon accepts MEMORY messages (per-call resident-memory deltas).
     public static let memoryDeltas = DaemonFeatures(rawValue: 1 << 0)
     /// Everything this build's daemon accepts.
-    public static let all: DaemonFeatures = [.memoryDeltas, .callDetails]
+    public static let all: DaemonFeatures = [.memoryDeltas, .callDetails, .operationFlags]
 }

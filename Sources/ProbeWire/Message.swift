@@ -18,11 +18,34 @@ public struct Definition: Hashable, Sendable {
     public var id: UInt32
     public var kind: DefinitionKind
     public var name: String
-    public init(id: UInt32, kind: DefinitionKind, name: String) {
+    /// What the client declares about an operation (kind 1; always empty for an error type).
+    /// Sent only to a daemon whose WELCOME lists `operationFlags`; byte 13, formerly reserved.
+    public var flags: OperationFlags
+    public init(id: UInt32, kind: DefinitionKind, name: String, flags: OperationFlags = []) {
         self.id = id
         self.kind = kind
         self.name = name
+        self.flags = flags
     }
+}
+
+/// Bits of DEFINE's `flags` byte (offset 13): what a client declares about one of its operations.
+public struct OperationFlags: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    /// The operation does no device (GPU) work: probed never warns that its timings are not
+    /// device-synchronised.
+    public static let noDeviceWork = OperationFlags(rawValue: 1 << 0)
+    /// Warm-up is kept per items value: the first N calls of each batch size are warm-up, not
+    /// the first N of the operation (a model compiled or tuned per input shape).
+    public static let warmupPerItems = OperationFlags(rawValue: 1 << 1)
+    /// Every bit defined; any other is `reserved_nonzero`.
+    public static let known: OperationFlags = [.noDeviceWork, .warmupPerItems]
+}
+
+extension DaemonFeatures {
+    /// The daemon accepts DEFINE `flags` (byte 13): no device work, warm-up per items value.
+    public static let operationFlags = DaemonFeatures(rawValue: 1 << 2)
 }
 
 /// WELCOME: the daemon's answer to HELLO, with the version it chose and its limits.

@@ -50,9 +50,15 @@ public enum WireDecoder {
             try need(b, h + 8, "DEFINE")
             let nameLength = Int(b.u16(h + 6))
             try exact(b, h + 8 + nameLength, "DEFINE")
-            guard b.u8(h + 5) == 0 else { throw WireError(.reservedNonZero, "DEFINE reserved byte is not zero") }
+            let flags = OperationFlags(rawValue: b.u8(h + 5))
+            guard flags.isSubset(of: .known) else {
+                throw WireError(.reservedNonZero, "DEFINE flags 0x\(String(flags.rawValue, radix: 16)) set a bit v1 does not define")
+            }
             guard let kind = DefinitionKind(rawValue: b.u8(h + 4)) else {
                 throw WireError(.malformed, "DEFINE kind \(b.u8(h + 4)) is neither 1 (operation) nor 2 (error type)")
+            }
+            guard kind == .operation || flags.isEmpty else {
+                throw WireError(.reservedNonZero, "DEFINE of an error type with flags 0x\(String(flags.rawValue, radix: 16)); flags are for operations")
             }
             let id = b.u32(h)
             guard id < WireProtocol.maxOperations else {
@@ -62,7 +68,7 @@ public enum WireDecoder {
                 throw WireError(.malformed, "error type id 0 is reserved for \"no error type\"")
             }
             let text = try name(b, from: h + 8, count: nameLength, what: kind == .operation ? "operation name" : "error type name")
-            return .define(Definition(id: id, kind: kind, name: text))
+            return .define(Definition(id: id, kind: kind, name: text, flags: flags))
         case .events:
             try need(b, WireProtocol.eventsPrefixSize, "EVENTS")
             let count = Int(b.u32(h))

@@ -47,7 +47,7 @@ public enum WireEncoder {
         header(.define, length: length, into: &w)
         w.u32(d.id)
         w.u8(d.kind.rawValue)
-        w.u8(0)
+        w.u8(d.flags.rawValue)
         w.u16(UInt16(truncatingIfNeeded: name.count))
         w.raw(name)
         return w.bytes

@@ -1,6 +1,9 @@
+import Synchronization
+
 /// A small but real multilayer perceptron: dense layers with ReLU, multiplying real matrices.
 /// Like a real model, its first call for each batch size is slow: it packs (transposes and
-/// copies) its weights into a layout for that batch size and caches it.
+/// copies) its weights into a layout for that batch size and caches it for every thread of the
+/// process, as a runtime caches a graph compiled per input shape.
 final class Model: @unchecked Sendable {
     struct Layer {
         let inputs: Int
@@ -16,6 +19,8 @@ final class Model: @unchecked Sendable {
 
     let layers: [Layer]
     let inputWidth: Int
+    /// Weights packed per batch size, shared by the workers.
+    let packedByBatch = Mutex<[Int: [[Float]]]>([:])
 
     init(widths: [Int], seed: UInt64) {
         var rng = SplitMix(seed)
@@ -29,6 +34,16 @@ final class Model: @unchecked Sendable {
         }
         self.layers = layers
         inputWidth = widths[0]
+    }
+
+    /// The weights packed for `batch`, packing them on the first call for that size (a worker
+    /// that asks while another packs packs too: no worker waits on another). True when this call
+    /// packed: the model's warm-up, once per batch size and process, not per worker.
+    func weights(for batch: Int) -> (packed: [[Float]], warmup: Bool) {
+        if let cached = packedByBatch.withLock({ $0[batch] }) { return (cached, false) }
+        let fresh = packed(for: batch)
+        packedByBatch.withLock { $0[batch] = $0[batch] ?? fresh }
+        return (fresh, true)
     }
 
     /// Weights packed input-major for a given batch size (what a runtime would compile per shape).

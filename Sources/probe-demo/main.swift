@@ -87,11 +87,19 @@ if !UnixSocket.isLive(path: socketPath) {
 let probe = Probe(service: "probe-demo", socketPath: socketPath)
 let workload = Workload(
     probe: probe, model: Model(widths: [128, 256, 128, 10], seed: 42),
-    deadline: monotonicNanoseconds() + UInt64(seconds * 1e9))
+    deadline: monotonicNanoseconds() + UInt64(min(seconds, 86_400) * 1e9))
 print("probe-demo: serving for \(seconds) s on \(workers) workers…")
 workload.run(workers: workers)
 let delivered = probe.flush(timeout: .seconds(5))
-print("probe-demo: served \(workload.served.load(ordering: .relaxed)) items, \(workload.failed.load(ordering: .relaxed)) failed requests; events delivered: \(delivered), dropped: \(probe.droppedEvents)\n")
+print("probe-demo: served \(workload.served.load(ordering: .relaxed)) items, \(workload.failed.load(ordering: .relaxed)) failed requests; events delivered: \(delivered), dropped: \(probe.droppedEvents)")
+let times = workload.predictTimes.withLock { $0 }
+func ms(_ ns: UInt64) -> String { String(Double(ns / 10_000) / 100) + "ms" }
+print("""
+    probe-demo: predict's warm-up: \(times.warmupCalls) calls packed the weights for a new batch size, \
+    taking \(ms(times.shortestWarmup))–\(ms(times.longestWarmup)); probed keeps the first calls of each batch size \
+    out (warm-up per items value), so predict's MAX below is at most its longest other call, \(ms(times.longestOther))
+
+    """)
 
 // 3. Show what the operator sees.
 let status = wait(spawn([siblingExecutable("probectl"), "--socket", socketPath, "stats"]))

@@ -39,15 +39,15 @@ func within1Percent(_ got: UInt64?, _ want: UInt64) -> Bool {
         try a.map(String.init).joined(separator: "\n").write(toFile: dir.file("a"), atomically: true, encoding: .utf8)
         try b.map(String.init).joined(separator: "\n").write(toFile: dir.file("b"), atomically: true, encoding: .utf8)
 
-        // Two real client processes at once. Each delivers its first 5 calls (the warm-up) before
-        // the rest: the client buffers per CPU and ships one CPU's shard at a time, so a recording
-        // thread that migrates mid-run can have later calls reach probed first, and "the first 5
-        // calls" probed keeps out would then not be the file's first 5.
+        // Two real client processes at once. probed keeps out each process's first 5 calls by start
+        // time, whatever order they arrive in; `record(nanoseconds:)` dates a call's start that long
+        // before it is recorded, so each fixture pauses after its first 5 calls for longer than its
+        // longest call (29 ms): no later call can then have started before them.
         let outcomes = Locked<[Outcome]>([])
         DispatchQueue.concurrentPerform(iterations: 2) { i in
             let o = try? run(Products.path("probe-fixture"), [
                 "--socket", daemon.socket, "--service", "ranker", "--operation", "predict", "--durations", dir.file(i == 0 ? "a" : "b"),
-                "--pause-after", "5", "--pause-seconds", "0",
+                "--pause-after", "5", "--pause-seconds", "0.1",
             ])
             if let o { outcomes.update { $0.append(o) } }
         }

@@ -43,14 +43,16 @@ final class GPUDaemon {
     let script: String
     let daemon: RunningDaemon
 
-    init(library: String?, script text: String = "", environment: [String: String] = [:]) throws {
+    init(library: String?, script text: String = "", environment: [String: String] = [:], sampleInterval: String = "100ms",
+         arguments: [String] = []) throws {
         script = scripts.file("nvml-script.txt")
         try text.write(toFile: script, atomically: true, encoding: .utf8)
         var env = ProcessInfo.processInfo.environment
         env["PROBED_NVML_LIBRARY"] = nil
         env["FAKE_NVML_SCRIPT"] = script
         env.merge(environment) { $1 }
-        daemon = try RunningDaemon(["--sample-interval", "100ms"] + (library.map { ["--nvml-library", $0] } ?? []), environment: env)
+        daemon = try RunningDaemon(["--sample-interval", sampleInterval] + (library.map { ["--nvml-library", $0] } ?? []) + arguments,
+                                   environment: env)
     }
 }
 
@@ -88,7 +90,10 @@ let MiB: UInt64 = 1 << 20
 
 let twoDevices = """
     device 0 NVIDIA_H100_80GB_HBM3 GPU-11111111-2222-3333-4444-555555555555 85899345920 2147483648 83751862272 37 12 45 123456
+    reserved 0 536870912
+    clocks 0 1980 0x4
     device 1 Tesla_T4 GPU-aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee 16106127360 1048576 16105078784 3 1 30 70000
+    clocks 1 585 0x1
 
     """
 
@@ -122,12 +127,17 @@ let twoDevices = """
         let report = try daemon.gpu { ($0.devices.first?.processes ?? []).contains { $0.pid == client.pid } }
         print("probectl gpu --json: \(report)")
         #expect(report.available && report.reason == nil && report.devices.count == 2)
-        #expect(report.processesFunction == "nvmlDeviceGetComputeRunningProcesses_v3")
+        #expect(report.processesFunction == "nvmlDeviceGetComputeRunningProcesses_v3" && report.processesEntryBytes == 24)
+        #expect(report.driverVersion == "580.95.05" && report.memoryFunction == "nvmlDeviceGetMemoryInfo_v2")
+        #expect(report.clocksEventReasonsFunction == "nvmlDeviceGetCurrentClocksEventReasons")
         let h100 = try #require(report.devices.first)
         #expect(h100.index == 0 && h100.name == "NVIDIA H100 80GB HBM3" && h100.uuid == "GPU-11111111-2222-3333-4444-555555555555")
+        // v2: used leaves the reserved memory out, as nvidia-smi does.
         #expect(h100.memoryTotalBytes == 80 * GiB && h100.memoryUsedBytes == 2 * GiB && h100.memoryFreeBytes == 78 * GiB)
+        #expect(h100.memoryReservedBytes == 512 * MiB)
         #expect(h100.utilizationGpuPercent == 37 && h100.utilizationMemoryPercent == 12)
         #expect(h100.temperatureCelsius == 45 && h100.powerWatts == 123.456 && h100.errors.isEmpty)
+        #expect(h100.smClockMhz == 1980 && h100.clocksEventReasons == ["sw_power_cap"])
         let p0 = try #require(h100.processes)
         #expect(p0.map(\.pid).sorted() == [client.pid, 31337].sorted())
         #expect(p0.first { $0.pid == client.pid }?.service == "gpu-svc" && p0.first { $0.pid == client.pid }?.memoryUsedBytes == 512 * MiB)
@@ -136,6 +146,7 @@ let twoDevices = """
         #expect(t4.index == 1 && t4.name == "Tesla T4" && t4.uuid == "GPU-aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee")
         #expect(t4.memoryTotalBytes == 15 * GiB && t4.memoryUsedBytes == MiB && t4.memoryFreeBytes == 15 * GiB - MiB)
         #expect(t4.utilizationGpuPercent == 3 && t4.utilizationMemoryPercent == 1 && t4.temperatureCelsius == 30 && t4.powerWatts == 70)
+        #expect(t4.smClockMhz == 585 && t4.clocksEventReasons == ["gpu_idle"] && t4.memoryReservedBytes == 0)
         #expect(t4.processes?.first { $0.pid == client.pid }?.memoryUsedBytes == 256 * MiB)
         #expect(t4.processes?.first { $0.pid == 31338 }.map { $0.service == nil && $0.memoryUsedBytes == MiB } == true)
 
@@ -163,6 +174,9 @@ let twoDevices = """
         let table = try daemon.probectl(["gpu"])
         print(table.stdout)
         #expect(table.status == 0 && table.stdout.contains("GPU 0: NVIDIA H100 80GB HBM3") && table.stdout.contains("gpu-svc"))
+        #expect(table.stdout.contains("2.00GiB used of 80.0GiB, 512MiB reserved, 78.0GiB free"))
+        #expect(table.stdout.contains("clocks       SM 1980 MHz; held back by sw_power_cap"))
+        #expect(table.stdout.contains("clocks       SM 585 MHz; held back by gpu_idle") && table.stdout.contains("driver 580.95.05"))
         let stats = try daemon.probectl(["stats"])
         print(stats.stdout)
         #expect(stats.status == 0 && stats.stdout.contains("launch !") && stats.stdout.contains("! gpu-svc launch: timings not device-synchronised"))
@@ -173,6 +187,7 @@ let twoDevices = """
         let script = twoDevices + """
             device 2 A100 GPU-cccccccc-0000-0000-0000-000000000000 42949672960 0 42949672960 0 0 33 50000
             error 0 utilization 3
+            error 0 memory_v2 25
             error 1 memory 15
             error 1 processes 15
             error 2 handle 15
@@ -188,6 +203,9 @@ let twoDevices = """
         #expect(d0.utilizationGpuPercent == nil && d0.utilizationMemoryPercent == nil)
         #expect(d0.errors["utilization"] == "Not Supported (NVML error 3)")
         #expect(d0.memoryTotalBytes == 80 * GiB && d0.temperatureCelsius == 45 && d0.powerWatts == 123.456 && d0.processes == [])
+        // A device that refuses the v2 memory call: v1's figures (used counts the reserved 512 MiB), and why.
+        #expect(d0.memoryUsedBytes == 2 * GiB + 512 * MiB && d0.memoryReservedBytes == nil)
+        #expect(d0.errors["memory_v2"]?.hasPrefix("Argument Version Mismatch (NVML error 25); memory from nvmlDeviceGetMemoryInfo") == true)
         #expect(d1.memoryTotalBytes == nil && d1.memoryUsedBytes == nil && d1.memoryFreeBytes == nil && d1.processes == nil)
         #expect(d1.errors["memory"] == "GPU is lost (NVML error 15)" && d1.errors["processes"] == "GPU is lost (NVML error 15)")
         #expect(d1.name == "Tesla T4" && d1.utilizationGpuPercent == 3 && d1.temperatureCelsius == 30 && d1.powerWatts == 70)
@@ -199,8 +217,9 @@ let twoDevices = """
         #expect(daemon.logLines(containing: "GPU 0 utilization: Not Supported").count == 1)
     }
 
-    /// `_v3` absent (drivers before 510): `_v2` is used; only unversioned symbols: the v1 layout.
-    /// 70 processes on one device exceed the first buffer (64), so INSUFFICIENT_SIZE is handled too.
+    /// `_v3` absent (drivers before 510): `_v2` is used, with the v1 memory call and the older
+    /// throttle-reasons name; only unversioned symbols: the v1 layout. 70 processes on one device
+    /// exceed the first buffer (64), so INSUFFICIENT_SIZE is handled too.
     @Test(arguments: [(FakeNVML.Variant.full, "nvmlDeviceGetComputeRunningProcesses_v3"),
                       (.noV3, "nvmlDeviceGetComputeRunningProcesses_v2"),
                       (.v1Only, "nvmlDeviceGetComputeRunningProcesses")])
@@ -217,7 +236,94 @@ let twoDevices = """
         #expect(listed.count == 70 && listed.map(\.pid) == (100000..<100070).map { $0 } && listed.allSatisfy { $0.memoryUsedBytes == MiB })
         #expect(report.devices[1].processes?.map(\.pid) == [5555] && report.devices[1].processes?.first?.memoryUsedBytes == 2 * GiB)
         #expect(report.devices[0].memoryTotalBytes == 80 * GiB && report.devices[1].name == "Tesla T4")
-        #expect(daemon.logLines(containing: "processes via \(expected))").count == 1)
+        #expect(report.processesEntryBytes == (variant == .v1Only ? 16 : 24))
+        #expect(daemon.logLines(containing: "processes via \(expected) read as").count == 1)
+        // Memory: v2 (used without the reserved 512 MiB) where the library has it, else v1 (with it).
+        let h100 = report.devices[0]
+        if variant == .full {
+            #expect(report.memoryFunction == "nvmlDeviceGetMemoryInfo_v2" && h100.memoryUsedBytes == 2 * GiB && h100.memoryReservedBytes == 512 * MiB)
+            #expect(report.clocksEventReasonsFunction == "nvmlDeviceGetCurrentClocksEventReasons")
+        } else {
+            #expect(report.memoryFunction == "nvmlDeviceGetMemoryInfo" && h100.memoryUsedBytes == 2 * GiB + 512 * MiB && h100.memoryReservedBytes == nil)
+            #expect(report.clocksEventReasonsFunction == "nvmlDeviceGetCurrentClocksThrottleReasons")
+        }
+        #expect(h100.clocksEventReasons == ["sw_power_cap"] && h100.smClockMhz == 1980)
+    }
+
+    /// Issue 17.2, end to end: a 535.54 driver writes 32-byte entries into the _v3 buffer. Two
+    /// client processes holding 1 GiB and 2 GiB are both shown, with their memory; a driver whose
+    /// entries do not match its version is read as written and said so; an entry that cannot be
+    /// right is left out and said. Issue 17.3: a figure NVML withholds stays null in procs.
+    @Test func processEntries_ofDriver535_54_areReadAs32Bytes_andMismatchesAreDetected() throws {
+        let g = try GPUDaemon(library: try FakeNVML.library(), script: "driver 535.54.03\n" + twoDevices)
+        let (daemon, script) = (g.daemon, g.script)
+        defer { daemon.stop() }
+        let durations = daemon.directory.file("durations.txt")
+        try "1000000\n".write(toFile: durations, atomically: true, encoding: .utf8)
+        let clients = try ["one", "two"].map { service in
+            try ChildProcess(Products.path("probe-fixture"), [
+                "--socket", daemon.socket, "--service", service, "--operation", "infer", "--durations", durations, "--linger", "60",
+            ])
+        }
+        defer { clients.forEach { $0.kill() } }
+        let (one, two) = (Int32(clients[0].pid), Int32(clients[1].pid))
+        var processes = "process 0 \(one) 1073741824\nprocess 0 \(two) 2147483648\n"
+        try ("driver 535.54.03\n" + twoDevices + processes).write(toFile: script, atomically: true, encoding: .utf8)
+        // (pid, service, bytes), by pid as probectl gpu lists them.
+        let expected = [(Int(one), "one", GiB), (Int(two), "two", 2 * GiB)].sorted { $0.0 < $1.0 }
+        func listed(_ r: GPUReport) -> Bool {
+            guard let p = r.devices.first?.processes, p.count == 2 else { return false }
+            return zip(p, expected).allSatisfy { $0.pid == $1.0 && $0.service == $1.1 && $0.memoryUsedBytes == $1.2 }
+        }
+        var report = try daemon.gpu(until: listed)
+        print("535.54.03: \(report.devices[0].processes ?? [])")
+        #expect(report.driverVersion == "535.54.03" && report.processesEntryBytes == 32)
+        #expect(listed(report) && report.devices[0].errors.isEmpty)
+        // procs follows once both clients were connected during a round.
+        var rows = try daemon.procs().processes
+        let ready = Date().addingTimeInterval(10)
+        while !(rows.first { $0.pid == Int(one) }?.gpuMemoryBytes == GiB && rows.first { $0.pid == Int(two) }?.gpuMemoryBytes == 2 * GiB)
+                && Date() < ready {
+            usleep(50_000)
+            rows = try daemon.procs().processes
+        }
+        #expect(rows.first { $0.pid == Int(one) }?.gpuMemoryBytes == GiB && rows.first { $0.pid == Int(two) }?.gpuMemoryBytes == 2 * GiB)
+
+        // The same version writing 24-byte entries: the bytes written tell, and it is said once.
+        try ("driver 535.54.03\nprocess_entry_bytes 24\n" + twoDevices + processes).write(toFile: script, atomically: true, encoding: .utf8)
+        report = try daemon.gpu { $0.devices.first?.errors["processes_layout"] != nil }
+        print("mismatch: \(report.devices[0].errors)")
+        #expect(listed(report))
+        #expect(report.devices[0].errors["processes_layout"] == "driver 535.54.03 wrote 24-byte entries to "
+            + "nvmlDeviceGetComputeRunningProcesses_v3 where 32 were expected; read as 24-byte entries")
+
+        // An entry no process can have (pid 0), and a figure NVML withholds for client two.
+        processes = "process 0 \(one) 1073741824\nprocess 0 0 4096\nprocess 0 \(two) na\n"
+        try ("driver 535.54.03\n" + twoDevices + processes).write(toFile: script, atomically: true, encoding: .utf8)
+        report = try daemon.gpu { $0.devices.first?.errors["processes"] != nil }
+        print("rejected: \(report.devices[0].errors)")
+        #expect(report.devices[0].processes?.map(\.pid).sorted() == [Int(one), Int(two)].sorted())
+        #expect(report.devices[0].errors["processes"]?.hasPrefix("ignored 1 of 3 process entries that cannot be right (the first: pid 0 holding 4096 bytes)") == true)
+        var row = try daemon.procs().processes.first { $0.pid == Int(two) }
+        let until = Date().addingTimeInterval(10)
+        while row?.gpuMemoryBytes != nil && Date() < until {
+            usleep(50_000)
+            row = try daemon.procs().processes.first { $0.pid == Int(two) }
+        }
+        #expect(row != nil && row?.gpuMemoryBytes == nil, "withheld is null, not 0: \(String(describing: row))")
+        // The table's GPU MEM cell (right-aligned under its header) is "-".
+        let table = try daemon.probectl(["procs"]).stdout
+        print(table)
+        let lines = table.split(separator: "\n").map(String.init)
+        let header = try #require(lines.first { $0.hasPrefix("SERVICE") }), line = try #require(lines.first { $0.hasPrefix("two ") })
+        let column = try #require(header.range(of: "GPU MEM"))
+        let (from, to) = (header.distance(from: header.startIndex, to: column.lowerBound), header.distance(from: header.startIndex, to: column.upperBound))
+        let cell = String(Array(line)[from..<min(to, line.count)]).trimmingCharacters(in: .whitespaces)
+        #expect(cell == "-", "procs shows - for unknown device memory: \(line)")
+        let warning = try daemon.stats().operations.first { $0.pid == Int(two) }?.warnings?.first ?? ""
+        #expect(warning.contains("holds GPU memory (NVML does not say how much)") && !warning.contains("0.0 MiB"), "\(warning)")
+        #expect(daemon.logLines(containing: "processes_layout: driver").count == 1)
+        #expect(daemon.logLines(containing: "GPU 0 processes: ignored").count == 1)
     }
 
     /// A driver/library mismatch (nvmlInit fails): probed keeps running, one log line, gpu says why.

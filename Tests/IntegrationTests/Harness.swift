@@ -90,7 +90,8 @@ final class RunningDaemon: @unchecked Sendable {
     let process = Process()
     let log: String
 
-    init(_ arguments: [String] = [], socket: String? = nil, environment: [String: String]? = nil) throws {
+    /// `descriptorLimit`: run probed with RLIMIT_NOFILE (soft and hard) at this (a shell's `ulimit -n`).
+    init(_ arguments: [String] = [], socket: String? = nil, environment: [String: String]? = nil, descriptorLimit: Int? = nil) throws {
         self.socket = socket ?? directory.file("probed.sock")
         log = directory.file("probed.log")
         _ = FileManager.default.createFile(atPath: log, contents: nil)
@@ -104,6 +105,10 @@ final class RunningDaemon: @unchecked Sendable {
             config = ["--config", empty]
         }
         process.arguments = ["--socket", self.socket, "--log-level", "debug"] + config + arguments
+        if let descriptorLimit {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "ulimit -n \(descriptorLimit) && exec \"$0\" \"$@\"", Products.path("probed")] + process.arguments!
+        }
         if let environment { process.environment = environment }
         process.standardError = FileHandle(forWritingAtPath: log)
         process.standardOutput = FileHandle.nullDevice

@@ -2,6 +2,10 @@ import Foundation
 import ProbePosix
 import Testing
 
+/// The rules operators load, as the repository ships them.
+let probeRulesFile = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("Tools/prometheus/probe-rules.yml").path
+
 /// The `le` boundaries the README documents, in seconds.
 let documentedBoundaries: [Double] = [
     1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3,
@@ -47,7 +51,7 @@ func recordWithFixture(_ daemon: RunningDaemon, service: String, operation: Stri
         try recordWithFixture(daemon, service: "fleet", operation: "predict", durations: Array(repeating: 40_000_000, count: 40))
         let counted = Array(repeating: 0.003, count: 54) + Array(repeating: 0.04, count: 40)
 
-        let prometheus = try RunningPrometheus(scraping: ["127.0.0.1:\(port)"])
+        let prometheus = try RunningPrometheus(scraping: ["127.0.0.1:\(port)"], rules: [probeRulesFile])
         let calls = #"probe_calls_total{job="probed",service="fleet",operation="predict"}"#
         let deadline = Date().addingTimeInterval(60)
         var seen: [(labels: [String: String], value: Double)] = []
@@ -75,6 +79,43 @@ func recordWithFixture(_ daemon: RunningDaemon, service: String, operation: Stri
         // scrapes to give a number; here only their acceptance is checked).
         _ = try prometheus.query("histogram_quantile(0.99, sum by (le, service, operation) (rate(probe_call_duration_seconds_bucket[5m])))")
         _ = try prometheus.query("sum by (service, operation) (rate(probe_failures_total[5m])) / sum by (service, operation) (rate(probe_calls_total[5m]))")
+
+        // Tools/prometheus/probe-rules.yml, loaded as it is: every rule healthy, and once more
+        // calls arrive between scrapes (rates need an increase), each recording rule gives the
+        // value of its expression at the moment it was evaluated. A second batch like the first.
+        let rules = try httpGet(port: prometheus.port, "/api/v1/rules", version: "HTTP/1.0").body
+        #expect(rules.contains("\"probe-recording\"") && rules.contains("\"ProbeMemoryLeakSuspected\"") && !rules.contains("\"health\":\"err\""),
+                "\(rules)")
+        try recordWithFixture(daemon, service: "fleet", operation: "predict", durations: Array(repeating: 3_000_000, count: 60), failEvery: 10)
+        try recordWithFixture(daemon, service: "fleet", operation: "predict", durations: Array(repeating: 40_000_000, count: 40))
+        let labels = #"{service="fleet",operation="predict"}"#
+        let p50 = "service_operation:probe_call_duration_seconds:p50_rate5m", p99 = "service_operation:probe_call_duration_seconds:p99_rate5m"
+        let ratio = "service_operation:probe_failures_per_calls:ratio_rate5m"
+        // Wait until the 200th call has been scraped, then until every rule was evaluated since.
+        let until = Date().addingTimeInterval(60)
+        while try prometheus.query(calls).first?.value != 200 && Date() < until { usleep(100_000) }
+        let scraped = Date().timeIntervalSince1970
+        while Date() < until {
+            let stamps = try [p50, p99, ratio].map { try prometheus.query("timestamp(\($0)\(labels))").first?.value ?? 0 }
+            if stamps.allSatisfy({ $0 > scraped }) { break }
+            usleep(250_000)
+        }
+        for (name, expression) in [
+            (p50, "histogram_quantile(0.5, sum by (service, operation, le) (rate(probe_call_duration_seconds_bucket\(labels)[5m])))"),
+            (p99, "histogram_quantile(0.99, sum by (service, operation, le) (rate(probe_call_duration_seconds_bucket\(labels)[5m])))"),
+            (ratio, "sum by (service, operation) (rate(probe_failures_total\(labels)[5m])) / sum by (service, operation) (rate(probe_calls_total\(labels)[5m]))"),
+        ] {
+            let at = try #require(try prometheus.query("timestamp(\(name)\(labels))").first?.value, "\(name) recorded nothing: \(prometheus.logText)")
+            let recorded = try #require(try prometheus.query(name + labels, time: at).first?.value)
+            let direct = try #require(try prometheus.query(expression, time: at).first?.value)
+            print("\(name) = \(recorded) (its expression at the same instant: \(direct))")
+            #expect(!recorded.isNaN && abs(recorded - direct) <= 1e-12 * abs(direct), "\(name): \(recorded) vs \(direct)")
+        }
+        // Both batches: 3 ms calls (le 0.005) are the median, 40 ms ones (le 0.05) the p99, 6% failed.
+        let median = try #require(try prometheus.query(p50 + labels).first?.value)
+        let tail = try #require(try prometheus.query(p99 + labels).first?.value)
+        let failed = try #require(try prometheus.query(ratio + labels).first?.value)
+        #expect(median > 0.0025 && median <= 0.005 && tail > 0.025 && tail <= 0.05 && abs(failed - 0.06) < 1e-9, "\(median) \(tail) \(failed)")
     }
 
     @Test func exposition_passesPromtoolCheckMetrics() throws {

@@ -25,17 +25,22 @@ extension RunningDaemon {
     /// A probed serving metrics on a port of the kernel's choice; its log says which.
     static func withMetrics(_ arguments: [String] = []) throws -> (RunningDaemon, UInt16) {
         let daemon = try RunningDaemon(["--metrics-listen", "127.0.0.1:0"] + arguments)
+        return (daemon, try daemon.metricsPort())
+    }
+
+    /// The port of a probed started with `--metrics-listen 127.0.0.1:0`, from its log.
+    func metricsPort() throws -> UInt16 {
         let marker = "serving Prometheus metrics at http://127.0.0.1:"
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
-            let log = daemon.logText
+            let log = logText
             if let range = log.range(of: marker) {
                 let digits = log[range.upperBound...].prefix { $0.isNumber }
-                if let port = UInt16(digits) { return (daemon, port) }
+                if let port = UInt16(digits) { return port }
             }
             usleep(10_000)
         }
-        throw Failure("probed did not log its metrics port: \(daemon.logText)")
+        throw Failure("probed did not log its metrics port: \(logText)")
     }
 }
 
@@ -119,7 +124,8 @@ final class RunningPrometheus: @unchecked Sendable {
     let process = Process()
     let port: UInt16
 
-    init(scraping targets: [String]) throws {
+    /// Rule files: paths Prometheus loads as they are.
+    init(scraping targets: [String], rules: [String] = []) throws {
         let prometheus = try requireTool("prometheus")
         port = try freeLoopbackPort()
         let config = """
@@ -127,6 +133,7 @@ final class RunningPrometheus: @unchecked Sendable {
               scrape_interval: 1s
               scrape_timeout: 1s
               evaluation_interval: 1s
+            rule_files: [\(rules.map { "'\($0)'" }.joined(separator: ", "))]
             scrape_configs:
               - job_name: probed
                 static_configs:
@@ -156,12 +163,14 @@ final class RunningPrometheus: @unchecked Sendable {
 
     var logText: String { (try? String(contentsOfFile: directory.file("prometheus.log"), encoding: .utf8)) ?? "" }
 
-    /// GET /api/v1/query: the instant vector's samples as (labels, value).
-    func query(_ promql: String) throws -> [(labels: [String: String], value: Double)] {
+    /// GET /api/v1/query: the instant vector's samples as (labels, value), evaluated now or at
+    /// `time` (Unix seconds).
+    func query(_ promql: String, time: Double? = nil) throws -> [(labels: [String: String], value: Double)] {
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-._~")
         let encoded = promql.addingPercentEncoding(withAllowedCharacters: allowed)!
-        let response = try httpGet(port: port, "/api/v1/query?query=\(encoded)", version: "HTTP/1.0")
+        let at = time.map { "&time=" + String(format: "%.3f", $0) } ?? ""
+        let response = try httpGet(port: port, "/api/v1/query?query=\(encoded)\(at)", version: "HTTP/1.0")
         guard let object = try? JSONSerialization.jsonObject(with: Data(response.body.utf8)) as? [String: Any],
               object["status"] as? String == "success",
               let data = object["data"] as? [String: Any]

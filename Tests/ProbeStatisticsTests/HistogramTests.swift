@@ -46,8 +46,15 @@ import Testing
     @Test func everyBucket_followsTheLastContiguously_andItsRepresentativeIsWithinTheBoundOfBothEnds() {
         var previousHigh: UInt64 = 0
         var worst = 0.0
+        var spare = 0
         for i in 0...Histogram.maxIndex {
             let (low, width) = Histogram.bounds(of: i)
+            // The spare slot of a power of two without an exact edge holds nothing, at its end.
+            if width == 0 {
+                spare += 1
+                #expect(low == previousHigh && (i - Histogram.smallBuckets) % Histogram.slotsPerOctave == Histogram.bucketsPerOctave)
+                continue
+            }
             let high = low &+ width &- 1  // the highest value it holds
             #expect(low == previousHigh, "gap before bucket \(i)")
             #expect(Histogram.index(of: low) == i && Histogram.index(of: high) == i, "bucket \(i)")
@@ -56,6 +63,8 @@ import Testing
             previousHigh = high &+ 1
         }
         #expect(previousHigh == 0, "the top bucket ends at 2^64 - 1")
+        // 56 powers of two, 26 of them with an exact edge: 2,300 buckets of values, 29 spare slots.
+        #expect(spare == 56 - Histogram.exactEdges.count - 1 && Histogram.maxIndex + 1 - spare == 146 + 56 * 38 + 26)
         #expect(worst <= 0.0099)
         print("worst relative error of a bucket's representative: \(worst)")
         // Below 2^16, every value: the index never goes down.
@@ -122,6 +131,25 @@ import Testing
             #expect(relativeError(value, exact) <= 0.01, "q \(q): \(value) vs exact \(exact)")
         }
         print("twelve decades: worst quantile error \(worst), \(whole.buckets().count) buckets")
+    }
+
+    /// Each exact edge B is the last value of its bucket: B and B - 1 share a bucket, B + 1 starts
+    /// the next; and the octave table agrees with the list (one edge per power of two at most).
+    @Test func exactEdges_endABucket_andTheOctaveTableHoldsEachOnce() {
+        let edges = Histogram.exactEdges
+        #expect(zip(edges, edges.dropFirst()).allSatisfy { $0 < $1 } && edges.first! >= Histogram.smallLimit)
+        for b in edges {
+            let i = Histogram.index(of: b)
+            let (low, width) = Histogram.bounds(of: i)
+            #expect(low + width - 1 == b, "edge \(b): bucket \(i) is \(low)..<\(low + width)")
+            #expect(Histogram.index(of: b - 1) == i && Histogram.index(of: b + 1) == i + 1, "edge \(b)")
+        }
+        for shift in 0..<64 {
+            let lowest = UInt64(1) << UInt64(min(shift + 8, 63))
+            let inside = shift > 55 ? [] : edges.filter { $0 >= lowest && $0 <= (lowest << 1) &- 1 }
+            #expect(inside.count <= 1 && Histogram.octaveEdge(shift) == inside.first ?? .max, "octave \(shift)")
+        }
+        #expect(Histogram.maxIndex == Histogram.smallBuckets + 55 * Histogram.slotsPerOctave + Histogram.bucketsPerOctave - 1)
     }
 
     @Test func merge_ofTwoHistograms_equalsHistogramOfAllValues() {

@@ -4,7 +4,7 @@ import Testing
 /// Synthetic resident-memory series: `value(t)` sampled every `every` seconds for `seconds`.
 func series(seconds: Double, every: Double = 1, _ value: (Double) -> Double) -> [MemorySample] {
     stride(from: 0.0, through: seconds, by: every).map {
-        MemorySample(time: 1_000_000_000_000 + UInt64($0 * 1e9), rssBytes: UInt64(max(0, value($0))))
+        MemorySample(time: 1_000_000_000_000 + UInt64($0 * 1e9), bytes: UInt64(max(0, value($0))))
     }
 }
 
@@ -85,7 +85,7 @@ let MiB = 1_048_576.0
         var noise = Noise(state: 4)
         let steady = series(seconds: 300) { 400 * MiB + 2 * MiB * $0 / 60 + 64 * 1024 * noise.next() }
         var spiked = steady
-        spiked[150].rssBytes += UInt64(2_000 * MiB)
+        spiked[150].bytes += UInt64(2_000 * MiB)
         let a = try #require(detector.assess(steady).trend), b = try #require(detector.assess(spiked).trend)
         #expect(abs(a.slopeBytesPerMinute - b.slopeBytesPerMinute) < 0.02 * a.slopeBytesPerMinute)
         #expect(detector.assess(spiked).suspected)

@@ -131,8 +131,9 @@ func expectMessage(_ message: Message, matches json: [String: Any]) {
         #expect(number("pid") == UInt64(h.pid))
         #expect(utf8("service") == Array(h.service.utf8))
     case .define(let d):
-        expectKeys(["id", "kind", "name"])
+        expectKeys(["id", "kind", "flags", "name"])
         #expect(number("id") == UInt64(d.id))
+        #expect(number("flags") == UInt64(d.flags.rawValue))
         #expect(json["kind"] as? String == (d.kind == .operation ? "operation" : "error_type"))
         #expect(utf8("name") == Array(d.name.utf8))
     case .events(let dropped, let records):

@@ -32,10 +32,11 @@ final class Micro: @unchecked Sendable {
         }
     }
 
-    /// The best of 20 rounds of `calls / 20`: on a shared two-core machine the least disturbed
-    /// round is the one that shows what the code costs.
+    /// The best of `calls / 50,000` rounds (at least 20) of ~3 ms each: on a shared two-core
+    /// machine the least disturbed round is the one that shows what the code costs, and short
+    /// rounds give a loaded machine's scheduler the chance to leave one alone.
     func best(_ loop: (Int) -> Void) -> Double {
-        let rounds = 20
+        let rounds = max(20, calls / 50_000)
         loop(calls / 10)  // warm up caches and the buffer
         var best = Double.infinity
         for _ in 0..<rounds {
@@ -79,21 +80,34 @@ final class Micro: @unchecked Sendable {
     /// in its own CPU time. On two cores the wall figure includes the time the flusher and probed
     /// (busy shipping 2 × the calls) preempt the loop; the CPU figure is the cost of the call.
     func twoThreads(_ loop: @escaping @Sendable (Int) -> Void) -> (wall: Double, cpu: Double) {
-        let n = calls / 4
+        threads(2, loop)
+    }
+
+    /// `count` threads run `loop` at once, `calls / (2 × count)` calls each in rounds of 50,000;
+    /// the mean over the threads of the time per call: on the wall clock over all its calls, and
+    /// in its own CPU time over its best round (a neighbour's cache pollution lands in some
+    /// rounds; contention, a shared cache line or a lock, in all of them). With more threads than
+    /// cores the wall figure shows how the cores were shared; the CPU figure, what a call costs.
+    func threads(_ count: Int, _ loop: @escaping @Sendable (Int) -> Void) -> (wall: Double, cpu: Double) {
+        let n = calls / (2 * count)
+        let round = min(50_000, n)
         let times = Mutex<[(Double, Double)]>([])
         var threads: [pthread_t] = []
         final class Job: @unchecked Sendable {
             let run: () -> Void
             init(_ r: @escaping () -> Void) { run = r }
         }
-        for _ in 0..<2 {
+        for _ in 0..<count {
             let job = Job {
                 loop(n / 10)
                 let start = monotonicNanoseconds()
-                let cpuStart = Micro.threadCPUNanoseconds()
-                loop(n)
-                let cpu = Double(Micro.threadCPUNanoseconds() - cpuStart) / Double(n)
-                let wall = Double(monotonicNanoseconds() - start) / Double(n)
+                var cpu = Double.infinity
+                for _ in 0..<n / round {
+                    let cpuStart = Micro.threadCPUNanoseconds()
+                    loop(round)
+                    cpu = min(cpu, Double(Micro.threadCPUNanoseconds() - cpuStart) / Double(round))
+                }
+                let wall = Double(monotonicNanoseconds() - start) / Double(n / round * round)
                 times.withLock { $0.append((wall, cpu)) }
             }
             var t = pthread_t()

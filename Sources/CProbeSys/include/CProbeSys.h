@@ -67,3 +67,34 @@ long cprobe_queued_bytes(int fd);
 
 /// prctl(PR_SET_NAME): names the calling thread (the kernel keeps 15 bytes) for top -H and ps -L.
 void cprobe_set_thread_name(const char *name);
+
+// ProbeClient's per-thread state (see Sources/ProbeClient/EventBuffer.swift).
+
+/// One probe's ring for the calling thread: the probe's serial (unique in the process, never
+/// reused; 0 = empty slot) and its ring.
+typedef struct {
+    unsigned long long serial;
+    void *ring;
+} cprobe_ring_slot;
+
+/// The calling thread's rings, most recently used first. Only the thread itself reads or writes
+/// them (and, once it exits, the release callback of cprobe_thread_rings_watch).
+typedef struct {
+    cprobe_ring_slot slots[4];
+} cprobe_thread_rings;
+
+/// Initial-exec TLS: one `%fs`-relative load, no __tls_get_addr call. (A library holding this
+/// can be dlopen'd only while glibc's static TLS surplus has room; 64 bytes is far within it.)
+extern __thread cprobe_thread_rings cprobe_tls_rings __attribute__((tls_model("initial-exec")));
+
+static inline cprobe_thread_rings *cprobe_thread_rings_get(void) { return &cprobe_tls_rings; }
+
+/// Makes sure `release(ring)` is called for each non-empty slot of the calling thread's rings
+/// when it exits (a pthread key destructor); `release` must be the same for every call.
+/// 0 on success, or an errno value (then the rings are never released: they leak, nothing else).
+int cprobe_thread_rings_watch(void (*release)(void *ring));
+
+/// sem_clockwait(CLOCK_MONOTONIC) for `timeout_ns` from now, retried on EINTR: a wall-clock
+/// step never stretches the wait. 0 when the semaphore was taken, -1 on timeout (or error).
+#include <semaphore.h>
+int cprobe_sem_wait_ns(sem_t *sem, long long timeout_ns);

@@ -28,6 +28,10 @@ final class ControlServer: @unchecked Sendable {
     var statePolicy = AccessPolicy()
     let active = Atomic<Int>(0)
     static let maxSessions = 64
+    /// Sessions refused past `maxSessions`: logged once, then counted.
+    lazy var busyWarning = CountedWarning(summary: { n, s in
+        "refused \(n) more control sessions in the last \(s) s (\(ControlServer.maxSessions) open)"
+    }, sink: { [log] in log.warning($0) })
     /// How long `status` waits for what clients queued before it to be applied (see answer(_:)).
     static let statusWait = Duration.milliseconds(100)
 
@@ -39,7 +43,7 @@ final class ControlServer: @unchecked Sendable {
     func serve(fd: Int32, peer: PeerCredentials, firstRequest: String) {
         guard active.add(1, ordering: .relaxed).newValue <= ControlServer.maxSessions else {
             active.subtract(1, ordering: .relaxed)
-            log.warning("refused a control session from pid \(peer.pid): \(ControlServer.maxSessions) sessions already open")
+            busyWarning.note("refused a control session from pid \(peer.pid): \(ControlServer.maxSessions) sessions already open. Further refusals are counted and logged once a minute")
             UnixSocket.send(fd, WireEncoder.error(WireError(.limitExceeded, "too many control sessions; try again")), flags: Int32(MSG_DONTWAIT))
             close(fd)
             return
@@ -108,7 +112,8 @@ final class ControlServer: @unchecked Sendable {
             // and says whether that includes everything queued before the request.
             let upToDate = ingest?.barrier(timeout: ControlServer.statusWait) ?? true
             let pid = getpid()
-            return StatusJSON.render(store.blocking { await $0.statusSnapshot() }, pid: pid, upToDate: upToDate)
+            let limits = ingest.map { ($0.limits.maxClients, $0.connectionsRefused.load(ordering: .relaxed)) }
+            return StatusJSON.render(store.blocking { await $0.statusSnapshot() }, pid: pid, upToDate: upToDate, limits: limits)
         case "stats":
             let window: StatsWindow
             switch request.arguments["window"] {

@@ -1,4 +1,5 @@
 import ProbeControl
+import ProbeStatistics
 
 /// `probectl procs --json`: one row per client process, connected or recently exited, rendered
 /// from the store's snapshot.
@@ -25,13 +26,19 @@ enum ProcsJSON {
             w.field("rss_bytes", m?.latest?.rssBytes)
             w.field("rss_peak_bytes", m?.latest?.peakBytes)
             w.field("rss_anon_bytes", m?.latest?.anonBytes)
+            w.field("rss_file_bytes", m?.latest?.fileBytes)
+            w.field("rss_shmem_bytes", m?.latest?.shmemBytes)
             w.field("swap_bytes", m?.latest?.swapBytes)
-            w.field("rss_growth_bytes_per_min", trend.map { $0.slopeBytesPerMinute.rounded() })
-            w.field("rss_growth_fit", trend?.tau)
+            w.field("owned_bytes", m?.latest?.ownedBytes)
+            // The leak detector's fit, on owned memory; VmRSS's own trend beside it as context.
+            w.field("owned_growth_bytes_per_min", trend.map { $0.slopeBytesPerMinute.rounded() })
+            w.field("owned_growth_fit", trend?.tau)
+            w.field("rss_growth_bytes_per_min", p.rssTrend.map { $0.slopeBytesPerMinute.rounded() })
+            w.field("rss_growth_fit", p.rssTrend?.tau)
             w.field("trend", assessment?.verdict ?? "insufficient_data")
             w.field("leak_suspected", assessment?.suspected ?? false)
             w.field("leak_suspected_for_ns", (assessment?.suspected ?? false) ? m?.suspectedSince.map { now &- $0 } ?? 0 : nil)
-            w.field("trend_window_ns", trend.map { UInt64($0.spanSeconds * 1e9) })
+            w.field("trend_window_ns", trend.map { UInt64(saturating: $0.spanSeconds * 1e9) })
             w.field("samples", m?.history.count ?? 0)
             w.field("sample_failures", m?.sampleFailures ?? 0)
             w.field("last_sample_age_ns", m?.history.last.map { now &- $0.time })

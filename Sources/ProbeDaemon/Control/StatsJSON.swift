@@ -63,9 +63,17 @@ extension Store.Aggregate {
         w.field("mem_delta_mean_bytes", memory.meanBytes)
         w.field("mem_delta_max_bytes", memory.largest)
         w.field("mem_delta_total_bytes", memory.total)
-        sync.write(to: &w)
+        sync.write(to: &w, also: warmupWarnings)
         detail.write(to: &w)
         w.endObject()
+    }
+}
+
+extension Store.Aggregate {
+    /// A `warmup_per_items` operation with more distinct items values than probed tracks.
+    var warmupWarnings: [String] {
+        guard warmupUntracked > 0 else { return [] }
+        return ["warm-up per items value: \(warmupUntracked) calls had an items value past the first \(WarmupFilter.maxItemsValues) distinct ones of their process and got no warm-up of their own (they are measured)"]
     }
 }
 
@@ -74,17 +82,23 @@ extension DeviceSyncSummary {
     /// were not measured with `sync:`.
     var warnings: [String] {
         guard calls > 0, !synchronized, !gpuHolders.isEmpty else { return [] }
-        let bytes = gpuHolders.reduce(UInt64(0)) { $0 &+ $1.bytes }
+        // Memory NVML withholds (NVML_VALUE_NOT_AVAILABLE) is unknown, never 0 MiB.
+        let known = gpuHolders.compactMap(\.bytes)
+        let bytes = DeviceSyncSummary.mebibytes(known.saturatingSum())
         let who = gpuHolders.count == 1 ? "process \(gpuHolders[0].pid) holds" : "\(gpuHolders.count) of its processes hold"
+        let amount = known.count == gpuHolders.count ? "\(bytes) of GPU memory"
+            : known.isEmpty ? "GPU memory (NVML does not say how much)"
+            : "at least \(bytes) of GPU memory (NVML does not say how much for all of them)"
         let share = synchronizedCalls == 0 ? "no call was" : "only \(synchronizedCalls) of \(calls) calls were"
-        return ["timings not device-synchronised: \(who) \(DeviceSyncSummary.mebibytes(bytes)) of GPU memory but \(share) measured with sync:, so durations likely count only the kernel launches"]
+        return ["timings not device-synchronised: \(who) \(amount) but \(share) measured with sync:, so durations likely count only the kernel launches. If the operation launches GPU work, time it with sync: (Swift measure(sync:), Python sync=\"cuda\"); if it launches none, declare it and this warning goes: Swift probe.operation(name, deviceWork: false), Python probe.measure(name, device_work=False)"]
     }
 
-    func write(to w: inout JSONWriter) {
+    /// `device_synchronized`, `synchronized_calls` and `warnings` (these and `also`).
+    func write(to w: inout JSONWriter, also: [String] = []) {
         w.field("device_synchronized", synchronized)
         w.field("synchronized_calls", synchronizedCalls)
         w.beginArray("warnings")
-        for line in warnings { w.element(line) }
+        for line in warnings + also { w.element(line) }
         w.endArray()
     }
 
@@ -99,7 +113,7 @@ extension CallFigures {
         w.field("items", items)
         w.field("lifetime_calls", lifetimeCalls)
         w.field("items_per_s", itemsPerSecond)
-        w.field("mean_per_item_ns", countedItems == 0 ? nil : countedItemNanoseconds / countedItems)
+        w.field("mean_per_item_ns", countedItems == 0 ? nil : UInt64(clamping: countedItemNanoseconds / countedItems))
         w.field("slow_calls", slowCalls)
         w.field("error_rate_1m", errorRate1m)
     }

@@ -1,10 +1,12 @@
 import ProbeControl
+import ProbeStatistics
 
 /// `probectl status --json`, rendered from the store's snapshot.
 enum StatusJSON {
     /// `pid`: probed's own. `upToDate`: false when messages clients queued before the request were
     /// still waiting to be applied (probed is behind); the figures then leave them out.
-    static func render(_ s: StatusSnapshot, pid: Int32, upToDate: Bool = true) -> String {
+    /// `limits`: the ingest side's connection limit and refusals (nil in tests without one).
+    static func render(_ s: StatusSnapshot, pid: Int32, upToDate: Bool = true, limits: (maxClients: Int, refused: UInt64)? = nil) -> String {
         var w = JSONWriter()
         w.beginObject()
         w.field("schema_version", Schema.version)
@@ -28,12 +30,20 @@ enum StatusJSON {
         w.field("exited_retention_ns", s.exitedRetention)
         w.field("state_dir", s.stateDirectory)
         w.field("state_saved_ago_ns", s.stateSavedAt.map { s.now &- min($0, s.now) })
+        if let limits {
+            w.field("max_clients", limits.maxClients)
+            w.field("connections_refused", limits.refused)
+        }
+        w.field("call_log_bytes", s.callLogBytes)
+        w.field("call_log_budget_bytes", s.callLogBudgetBytes)
+        w.field("call_log_evicted", s.callLogEvicted)
         // A process's drop count covers its whole life: one that reconnected reports it again,
         // so take the largest per process, not the sum over its connections. Connections
         // forgotten after the retention left theirs in `retiredDroppedEvents`.
         var droppedByProcess: [Int32: UInt64] = [:]
         for c in s.connections { droppedByProcess[c.pid] = max(droppedByProcess[c.pid] ?? 0, c.droppedReported) }
-        w.field("dropped_events", droppedByProcess.values.reduce(s.retiredDroppedEvents, &+))
+        // Drop counts are what clients claim (any 64-bit value): the total saturates, never wraps.
+        w.field("dropped_events", droppedByProcess.values.reduce(s.retiredDroppedEvents) { $0.saturatingAdd($1) })
         w.beginArray("processes")
         for c in s.connections.sorted(by: { ($0.service, $0.pid, $0.connectedAt) < ($1.service, $1.pid, $1.connectedAt) }) {
             w.beginObject()

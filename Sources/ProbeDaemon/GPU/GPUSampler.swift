@@ -43,11 +43,16 @@ final class GPUSampler: Sendable {
             store.blocking { await $0.recordGPUUnavailable(reason: reason) }
             return
         }
-        let symbol = nvml.processesSymbol ?? "none"
-        let library = path
-        store.blocking { await $0.recordGPULoaded(library: library, processesFunction: symbol) }
+        let loaded = GPULibrary(
+            path: path, driverVersion: nvml.driverVersion, processesFunction: nvml.processesSymbol,
+            processEntryBytes: nvml.processEntryBytes, memoryFunction: nvml.memorySymbol,
+            clocksEventReasonsFunction: nvml.clocksEventReasonsSymbol)
+        store.blocking { await $0.recordGPULoaded(loaded) }
         let first = round(nvml, known: [:])
-        log.info("NVML loaded from \(path) (\(nvml.initSymbol), processes via \(symbol)): \(first.devices) GPU\(first.devices == 1 ? "" : "s"), sampled every \(interval / 1_000_000) ms")
+        let symbol = nvml.processesSymbol ?? "none"
+        log.info("NVML loaded from \(path) (driver \(nvml.driverVersion ?? "version unknown"), \(nvml.initSymbol), "
+            + "processes via \(symbol) read as \(nvml.processEntryBytes)-byte entries, memory via \(nvml.memorySymbol ?? "none")): "
+            + "\(first.devices) GPU\(first.devices == 1 ? "" : "s"), sampled every \(interval / 1_000_000) ms")
         Daemon.startThread("gpu-sampler", log: log) { [self] in run(nvml, known: first.errors) }
     }
 

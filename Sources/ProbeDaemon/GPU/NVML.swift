@@ -19,11 +19,22 @@ final class NVML: @unchecked Sendable {
     /// The symbols resolved for the versioned entry points (which fallback was taken).
     let initSymbol: String
     let processesSymbol: String?
-    /// Reused between rounds: at most `maxProcesses` per device.
-    private var processBuffer = [nvmlProcessInfo_t](repeating: nvmlProcessInfo_t(), count: 64)
+    let memorySymbol: String?
+    let clocksEventReasonsSymbol: String?
+    /// nvmlSystemGetDriverVersion, e.g. "580.95.05"; nil when it failed.
+    let driverVersion: String?
+    /// Bytes per entry the process listing is read with, chosen from the function and the driver
+    /// version (`ProcessListing.entryBytes`); 0 without a listing function.
+    let processEntryBytes: Int
+    /// Entries the process buffer has room for, grown on NVML_ERROR_INSUFFICIENT_SIZE.
+    private var processRoom = 64
+    /// Raw memory for `processRoom` entries of the largest layout any driver writes, reused
+    /// between rounds. UInt64 words, so it is 8-byte aligned as NVML's structs need.
+    private var processBuffer = [UInt64](repeating: 0, count: 64 * Int(CNVML_PROCESS_ENTRY_MAX_BYTES) / 8)
     static let maxProcesses = 4096
 
-    /// Loads `path` (`cnvml_open`: `dlopen` and `dlsym`) and calls `nvmlInit_v2` (or `nvmlInit`).
+    /// Loads `path` (`cnvml_open`: `dlopen` and `dlsym`), calls `nvmlInit_v2` (or `nvmlInit`),
+    /// then `nvmlSystemGetDriverVersion`.
     init(path: String) throws(Unavailable) {
         self.path = path
         var message = [CChar](repeating: 0, count: 512)
@@ -34,12 +45,19 @@ final class NVML: @unchecked Sendable {
         }
         initSymbol = library.init_symbol.map { String(cString: $0) } ?? "nvmlInit"
         processesSymbol = library.processes_symbol.map { String(cString: $0) }
+        memorySymbol = library.memory_symbol.map { String(cString: $0) }
+        clocksEventReasonsSymbol = library.clocks_event_reasons_symbol.map { String(cString: $0) }
         let rc = library.initialize!()
         guard rc == NVML_SUCCESS else {
             let text = "\(initSymbol) failed: \(NVML.describe(rc, library.error_string))"
             cnvml_close(&library)
             throw Unavailable(description: text)
         }
+        var version = [CChar](repeating: 0, count: Int(CNVML_DRIVER_VERSION_BUFFER_SIZE))
+        // nvmlSystemGetDriverVersion
+        let versionRC = library.system_get_driver_version?(&version, UInt32(version.count))
+        driverVersion = versionRC == NVML_SUCCESS ? NVML.string(version) : nil
+        processEntryBytes = ProcessListing.entryBytes(function: Int(library.processes_version), driverVersion: driverVersion)
     }
 
     deinit {
@@ -97,13 +115,7 @@ final class NVML: @unchecked Sendable {
         text = [CChar](repeating: 0, count: Int(CNVML_UUID_BUFFER_SIZE))
         // nvmlDeviceGetUUID
         if query("uuid", library.device_get_uuid?(handle, &text, UInt32(text.count))) { d.uuid = NVML.string(text) }
-        var memory = nvmlMemory_t()
-        // nvmlDeviceGetMemoryInfo
-        if query("memory", library.device_get_memory_info?(handle, &memory)) {
-            d.memoryTotalBytes = memory.total
-            d.memoryUsedBytes = memory.used
-            d.memoryFreeBytes = memory.free
-        }
+        readMemory(handle, into: &d)
         var utilization = nvmlUtilization_t()
         // nvmlDeviceGetUtilizationRates
         if query("utilization", library.device_get_utilization_rates?(handle, &utilization)) {
@@ -118,48 +130,96 @@ final class NVML: @unchecked Sendable {
         var milliwatts: UInt32 = 0
         // nvmlDeviceGetPowerUsage
         if query("power", library.device_get_power_usage?(handle, &milliwatts)) { d.powerMilliwatts = milliwatts }
+        var mhz: UInt32 = 0
+        // nvmlDeviceGetClockInfo(NVML_CLOCK_SM)
+        if query("sm_clock", library.device_get_clock_info?(handle, nvmlClockType_t(NVML_CLOCK_SM), &mhz)) { d.smClockMHz = mhz }
+        var reasons: UInt64 = 0
+        // nvmlDeviceGetCurrentClocksEventReasons (or nvmlDeviceGetCurrentClocksThrottleReasons)
+        if query("clocks_event_reasons", library.device_get_clocks_event_reasons?(handle, &reasons)) { d.clocksEventReasons = reasons }
         switch processes(handle) {
-        case .success(let list): d.processes = list
+        case .success(let answer):
+            let listing = ProcessListing(answer.raw, count: answer.count, expectedEntryBytes: processEntryBytes,
+                                         deviceTotalBytes: d.memoryTotalBytes)
+            d.processes = listing.processes
+            d.processesRejected = listing.rejected
+            if let note = listing.layoutNote(function: processesSymbol ?? "?", driverVersion: driverVersion) { d.errors["processes_layout"] = note }
+            if let note = listing.rejectionNote { d.errors["processes"] = note }
         case .failure(let error): d.errors["processes"] = error.description
         }
         return d
     }
 
-    /// `nvmlDeviceGetComputeRunningProcesses_v3` (or `_v2`, or the v1 layout of the unversioned
-    /// function), growing the buffer while NVML answers `INSUFFICIENT_SIZE`.
-    private func processes(_ handle: nvmlDevice_t) -> Result<[GPUProcess], Unavailable> {
-        for _ in 0..<4 {
-            var count = UInt32(processBuffer.count)
-            let rc: nvmlReturn_t
-            var list: [GPUProcess] = []
-            if let v2 = library.device_get_processes {
-                rc = processBuffer.withUnsafeMutableBufferPointer { v2(handle, &count, $0.baseAddress) }
-                if rc == NVML_SUCCESS {
-                    list = processBuffer.prefix(Int(min(count, UInt32(processBuffer.count)))).map(NVML.process)
-                }
-            } else if let v1 = library.device_get_processes_v1 {
-                var buffer = [nvmlProcessInfo_v1_t](repeating: nvmlProcessInfo_v1_t(), count: processBuffer.count)
-                rc = buffer.withUnsafeMutableBufferPointer { v1(handle, &count, $0.baseAddress) }
-                if rc == NVML_SUCCESS {
-                    list = buffer.prefix(Int(min(count, UInt32(buffer.count)))).map {
-                        GPUProcess(pid: Int32(bitPattern: $0.pid), usedBytes: $0.usedGpuMemory == CNVML_VALUE_NOT_AVAILABLE ? nil : $0.usedGpuMemory)
-                    }
-                }
-            } else {
-                return .failure(Unavailable(description: "this NVML lacks nvmlDeviceGetComputeRunningProcesses"))
+    /// `nvmlDeviceGetMemoryInfo_v2` where the library has it, so that "used" leaves out reserved
+    /// memory as nvidia-smi does; the v1 call otherwise, or where a device refuses v2 (its
+    /// `used` counts reserved memory, and `memory_v2` says why it was not used).
+    private func readMemory(_ handle: nvmlDevice_t, into d: inout GPUDevice) {
+        if let v2 = library.device_get_memory_info_v2 {
+            var memory = nvmlMemory_v2_t()
+            memory.version = CNVML_MEMORY_V2_VERSION
+            // nvmlDeviceGetMemoryInfo_v2
+            let rc = v2(handle, &memory)
+            if rc == NVML_SUCCESS {
+                d.memoryTotalBytes = memory.total
+                d.memoryReservedBytes = memory.reserved
+                d.memoryUsedBytes = memory.used
+                d.memoryFreeBytes = memory.free
+                return
             }
-            if rc == NVML_SUCCESS { return .success(list) }
-            guard rc == NVML_ERROR_INSUFFICIENT_SIZE, count > UInt32(processBuffer.count), count <= UInt32(NVML.maxProcesses) else {
+            // A device or driver that does not take v2: v1 still answers. Anything else is the device's state.
+            guard rc == NVML_ERROR_NOT_SUPPORTED || rc == NVML_ERROR_ARGUMENT_VERSION_MISMATCH || rc == NVML_ERROR_FUNCTION_NOT_FOUND,
+                  library.device_get_memory_info != nil
+            else {
+                d.errors["memory"] = describe(rc)
+                return
+            }
+            d.errors["memory_v2"] = "\(describe(rc)); memory from nvmlDeviceGetMemoryInfo, whose used figure includes reserved memory"
+        }
+        guard let v1 = library.device_get_memory_info else {
+            d.errors["memory"] = "this NVML lacks the function"
+            return
+        }
+        var memory = nvmlMemory_t()
+        // nvmlDeviceGetMemoryInfo
+        let rc = v1(handle, &memory)
+        guard rc == NVML_SUCCESS else {
+            d.errors["memory"] = describe(rc)
+            return
+        }
+        d.memoryTotalBytes = memory.total
+        d.memoryUsedBytes = memory.used
+        d.memoryFreeBytes = memory.free
+    }
+
+    /// `nvmlDeviceGetComputeRunningProcesses_v3` (or `_v2`, or the unversioned function), into a
+    /// buffer with room for `processRoom` entries of the largest layout whatever layout is read,
+    /// so no driver can write past it; grows the buffer while NVML answers `INSUFFICIENT_SIZE`.
+    /// The buffer is filled with `ProcessListing.canary` first, so what NVML wrote can be told
+    /// from what it left. Returns the bytes and the entry count NVML gave.
+    private func processes(_ handle: nvmlDevice_t) -> Result<(raw: [UInt8], count: Int), Unavailable> {
+        guard let list = library.device_get_processes else {
+            return .failure(Unavailable(description: "this NVML lacks nvmlDeviceGetComputeRunningProcesses"))
+        }
+        for _ in 0..<4 {
+            var count = UInt32(processRoom)
+            let rc = processBuffer.withUnsafeMutableBytes { raw in
+                raw.initializeMemory(as: UInt8.self, repeating: ProcessListing.canary)
+                return list(handle, &count, raw.baseAddress)
+            }
+            if rc == NVML_SUCCESS {
+                guard count <= UInt32(processRoom) else {
+                    return .failure(Unavailable(description: "NVML answered \(count) processes for a buffer of \(processRoom); ignored"))
+                }
+                let used = min(processBuffer.count * 8, processRoom * Int(CNVML_PROCESS_ENTRY_MAX_BYTES))
+                return .success((processBuffer.withUnsafeBytes { Array($0.prefix(used)) }, Int(count)))
+            }
+            guard rc == NVML_ERROR_INSUFFICIENT_SIZE, count > UInt32(processRoom), count <= UInt32(NVML.maxProcesses) else {
                 return .failure(Unavailable(description: describe(rc)))
             }
             // Room for the processes NVML counted, and some that start meanwhile.
-            processBuffer = [nvmlProcessInfo_t](repeating: nvmlProcessInfo_t(), count: min(Int(count) + 16, NVML.maxProcesses))
+            processRoom = min(Int(count) + 16, NVML.maxProcesses)
+            processBuffer = [UInt64](repeating: 0, count: processRoom * Int(CNVML_PROCESS_ENTRY_MAX_BYTES) / 8)
         }
         return .failure(Unavailable(description: describe(NVML_ERROR_INSUFFICIENT_SIZE)))
-    }
-
-    static func process(_ p: nvmlProcessInfo_t) -> GPUProcess {
-        GPUProcess(pid: Int32(bitPattern: p.pid), usedBytes: p.usedGpuMemory == CNVML_VALUE_NOT_AVAILABLE ? nil : p.usedGpuMemory)
     }
 
     static func string(_ buffer: [CChar]) -> String {

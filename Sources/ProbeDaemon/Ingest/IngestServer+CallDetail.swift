@@ -6,23 +6,6 @@ import ProbePosix
 import ProbeWire
 
 extension IngestServer {
-    /// Checks a CALL_DETAIL against the connection's names, hands it to the store and logs it
-    /// (rate-limited).
-    func acceptCallDetail(_ d: CallDetail, on c: Connection, bytes: Int) throws(WireError) {
-        let op = Int(d.operationID)
-        guard op < c.operations.count, let operation = c.operations[op] else {
-            throw WireError(.unknownOperation, "CALL_DETAIL uses operation id \(d.operationID), which this connection never defined")
-        }
-        let et = Int(d.errorTypeID)
-        guard et == 0 || (et < c.errorTypes.count && c.errorTypes[et] != nil) else {
-            throw WireError(.unknownOperation, "CALL_DETAIL uses error type id \(d.errorTypeID), which this connection never defined")
-        }
-        let errorType = et == 0 ? nil : c.errorTypes[et]
-        feed.submit(.callDetail(c.id, d, operation: operation, errorType: errorType, bytes: bytes))
-        let entry = CallEntry(sequence: 0, service: c.service, pid: c.peer.pid, operation: operation, detail: d, errorType: errorType)
-        detailLog.write(d.failed ? .warning : .info, entry.logLine)
-    }
-
     /// After a DEFINE of an operation probed has a threshold for, tells the client.
     func sendThresholdIfSet(_ fd: Int32, _ d: Definition) {
         guard d.kind == .operation, let ns = thresholds.value(d.name) else { return }

@@ -41,7 +41,7 @@ struct HelloDeadlines {
 
 extension IngestServer {
     /// Work that waits on time rather than on a descriptor; the loop then wakes at least every 100 ms.
-    var housekeepingDue: Bool { !helloDeadlines.isEmpty || !owingThresholds.isEmpty }
+    var housekeepingDue: Bool { !helloDeadlines.isEmpty || !owingThresholds.isEmpty || acceptPaused || limitWarningsPending }
 
     func housekeeping() {
         let now = monotonicNanoseconds()
@@ -53,13 +53,14 @@ extension IngestServer {
             lastThresholdRetry = now
             for fd in Array(owingThresholds) { sendOwedThresholds(fd) }
         }
+        limitHousekeeping(now: now)
     }
 
     /// A peer that connected and said nothing within `--hello-timeout`: it holds a descriptor and
     /// counts for nothing. Told why (best effort), logged once with its pid, closed.
     func closeSilent(_ fd: Int32, _ c: Connection) {
         let after = DaemonOptions.durationText(helloDeadlines.timeout)
-        log.warning("closed a connection from pid \(c.peer.pid) uid \(c.peer.uid): it sent neither HELLO nor a control request within \(after) of connecting (--hello-timeout)")
+        peerLog.write(.warning, "closed a connection from pid \(c.peer.pid) uid \(c.peer.uid): it sent neither HELLO nor a control request within \(after) of connecting (--hello-timeout)")
         let error = WireError(.limitExceeded, "no HELLO or CONTROL_REQUEST within \(after) of connecting; send one right after connect")
         UnixSocket.send(fd, WireEncoder.error(error), flags: Int32(MSG_DONTWAIT))
         closeConnection(fd)

@@ -3,7 +3,7 @@
 // defined ids, sizes), answers ACK, ERROR and THRESHOLD, and hands whole messages to the store in
 // order through StoreFeed.
 // Owns: client connections and their name tables, hello deadlines, owed thresholds, the
-// threshold table, the feed's back-pressure.
+// threshold table, the feed's back-pressure, the connection limits (IngestServer+Limits.swift).
 // May call: ProbeWire, ProbePosix; Store/ only through StoreFeed (never awaits the actor);
 // Control/ (hands a control connection over); Service/ (Log, AccessPolicy, options).
 
@@ -22,17 +22,19 @@ import Synchronization
 final class IngestServer: @unchecked Sendable {
     // (1) `@unchecked Sendable`: `connections` and the buffers belong to the ingest thread;
     //     `barriers` is behind a Mutex; the fds are immutable after init.
-    enum Role { case unknown, client, control }
+    typealias Role = ClientSession.Role
 
     struct Connection {
         let id: ConnectionID
         let fd: Int32
         let peer: PeerCredentials
-        var role = Role.unknown
-        var service = ""
-        /// Defined operation names by id (nil = undefined).
-        var operations: [String?] = []
-        var errorTypes: [String?] = []
+        /// Its role, service and defined names, and the checks that need them (ClientSession.swift).
+        var session = ClientSession()
+        var role: Role { session.role }
+        var service: String { session.service }
+        var operations: [String?] { session.operations }
+        /// What its defined names hold, counted against `nameBudgetBytes` (ConnectionLimits.nameBytes).
+        var nameBytes = 0
         /// Event records accepted on this connection, and how many of them were acknowledged.
         var eventsAccepted: UInt64 = 0
         var eventsAcknowledged: UInt64 = 0
@@ -64,15 +66,45 @@ final class IngestServer: @unchecked Sendable {
     let accepting = Atomic<Bool>(true)
     /// Bumped on every turn of the ingest loop (at least once a second): the watchdog's proof of life.
     let heartbeat = Atomic<UInt64>(0)
+    /// How many connections may be held: see IngestServer+Limits.swift.
+    let limits: ConnectionLimits
+    /// Connections that said HELLO and are open (counted against `limits.maxClients`).
+    var clientCount = 0
+    /// Bytes of the names open connections have defined (their ids' tables), all together, and
+    /// the most they may hold: a DEFINE past it is refused with `limit_exceeded`.
+    var nameBytes = 0
+    let nameBudgetBytes: Int
+    /// A descriptor kept open (on /dev/null) to be closed when accept meets the descriptor
+    /// limit, so the waiting peer can be accepted and told why it is refused; -1 while spent.
+    var spareFD: Int32 = -1
+    /// Set while the listening socket is out of the loop because the descriptor limit left no
+    /// way to refuse its peers (housekeeping and every closed connection try to resume).
+    var acceptPaused = false
+    /// Connections refused at a limit (`--max-clients`, the descriptor limit), for status.
+    let connectionsRefused = Atomic<UInt64>(0)
+    lazy var clientLimitWarning = CountedWarning(summary: { [limits] n, s in
+        "refused \(n) more client connections in the last \(s) s: \(limits.maxClients) clients already connected (--max-clients)"
+    }, sink: { [log] in log.warning($0) })
+    lazy var descriptorWarning = CountedWarning(summary: { n, s in
+        "refused \(n) more connections in the last \(s) s at the descriptor limit (\(ConnectionLimits.descriptorLimit()))"
+    }, sink: { [log] in log.warning($0) })
     /// Slow-call thresholds set with `probectl threshold`, and the rate-limited log of slow and failed calls.
     let thresholds = ThresholdTable()
+    /// Lines about single peers (a refused message, a silent or disallowed connection): a burst
+    /// of 1,000 whole, then 10 a second, so that no local process can flood the journal.
+    lazy var peerLog = RateLimitedLog(perSecond: 10, burst: 1_000, subject: "refused or closed connections",
+                                      hint: "probectl status counts them") { [log] _, line in log.warning(line) }
     lazy var detailLog = RateLimitedLog { [log] level, line in
         level == .warning ? log.warning(line) : log.info(line)
     }
 
     init(listenFD: Int32, feed: StoreFeed, log: Log, policy: AccessPolicy, control: ControlServer,
-         helloTimeout: UInt64 = DaemonOptions.defaultHelloTimeout) throws(SystemError) {
+         helloTimeout: UInt64 = DaemonOptions.defaultHelloTimeout,
+         limits: ConnectionLimits = ConnectionLimits(maxClients: DaemonOptions.defaultMaxClients),
+         nameBudgetBytes: Int = ConnectionLimits.defaultNameBudgetBytes) throws(SystemError) {
         self.listenFD = listenFD
+        self.limits = limits
+        self.nameBudgetBytes = nameBudgetBytes
         helloDeadlines = HelloDeadlines(timeout: helloTimeout)
         self.feed = feed
         self.log = log
@@ -89,8 +121,16 @@ final class IngestServer: @unchecked Sendable {
         }
         // One byte more than the largest legal message, so an oversized one is seen as such.
         receiveBuffer = .allocate(byteCount: WireProtocol.maxMessageBytes + 1, alignment: 16)
+        spareFD = ConnectionLimits.openSpare()
         watch(listenFD)
         watch(wakeRead)
+    }
+
+    /// probed's ingest server lives as long as probed; one made by a test gives back what it owns
+    /// (not the listening socket, nor connections, which their owners close).
+    deinit {
+        receiveBuffer.deallocate()
+        for fd in [wakeRead, wakeWrite, epoll.fd, spareFD] where fd >= 0 { close(fd) }
     }
 
     func watch(_ fd: Int32) {
@@ -144,7 +184,7 @@ final class IngestServer: @unchecked Sendable {
                 } else {
                     readMessages(fd, limit: 64)
                     let now = monotonicNanoseconds()
-                    if now &- checked > 20_000_000 && accepting.load(ordering: .relaxed) {
+                    if now &- checked > 20_000_000 && accepting.load(ordering: .relaxed) && !acceptPaused {
                         acceptAll()
                         checked = now
                     }
@@ -160,18 +200,22 @@ final class IngestServer: @unchecked Sendable {
         while true {
             let fd = UnixSocket.accept(listenFD)
             if fd < 0 {
-                if errno == EINTR { continue }
-                if errno == EMFILE || errno == ENFILE {
-                    log.warning("cannot accept more connections: \(SystemError("accept4")); raise the descriptor limit (LimitNOFILE)")
-                }
+                if errno == EINTR || errno == ECONNABORTED { continue }
+                // Out of descriptors: refuse the waiting peers through the spare one (or stop
+                // watching the socket), never spin on a listening socket that stays readable.
+                if (errno == EMFILE || errno == ENFILE) && refuseAtDescriptorLimit(errno) { continue }
                 return
+            }
+            if connections.count >= limits.maxConnections {
+                refuseAtConnectionLimit(fd)
+                continue
             }
             guard let peer = UnixSocket.peerCredentials(fd) else {
                 close(fd)
                 continue
             }
             guard policy.allows(peer, fd: fd) else {
-                log.warning("refused connection from pid \(peer.pid) uid \(peer.uid) gid \(peer.gid): not allowed by policy (daemon uid \(geteuid()); see --allow-group)")
+                peerLog.write(.warning, "refused connection from pid \(peer.pid) uid \(peer.uid) gid \(peer.gid): not allowed by policy (daemon uid \(geteuid()); see --allow-group)")
                 UnixSocket.send(fd, WireEncoder.error(WireError(.refused, "uid \(peer.uid) is not allowed to connect to this probed")), flags: Int32(MSG_DONTWAIT))
                 close(fd)
                 continue
@@ -228,78 +272,49 @@ final class IngestServer: @unchecked Sendable {
     func handle(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws(WireError) {
         let message = try WireDecoder.decode(bytes)
         var c = connections[fd]!
-        switch (c.role, message) {
-        case (.unknown, .hello(let hello)):
-            guard hello.minVersion <= hello.maxVersion else {
-                throw WireError(.malformed, "HELLO min_version \(hello.minVersion) is above max_version \(hello.maxVersion)")
+        // Ids are bounded per connection (4,096 of each kind); the names all open connections
+        // hold are bounded together, so many connections cannot add up to unbounded memory.
+        var nameCost = 0
+        if c.role == .client, case .define(let d) = message, !c.session.isBound(d) {
+            nameCost = ConnectionLimits.nameBytes(d.name)
+            guard nameBytes + nameCost <= nameBudgetBytes else {
+                throw WireError(.limitExceeded, "probed holds \(nameBytes >> 20) MiB of names defined by its \(clientCount) client connections, its limit; define fewer distinct names (ids are meant to be reused)")
             }
-            guard hello.minVersion <= WireProtocol.version && hello.maxVersion >= WireProtocol.version else {
-                throw WireError(.unsupportedVersion, "client speaks versions \(hello.minVersion)...\(hello.maxVersion); this daemon speaks 1...\(WireProtocol.version)")
+        }
+        let accepted = try c.session.accept(message)
+        if case .hello(let hello) = accepted {
+            guard clientCount < limits.maxClients else {
+                refuseOverMaxClients(fd, c, service: hello.service)
+                return
             }
-            c.role = .client
-            c.service = hello.service
-            connections[fd] = c
-            feed.submit(.connected(c.id, pid: c.peer.pid, uid: c.peer.uid))
-            feed.submit(.hello(c.id, service: hello.service))
-            UnixSocket.send(fd, WireEncoder.welcome(Welcome(features: .all)), flags: Int32(MSG_DONTWAIT))
-            log.debug("client connected: service \(hello.service) pid \(c.peer.pid) uid \(c.peer.uid)")
-        case (.unknown, .controlRequest(let text)):
+            clientCount += 1
+        }
+        nameBytes += nameCost
+        c.nameBytes += nameCost
+        connections[fd] = c
+        if case .controlRequest(let text) = accepted {
             unwatch(fd)
             connections[fd] = nil
             control.serve(fd: fd, peer: c.peer, firstRequest: text)
-        case (.client, .define(let d)):
-            try define(d, on: &c)
-            connections[fd] = c
-            feed.submit(.define(c.id, d))
+            return
+        }
+        for item in accepted.storeItems(connection: c.id, pid: c.peer.pid, uid: c.peer.uid, bytes: bytes.count) {
+            feed.submit(item)
+        }
+        switch accepted {
+        case .hello(let hello):
+            UnixSocket.send(fd, WireEncoder.welcome(Welcome(features: .all)), flags: Int32(MSG_DONTWAIT))
+            log.debug("client connected: service \(hello.service) pid \(c.peer.pid) uid \(c.peer.uid)")
+        case .define(let d):
             sendThresholdIfSet(fd, d)
-        case (.client, .events(let dropped, let records)):
-            for (i, r) in records.enumerated() {
-                let op = Int(r.operationID)
-                guard op < c.operations.count, c.operations[op] != nil else {
-                    throw WireError(.unknownOperation, "record \(i) uses operation id \(r.operationID), which this connection never defined")
-                }
-                let et = Int(r.errorTypeID)
-                guard et == 0 || (et < c.errorTypes.count && c.errorTypes[et] != nil) else {
-                    throw WireError(.unknownOperation, "record \(i) uses error type id \(r.errorTypeID), which this connection never defined")
-                }
-            }
-            feed.submit(.events(c.id, droppedTotal: dropped, records: records, bytes: bytes.count))
+        case .events(_, let records):
             connections[fd]?.eventsAccepted &+= UInt64(records.count)
             connections[fd]?.eventsAcknowledged = .max  // an EVENTS message always gets an ACK, even an empty one
-        case (.client, .memoryDeltas(let dropped, let records)):
-            for (i, r) in records.enumerated() {
-                let op = Int(r.operationID)
-                guard op < c.operations.count, c.operations[op] != nil else {
-                    throw WireError(.unknownOperation, "memory record \(i) uses operation id \(r.operationID), which this connection never defined")
-                }
-            }
-            feed.submit(.memoryDeltas(c.id, droppedTotal: dropped, records: records, bytes: bytes.count))
-        case (.client, .callDetail(let d)):
-            try acceptCallDetail(d, on: c, bytes: bytes.count)
-        case (.unknown, _):
-            throw WireError(.outOfOrder, "the first message must be HELLO (a client) or CONTROL_REQUEST (a control session), not \(message.typeName)")
-        case (.client, .hello):
-            throw WireError(.outOfOrder, "HELLO was already received on this connection")
-        default:
-            throw WireError(.outOfOrder, "\(message.typeName) is not valid from a client at this point")
-        }
-    }
-
-    func define(_ d: Definition, on c: inout Connection) throws(WireError) {
-        let index = Int(d.id)
-        switch d.kind {
-        case .operation:
-            if c.operations.count <= index { c.operations.append(contentsOf: repeatElement(nil, count: index + 1 - c.operations.count)) }
-            if let existing = c.operations[index], existing != d.name {
-                throw WireError(.redefinition, "operation id \(d.id) is already \"\(existing)\"; ids cannot be rebound on a connection")
-            }
-            c.operations[index] = d.name
-        case .errorType:
-            if c.errorTypes.count <= index { c.errorTypes.append(contentsOf: repeatElement(nil, count: index + 1 - c.errorTypes.count)) }
-            if let existing = c.errorTypes[index], existing != d.name {
-                throw WireError(.redefinition, "error type id \(d.id) is already \"\(existing)\"; ids cannot be rebound on a connection")
-            }
-            c.errorTypes[index] = d.name
+        case .callDetail(let d, let operation, let errorType):
+            let entry = CallEntry(sequence: 0, service: c.service, pid: c.peer.pid, operation: operation, detail: d, errorType: errorType)
+            detailLog.write(d.failed ? .warning : .info, entry.logLine)
+        case .controlRequest, .memoryDeltas:
+            break
         }
     }
 
@@ -317,7 +332,7 @@ final class IngestServer: @unchecked Sendable {
     func reject(_ fd: Int32, _ error: WireError) {
         guard let c = connections[fd] else { return }
         let who = c.service.isEmpty ? "" : " (service \(c.service))"
-        log.warning("rejected a message from pid \(c.peer.pid) uid \(c.peer.uid)\(who) and closed its connection: \(error)")
+        peerLog.write(.warning, "rejected a message from pid \(c.peer.pid) uid \(c.peer.uid)\(who) and closed its connection: \(error)")
         UnixSocket.send(fd, WireEncoder.error(error), flags: Int32(MSG_DONTWAIT))
         feed.submit(.rejected(c.id))
         closeConnection(fd)
@@ -328,7 +343,10 @@ final class IngestServer: @unchecked Sendable {
         unwatch(fd)
         close(fd)
         owingThresholds.remove(fd)
+        if acceptPaused { resumeAccepting() }
+        nameBytes -= c.nameBytes
         if c.role == .client {
+            clientCount -= 1
             feed.submit(.disconnected(c.id))
             log.debug("client disconnected: service \(c.service) pid \(c.peer.pid)")
         }
@@ -349,23 +367,5 @@ final class IngestServer: @unchecked Sendable {
             readMessages(fd, limit: 4096, bytes: UnixSocket.queuedBytes(fd))
         }
         for s in waiting { feed.submit(.barrier(s)) }
-    }
-}
-
-extension Message {
-    var typeName: String {
-        switch self {
-        case .hello: "HELLO"
-        case .define: "DEFINE"
-        case .events: "EVENTS"
-        case .memoryDeltas: "MEMORY"
-        case .callDetail: "CALL_DETAIL"
-        case .threshold: "THRESHOLD"
-        case .controlRequest: "CONTROL_REQUEST"
-        case .welcome: "WELCOME"
-        case .error: "ERROR"
-        case .ack: "ACK"
-        case .controlResponse: "CONTROL_RESPONSE"
-        }
     }
 }

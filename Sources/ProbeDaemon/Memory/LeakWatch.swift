@@ -30,10 +30,13 @@ extension LeakWatch {
         return nil
     }
 
-    /// The trend fitted afresh over the whole `window` ending at the last sample (for an exited
-    /// process, at its last sample).
+    /// The trend fitted over the whole `window` ending at the last sample (for an exited
+    /// process, at its last sample). The judgement `reassess` made at that very sample is that
+    /// fit already (same samples, same window), so it is reused rather than fitted again: with
+    /// samples a second or more apart, procs and every scrape cost no fitting at all.
     func latestAssessment(_ detector: LeakDetector, window: UInt64) -> LeakDetector.Assessment {
         let end = history.last?.time ?? 0
+        if let assessment, history.count > 0, assessedAt == end { return assessment }
         return detector.assess(history.since(end &- min(end, window)))
     }
 }

@@ -58,7 +58,7 @@ extension LeakChange {
     var residentMemoryLogLine: String {
         guard began else { return "memory leak no longer suspected: \(who) (\(assessment.verdict))" }
         let rate = (assessment.trend?.slopeBytesPerMinute ?? 0) / 1_048_576
-        return "suspected memory leak: \(who) resident memory growing \(LeakChange.hundredths(rate)) MiB/min steadily (fit \(LeakChange.hundredths(assessment.trend?.tau ?? 0))); see probectl procs"
+        return "suspected memory leak: \(who) owned memory (anonymous + swap) growing \(LeakChange.hundredths(rate)) MiB/min steadily (fit \(LeakChange.hundredths(assessment.trend?.tau ?? 0))); see probectl procs"
     }
 
     /// `v` rounded to two decimals, as Swift prints a Double.

@@ -10,16 +10,33 @@ public struct ProcStatus: Sendable, Equatable {
     /// VmHWM: the largest resident set the process ever had (the kernel's own peak).
     public var peakBytes: UInt64
     /// RssAnon: resident anonymous memory (heap, stacks) — where leaks live; file-backed pages
-    /// such as memory-mapped model weights are the rest of VmRSS.
+    /// such as memory-mapped model weights (RssFile) and shared memory (RssShmem) are the rest of VmRSS.
     public var anonBytes: UInt64?
     /// VmSwap: memory swapped out (a leak on a host with swap moves here).
     public var swapBytes: UInt64?
+    /// RssFile: resident pages of mapped files (model weights read through mmap, libraries):
+    /// the kernel drops and re-reads them at will, so their growth is no leak.
+    public var fileBytes: UInt64?
+    /// RssShmem: resident shared memory (tmpfs, `/dev/shm`, shared anonymous mappings).
+    public var shmemBytes: UInt64?
 
-    public init(rssBytes: UInt64, peakBytes: UInt64, anonBytes: UInt64? = nil, swapBytes: UInt64? = nil) {
+    public init(rssBytes: UInt64, peakBytes: UInt64, anonBytes: UInt64? = nil, swapBytes: UInt64? = nil,
+                fileBytes: UInt64? = nil, shmemBytes: UInt64? = nil) {
         self.rssBytes = rssBytes
         self.peakBytes = peakBytes
         self.anonBytes = anonBytes
         self.swapBytes = swapBytes
+        self.fileBytes = fileBytes
+        self.shmemBytes = shmemBytes
+    }
+
+    /// The memory the process owns: resident anonymous memory and what of it is swapped out
+    /// (RssAnon + VmSwap) — where a leak lives, and what the leak detector fits. VmRSS on a
+    /// kernel without RssAnon (before 4.5).
+    public var ownedBytes: UInt64 {
+        guard let anonBytes else { return rssBytes }
+        let (sum, overflow) = anonBytes.addingReportingOverflow(swapBytes ?? 0)
+        return overflow ? .max : sum
     }
 
     /// Reads `/proc/<pid>/status`; nil when the process is gone, unreadable, or a kernel thread.
@@ -44,13 +61,15 @@ public struct ProcStatus: Sendable, Equatable {
         for line in text.split(separator: "\n") {
             guard let colon = line.firstIndex(of: ":") else { continue }
             let key = line[..<colon]
-            guard key == "VmRSS" || key == "VmHWM" || key == "RssAnon" || key == "VmSwap" else { continue }
+            guard ["VmRSS", "VmHWM", "RssAnon", "VmSwap", "RssFile", "RssShmem"].contains(key) else { continue }
             let parts = line[line.index(after: colon)...].split(separator: " ", omittingEmptySubsequences: true)
                 .flatMap { $0.split(separator: "\t") }
             guard let number = parts.first.flatMap({ UInt64($0) }) else { continue }
-            fields[key] = number * 1024
+            let (bytes, overflow) = number.multipliedReportingOverflow(by: 1024)
+            fields[key] = overflow ? .max : bytes
         }
         guard let rss = fields["VmRSS"] else { return nil }
-        return ProcStatus(rssBytes: rss, peakBytes: fields["VmHWM"] ?? rss, anonBytes: fields["RssAnon"], swapBytes: fields["VmSwap"])
+        return ProcStatus(rssBytes: rss, peakBytes: fields["VmHWM"] ?? rss, anonBytes: fields["RssAnon"], swapBytes: fields["VmSwap"],
+                          fileBytes: fields["RssFile"], shmemBytes: fields["RssShmem"])
     }
 }

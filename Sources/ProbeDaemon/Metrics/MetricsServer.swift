@@ -35,12 +35,21 @@ final class MetricsServer: @unchecked Sendable {
     let log: Log
     let limits: Limits
     let active = Atomic<Int>(0)
+    /// Scrapes refused (503) or not accepted (out of descriptors): logged once, then counted.
+    let busyWarning: CountedWarning
+    let descriptorWarning: CountedWarning
 
     init(address: TCPAddress, store: Store, log: Log, limits: Limits = Limits()) throws(TCPSocket.ListenError) {
         (listenFD, port) = try TCPSocket.listen(address)
         self.store = store
         self.log = log
         self.limits = limits
+        busyWarning = CountedWarning(summary: { [limits] n, s in
+            "metrics endpoint: refused \(n) more connections with 503 in the last \(s) s (\(limits.connections) served at once)"
+        }, sink: { [log] in log.warning($0) })
+        descriptorWarning = CountedWarning(summary: { n, s in
+            "metrics endpoint: \(n) more accepts failed for want of descriptors in the last \(s) s"
+        }, sink: { [log] in log.warning($0) })
     }
 
     /// The accept loop (runs forever on its own thread).
@@ -51,7 +60,8 @@ final class MetricsServer: @unchecked Sendable {
                 switch errno {
                 case EINTR, ECONNABORTED, EAGAIN: continue
                 case EMFILE, ENFILE, ENOBUFS, ENOMEM:
-                    log.warning("metrics endpoint cannot accept a connection: \(SystemError("accept4")); retrying in 100 ms")
+                    // Retried every 100 ms (the scraper waits in the backlog); logged once, then counted.
+                    descriptorWarning.note("metrics endpoint cannot accept a connection: \(SystemError("accept4")); retrying every 100 ms (raise LimitNOFILE). Further failures are counted and logged once a minute")
                     sleepNanoseconds(100_000_000)
                     continue
                 default:
@@ -59,9 +69,11 @@ final class MetricsServer: @unchecked Sendable {
                     return
                 }
             }
+            descriptorWarning.flush(now: true)
+            busyWarning.flush()
             guard active.add(1, ordering: .relaxed).newValue <= limits.connections else {
                 active.subtract(1, ordering: .relaxed)
-                log.warning("metrics endpoint: refused a connection with 503, \(limits.connections) already being served")
+                busyWarning.note("metrics endpoint: refused a connection with 503, \(limits.connections) already being served. Further refusals are counted and logged once a minute")
                 let response = MetricsServer.response(HTTPError(status: 503, message: "too many concurrent requests; retry shortly"), headOnly: false)
                 _ = response.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
                 close(fd)

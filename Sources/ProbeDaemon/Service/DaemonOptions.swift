@@ -21,6 +21,13 @@ public struct DaemonOptions: Sendable, Equatable {
     /// after it was accepted is closed and logged with its pid (a descriptor held by a silent peer).
     public var helloTimeout: UInt64 = DaemonOptions.defaultHelloTimeout
     public static let defaultHelloTimeout: UInt64 = 5_000_000_000
+    /// `--max-clients`: the most client connections (that said HELLO) held at once; more are
+    /// refused with ERROR `limit_exceeded`. Lowered at start to what the descriptor limit allows.
+    public var maxClients = DaemonOptions.defaultMaxClients
+    public static let defaultMaxClients = 4_096
+    /// `--call-log-memory`: bytes the slow and failed calls kept for `probectl slow|errors` may
+    /// hold, all operations together; past it the operation holding the most gives up its oldest.
+    public var callLogMemory = Store.Configuration.defaultCallLogBudgetBytes
     /// `--state-dir`: where probed keeps its state across restarts; nil: `$STATE_DIRECTORY` (set
     /// by systemd's `StateDirectory=`), else none — nothing is written.
     public var stateDirectory: String? = nil
@@ -45,7 +52,8 @@ public struct DaemonOptions: Sendable, Equatable {
                       [--metrics-listen ADDRESS:PORT]
                       [--sample-interval DURATION] [--leak-threshold SIZE] [--leak-window DURATION]
                       [--allow-group GROUP] [--control-group GROUP] [--config PATH]
-                      [--max-series N] [--hello-timeout DURATION] [--nvml-library PATH]
+                      [--max-series N] [--max-clients N] [--hello-timeout DURATION]
+                      [--call-log-memory SIZE] [--nvml-library PATH]
                       [--exited-retention DURATION] [--state-dir DIR] [--state-interval DURATION]
                probed --check-config [--config PATH] [FLAGS]
                probed --version | --help
@@ -77,6 +85,13 @@ public struct DaemonOptions: Sendable, Equatable {
           --max-series N    hold at most N series (default 100000, ~32 KiB each at most); a new
                             operation past it is refused: counted (probectl status: series_refused),
                             logged once per client connection with its pid, its events not measured
+          --max-clients N   serve at most N client connections at once (default 4096; lowered at
+                            start to the descriptor limit less a reserve for probectl, /metrics
+                            and /proc); more are refused with limit_exceeded, which clients log
+          --call-log-memory SIZE
+                            memory for the slow and failed calls kept for probectl slow/errors, all
+                            operations together, 1MiB to 64GiB (default 64MiB); past it the operation
+                            holding the most gives up its oldest calls
           --hello-timeout DURATION
                             close a connection that sends neither HELLO nor a control request
                             this long after connecting, logging its pid, 100ms to 10m (default 5s)
@@ -174,6 +189,14 @@ public struct DaemonOptions: Sendable, Equatable {
                 if flag == "--allow-group" { o.allowGroup = group } else { o.controlGroup = group }
             case "--max-series":
                 o.maxSeries = try wholeNumber(1...10_000_000)
+            case "--max-clients":
+                o.maxClients = try wholeNumber(1...1_000_000)
+            case "--call-log-memory":
+                let text = try take()
+                guard let bytes = MemoryOptions.parseSize(text), bytes >= 1_048_576, bytes <= 68_719_476_736 else {
+                    throw UsageError(description: "--call-log-memory: \"\(text)\" is not a size from 1MiB to 64GiB (e.g. 16MiB, 64MiB, 1GiB)")
+                }
+                o.callLogMemory = Int(bytes)
             case "--hello-timeout":
                 o.helloTimeout = try duration(100_000_000...600_000_000_000, "from 100ms to 10m (e.g. 2s, 5s, 30s)")
             case "--exited-retention":

@@ -1,11 +1,15 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import ProbeControl
 import ProbePosix
 import Synchronization
 
 /// One line per event on stderr. Under systemd (`$JOURNAL_STREAM` or `$INVOCATION_ID` set) each
 /// line starts with its syslog priority (`<3>` error … `<7>` debug) so journald keeps the level.
+/// Control characters in a message (peers choose error texts, attributes and names) are written
+/// visibly, `\x1b` for ESC (`escapingControlCharacters()`): a line is always one line, and
+/// nothing a client sends reaches an operator's terminal as a command.
 public final class Log: Sendable {
     public enum Level: Int, Sendable, Comparable, CaseIterable {
         case error = 3, warning = 4, info = 6, debug = 7
@@ -51,7 +55,7 @@ public final class Log: Sendable {
     /// A line for stderr before there is a log (a refused start): as it always read, with
     /// journald's error prefix under systemd, so the journal keeps it as an error.
     static func startError(_ text: String) {
-        writeStandardError((underSystemd ? "<\(Level.error.rawValue)>" : "") + text.replacingNewlines() + "\n")
+        writeStandardError((underSystemd ? "<\(Level.error.rawValue)>" : "") + text.replacingNewlines().escapingControlCharacters() + "\n")
     }
 
     public func error(_ message: @autoclosure () -> String) { write(.error, message) }
@@ -63,13 +67,14 @@ public final class Log: Sendable {
         guard level.rawValue <= threshold.load(ordering: .relaxed) else { return }
         var line = journal ? "<\(level.rawValue)>" : ""
         line += journal ? "" : "probed \(level.name): "
-        line += message().replacingNewlines()
+        line += message().escapingControlCharacters()
         line += "\n"
         lock.withLock { _ in writeStandardError(line) }
     }
 }
 
 extension String {
+    /// Lines joined with spaces: a start error is one journal entry.
     func replacingNewlines() -> String {
         String(unicodeScalars.map { $0 == "\n" || $0 == "\r" ? " " : Character($0) })
     }

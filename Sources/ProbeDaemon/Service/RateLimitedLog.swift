@@ -18,6 +18,9 @@ final class RateLimitedLog: Sendable {
     let perSecond: Double
     let burst: Double
     let noticeInterval: UInt64
+    /// What the lines are about, and where to find what was suppressed, for the notice.
+    let subject: String
+    let hint: String
     let clock: any DaemonClock
     let sink: @Sendable (Log.Level, String) -> Void
     let state: Mutex<State>
@@ -26,10 +29,13 @@ final class RateLimitedLog: Sendable {
     /// and a notice every 10 s while lines are skipped: a service failing 15% of 1,000 calls a
     /// second adds about 1.1 lines a second to the journal. `probectl slow` and `errors` keep them all.
     init(perSecond: Double = 1, burst: Double = 10, noticeInterval: UInt64 = 10_000_000_000, clock: any DaemonClock = MonotonicClock(),
+         subject: String = "slow calls and failures", hint: String = "probectl slow and probectl errors list them",
          sink: @escaping @Sendable (Log.Level, String) -> Void) {
         self.perSecond = perSecond
         self.burst = burst
         self.noticeInterval = noticeInterval
+        self.subject = subject
+        self.hint = hint
         self.clock = clock
         self.sink = sink
         state = Mutex(State(tokens: burst, last: clock.now()))
@@ -55,13 +61,30 @@ final class RateLimitedLog: Sendable {
             s.tokens -= 1
             return (true, notice)
         }
-        if let notice {
-            let rate = perSecond == perSecond.rounded() ? "\(Int(perSecond))" : "\(perSecond)"
-            sink(.warning, "suppressed \(notice.count) \(notice.count == 1 ? "line" : "lines") about slow calls and failures in the last "
-                + "\(Format.duration(notice.span)) (more than \(rate) a second; probectl slow and probectl errors list them)")
-        }
+        if let notice { writeNotice(notice) }
         guard allowed else { return false }
         sink(level, line())
         return true
+    }
+
+    /// Writes the notice of lines suppressed once `noticeInterval` has passed, also when no new
+    /// line comes to carry it (a storm that stopped): for a loop that runs anyway.
+    func flush() {
+        let now = clock.now()
+        let notice = state.withLock { s -> (count: Int, span: UInt64)? in
+            guard s.suppressed > 0, now &- s.since >= noticeInterval else { return nil }
+            defer { s.suppressed = 0 }
+            return (s.suppressed, now &- s.since)
+        }
+        if let notice { writeNotice(notice) }
+    }
+
+    /// Whether suppressed lines wait to be reported.
+    var pending: Bool { state.withLock { $0.suppressed > 0 } }
+
+    private func writeNotice(_ notice: (count: Int, span: UInt64)) {
+        let rate = perSecond == perSecond.rounded() ? "\(Int(perSecond))" : "\(perSecond)"
+        sink(.warning, "suppressed \(notice.count) \(notice.count == 1 ? "line" : "lines") about \(subject) in the last "
+            + "\(Format.duration(notice.span)) (more than \(rate) a second; \(hint))")
     }
 }

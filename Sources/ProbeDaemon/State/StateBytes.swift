@@ -21,6 +21,18 @@ struct StateWriter {
 
     mutating func signed(_ value: Int64) { varint(UInt64(bitPattern: (value << 1) ^ (value >> 63))) }
 
+    /// A 128-bit value (exact sums) as one LEB128 varint of up to 19 bytes.
+    mutating func varint128(_ value: UInt128) {
+        var v = value
+        while v >= 0x80 {
+            bytes.append(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        bytes.append(UInt8(v))
+    }
+
+    mutating func signed128(_ value: Int128) { varint128(UInt128(bitPattern: (value << 1) ^ (value >> 127))) }
+
     /// An optional value: 0 for nil, else the value + 1 (nil and 0 differ; `UInt64.max` cannot be saved).
     mutating func optional(_ value: UInt64?) { varint(value.map { $0 &+ 1 } ?? 0) }
 
@@ -105,6 +117,24 @@ struct StateReader {
             shift += 7
             if shift > 63 { throw .corrupt("a number over 64 bits at byte \(position - 1)") }
         }
+    }
+
+    mutating func varint128() throws(StateFileError) -> UInt128 {
+        var value: UInt128 = 0
+        var shift: UInt128 = 0
+        while true {
+            let b = try byte()
+            if shift == 126 && b > 3 { throw .corrupt("a number over 128 bits at byte \(position - 1)") }
+            value |= UInt128(b & 0x7F) << shift
+            if b < 0x80 { return value }
+            shift += 7
+            if shift > 126 { throw .corrupt("a number over 128 bits at byte \(position - 1)") }
+        }
+    }
+
+    mutating func signed128() throws(StateFileError) -> Int128 {
+        let z = try varint128()
+        return Int128(bitPattern: z >> 1) ^ -Int128(bitPattern: z & 1)
     }
 
     /// A varint that must be at most `limit`; `what` names it in the error.

@@ -50,7 +50,7 @@ enum StateFile {
             w.record { r in
                 let c = image.counters
                 for v in [c.eventsReceived, c.bytesReceived, c.messagesReceived, c.messagesRejected, c.seriesRefused,
-                          c.eventsRefused, c.retiredProcesses, c.retiredDroppedEvents] { r.varint(v) }
+                          c.eventsRefused, c.retiredProcesses, c.retiredDroppedEvents, c.callLogEvicted] { r.varint(v) }
             }
         }
         section(.series, into: &body) { w in
@@ -110,16 +110,31 @@ enum StateFile {
         w.string(s.operation)
         w.varint(s.retiredProcesses)
         for v in [s.firstSeen, s.lastSeen, s.calls, s.errors, s.warmup, s.synchronizedCalls, s.slowCalls] { w.varint(v) }
+        w.varint(UInt64(s.flags.rawValue))
         w.varint(s.memory.count)
-        w.signed(s.memory.totalBytes)
+        w.signed128(s.memory.totalBytes)
         w.signed(s.memory.maxBytes)
-        w.varint(s.errorTypes.count)
-        for e in s.errorTypes {
-            w.string(e.name)
-            w.varint(e.count)
+        let types = s.errorTypes.parts
+        w.varint(types.names.count)
+        for (i, name) in types.names.enumerated() {
+            w.string(name)
+            w.varint(types.counts[i])
+            w.varint(types.weights[i])
+        }
+        w.varint(types.other)
+        let warm = s.warmupCalls
+        w.flag(warm.perItems)
+        w.varint(warm.untrackedCalls)
+        encode(warm.whole, into: &w)
+        w.varint(warm.byItems.count)
+        for set in warm.byItems {
+            w.varint(UInt64(set.items))
+            encode(set.calls, into: &w)
         }
         let items = s.items.parts
-        for v in [items.total, items.countedItems, items.countedNanoseconds] { w.varint(v) }
+        w.varint(items.total)
+        w.varint128(items.countedItems)
+        w.varint128(items.countedNanoseconds)
         w.optional(items.openSecond == .max ? nil : items.openSecond)
         w.varint(items.openItems)
         w.varint(items.closed.count)
@@ -135,12 +150,27 @@ enum StateFile {
         w.blob(CompactHistogram(windows.open).encodedBytes)
         w.varint(windows.openErrorTypes.count)
         for c in windows.openErrorTypes { w.varint(c) }
+        w.varint(windows.errorTypeSince.count)
+        for second in windows.errorTypeSince { w.varint(second) }
         w.blob(windows.closed.encodedBytes)
         w.varint(windows.slices.count)
         for slice in windows.slices {
             w.varint(slice.start)
             w.varint(slice.width)
             w.blob(slice.latency.encodedBytes)
+        }
+    }
+
+    /// A set of warm-up calls: whether it is full, then each call (start, duration, arrival, items, failed).
+    static func encode(_ set: WarmupFilter.CallsParts, into w: inout StateWriter) {
+        w.flag(set.full)
+        w.varint(set.calls.count)
+        for c in set.calls {
+            w.varint(c.start)
+            w.varint(c.duration)
+            w.varint(c.arrival)
+            w.varint(UInt64(c.items))
+            w.flag(c.failed)
         }
     }
 
@@ -156,12 +186,15 @@ enum StateFile {
         w.flag(c.memory != nil)
         if let m = c.memory {
             encode(m.samples, into: &w)
+            encode(m.rssSamples, into: &w)
             w.flag(m.latest != nil)
             if let l = m.latest {
                 w.varint(l.rssBytes)
                 w.varint(l.peakBytes)
                 w.optional(l.anonBytes)
                 w.optional(l.swapBytes)
+                w.optional(l.fileBytes)
+                w.optional(l.shmemBytes)
             }
             w.varint(m.samplesTaken)
             w.varint(m.sampleFailures)
@@ -180,7 +213,7 @@ enum StateFile {
         w.varint(samples.count)
         for s in samples {
             w.varint(s.time)
-            w.varint(s.rssBytes)
+            w.varint(s.bytes)
         }
     }
 
@@ -274,6 +307,7 @@ enum StateFile {
                         out.eventsRefused = try c.varint()
                         out.retiredProcesses = try c.varint()
                         out.retiredDroppedEvents = try c.varint()
+                        out.callLogEvicted = try c.varint()
                         return out
                     }
                 case .series:
@@ -333,19 +367,31 @@ enum StateFile {
         let warmup = try r.varint(atMost: calls, "\(what) warm-up calls")
         let synchronized = try r.varint(atMost: calls, "\(what) synchronised calls")
         let slow = try r.varint()
-        guard let memory = MemoryDeltaStats(count: try r.varint(), totalBytes: try r.signed(), maxBytes: try r.signed()) else {
+        let flags = OperationFlags(rawValue: UInt8(try r.varint(atMost: UInt64(OperationFlags.known.rawValue), "\(what) flags")))
+        guard let memory = MemoryDeltaStats(count: try r.varint(), totalBytes: try r.signed128(), maxBytes: try r.signed()) else {
             throw .corrupt("\(what) memory deltas")
         }
-        let typeCount = try r.count("error types", minimumBytes: 2)
-        var errorTypes: [(name: String, count: UInt64)] = []
-        var names = Set<String>()
+        let typeCount = try r.count("error types", minimumBytes: 3)
+        var types = ErrorTypeTable.Parts(names: [], counts: [], weights: [], other: 0)
         for _ in 0..<typeCount {
-            let name = try r.string(atMost: maxNameBytes)
-            guard names.insert(name).inserted else { throw .corrupt("\(what): error type \(name) twice") }
-            errorTypes.append((name, try r.varint()))
+            types.names.append(try r.string(atMost: maxNameBytes))
+            types.counts.append(try r.varint())
+            types.weights.append(try r.varint())
         }
+        types.other = try r.varint()
+        guard let errorTypes = ErrorTypeTable(parts: types) else { throw .corrupt("\(what) error types") }
+        let perItems = try r.flag()
+        let untracked = try r.varint()
+        let whole = try decodeWarmupCalls(&r, what)
+        let itemSets = try r.count("warm-up items values", minimumBytes: 3)
+        var byItems: [(items: UInt32, calls: WarmupFilter.CallsParts)] = []
+        for _ in 0..<itemSets {
+            byItems.append((UInt32(try r.varint(atMost: UInt64(UInt32.max), "\(what) warm-up items value")), try decodeWarmupCalls(&r, what)))
+        }
+        let warmupCalls = WarmupFilter.Parts(perItems: perItems, whole: whole, byItems: byItems, untrackedCalls: untracked)
+        guard WarmupFilter(parts: warmupCalls, limit: 0) != nil else { throw .corrupt("\(what) warm-up calls") }
         let nowSecond = now / 1_000_000_000
-        let total = try r.varint(), countedItems = try r.varint(), countedNanoseconds = try r.varint()
+        let total = try r.varint(), countedItems = try r.varint128(), countedNanoseconds = try r.varint128()
         let openSecond = try r.optional() ?? .max
         let openItems = try r.varint()
         let closedCount = try r.count("item seconds", minimumBytes: 2)
@@ -363,6 +409,9 @@ enum StateFile {
         let openTypes = try r.count("error types of the open second")
         var openErrorTypes: [UInt64] = []
         for _ in 0..<openTypes { openErrorTypes.append(try r.varint()) }
+        let reassignedTypes = try r.count("error-type slots changed hands")
+        var errorTypeSince: [UInt64] = []
+        for _ in 0..<reassignedTypes { errorTypeSince.append(try r.varint()) }
         guard let lifetime = CompactHistogram(validating: try r.blob()) else { throw .corrupt("\(what) lifetime histogram") }
         let sliceCount = try r.count("slices", minimumBytes: 3)
         var slices: [SeriesWindows.Slice] = []
@@ -372,13 +421,26 @@ enum StateFile {
             guard let latency = CompactHistogram(validating: try r.blob()) else { throw .corrupt("\(what) slice histogram") }
             slices.append(SeriesWindows.Slice(start: start, width: width, latency: latency))
         }
-        let parts = SeriesWindows.Parts(second: second, open: open.histogram, openErrorTypes: openErrorTypes, openedAt: openedAt,
-                                        slices: slices, closed: lifetime)
-        guard let windows = SeriesWindows(parts: parts, errorTypes: errorTypes.count) else { throw .corrupt("\(what) windows") }
+        let parts = SeriesWindows.Parts(second: second, open: open.histogram, openErrorTypes: openErrorTypes, errorTypeSince: errorTypeSince,
+                                        openedAt: openedAt, slices: slices, closed: lifetime)
+        guard let windows = SeriesWindows(parts: parts, errorTypes: errorTypes.names.count) else { throw .corrupt("\(what) windows") }
         return StateImage.SeriesRecord(
             service: service, pid: Int32(pid), operation: operation, retiredProcesses: Int(retired), firstSeen: firstSeen,
             lastSeen: lastSeen, calls: calls, errors: errors, warmup: warmup, synchronizedCalls: synchronized, slowCalls: slow,
-            memory: memory, errorTypes: errorTypes, items: items, windows: windows)
+            flags: flags, memory: memory, errorTypes: errorTypes, warmupCalls: warmupCalls, items: items, windows: windows)
+    }
+
+    static func decodeWarmupCalls(_ r: inout StateReader, _ what: String) throws(StateFileError) -> WarmupFilter.CallsParts {
+        let full = try r.flag()
+        let n = try r.count("\(what) warm-up calls", minimumBytes: 5)
+        var calls: [WarmupFilter.Call] = []
+        calls.reserveCapacity(n)
+        for _ in 0..<n {
+            calls.append(WarmupFilter.Call(
+                start: try r.varint(), duration: try r.varint(), arrival: try r.varint(),
+                items: UInt32(try r.varint(atMost: UInt64(UInt32.max), "\(what) warm-up call items")), failed: try r.flag()))
+        }
+        return WarmupFilter.CallsParts(calls: calls, full: full)
     }
 
     static let connectionStates: Set<String> = ["connected", "exited", "rejected", "restored"]
@@ -398,15 +460,17 @@ enum StateFile {
             operations: Int(try r.varint(atMost: 1 << 20, "connection operations")))
         if try r.flag() {
             let samples = try decodeSamples(&r, now: now)
+            let rssSamples = try decodeSamples(&r, now: now)
             var latest: ProcStatus? = nil
             if try r.flag() {
-                latest = ProcStatus(rssBytes: try r.varint(), peakBytes: try r.varint(), anonBytes: try r.optional(), swapBytes: try r.optional())
+                latest = ProcStatus(rssBytes: try r.varint(), peakBytes: try r.varint(), anonBytes: try r.optional(), swapBytes: try r.optional(),
+                                    fileBytes: try r.optional(), shmemBytes: try r.optional())
             }
             let taken = try r.varint(), failures = try r.varint()
             let since = try r.optional()
             guard since.map({ $0 <= now }) ?? true else { throw .corrupt("leak suspicion time") }
             c.memory = StateImage.MemoryRecord(
-                samples: samples, latest: latest, samplesTaken: taken, sampleFailures: failures, suspectedSince: since,
+                samples: samples, rssSamples: rssSamples, latest: latest, samplesTaken: taken, sampleFailures: failures, suspectedSince: since,
                 deltasDropped: try r.varint())
         }
         if try r.flag() {
@@ -428,7 +492,7 @@ enum StateFile {
             let time = try r.varint(atMost: now, "memory sample time")
             guard time >= previous else { throw .corrupt("memory samples out of order") }
             previous = time
-            samples.append(MemorySample(time: time, rssBytes: try r.varint()))
+            samples.append(MemorySample(time: time, bytes: try r.varint()))
         }
         return samples
     }

@@ -44,6 +44,8 @@ struct StateImage: Sendable {
         var eventsRefused: UInt64 = 0
         var retiredProcesses: UInt64 = 0
         var retiredDroppedEvents: UInt64 = 0
+        /// Call-log entries evicted to keep the call-log budget (`probectl status`).
+        var callLogEvicted: UInt64 = 0
     }
 
     struct SeriesRecord: Sendable {
@@ -59,9 +61,13 @@ struct StateImage: Sendable {
         var warmup: UInt64
         var synchronizedCalls: UInt64
         var slowCalls: UInt64
+        /// DEFINE's flags (a retired aggregate's: see `Series.absorb`).
+        var flags: OperationFlags
         var memory: MemoryDeltaStats
-        /// Lifetime failures by error type, in the order first seen (window slices index into it).
-        var errorTypes: [(name: String, count: UInt64)]
+        /// Failures by error type, by slot (window slices count by slot), and `other`.
+        var errorTypes: ErrorTypeTable
+        /// The warm-up calls (rebuilt under the restoring probed's `--warmup`).
+        var warmupCalls: WarmupFilter.Parts
         var items: ItemStats
         var windows: SeriesWindows
     }
@@ -86,7 +92,9 @@ struct StateImage: Sendable {
 
     /// A process's resident memory (ProcessMemory, less what is recomputed from the history).
     struct MemoryRecord: Sendable {
+        /// Owned memory (anonymous + swap: what the leak detector fits), and VmRSS, per sample.
         var samples: [MemorySample]
+        var rssSamples: [MemorySample]
         var latest: ProcStatus?
         var samplesTaken: UInt64
         var sampleFailures: UInt64
@@ -149,6 +157,7 @@ extension StateImage {
             if let second = moveSecond(w.second) {
                 w.second = second
                 w.slices = w.slices.compactMap { s in moveSecond(s.start).map { SeriesWindows.Slice(start: $0, width: s.width, latency: s.latency) } }
+                w.errorTypeSince = w.errorTypeSince.map { moveSecond($0) ?? 0 }
             } else {
                 // Before the clock's zero: keep the lifetime, empty the windows.
                 var lifetime = w.closed.histogram
@@ -158,7 +167,8 @@ extension StateImage {
                     openedAt: SeriesWindows.Totals(calls: r.calls, errors: r.errors, warmup: r.warmup), slices: [],
                     closed: CompactHistogram(lifetime))
             }
-            r.windows = SeriesWindows(parts: w, errorTypes: r.errorTypes.count) ?? r.windows
+            r.windows = SeriesWindows(parts: w, errorTypes: r.errorTypes.names.count) ?? r.windows
+            // The warm-up calls' start times are the client's clock, which a restart of probed does not move.
             image.series[i] = r
         }
         for i in image.connections.indices {
@@ -166,12 +176,13 @@ extension StateImage {
             c.connectedAt = move(c.connectedAt)
             c.disconnectedAt = c.disconnectedAt.map(move)
             if var m = c.memory {
-                m.samples = m.samples.map { MemorySample(time: move($0.time), rssBytes: $0.rssBytes) }
+                m.samples = m.samples.map { MemorySample(time: move($0.time), bytes: $0.bytes) }
+                m.rssSamples = m.rssSamples.map { MemorySample(time: move($0.time), bytes: $0.bytes) }
                 m.suspectedSince = m.suspectedSince.map(move)
                 c.memory = m
             }
             if var g = c.gpu {
-                g.samples = g.samples.map { MemorySample(time: move($0.time), rssBytes: $0.rssBytes) }
+                g.samples = g.samples.map { MemorySample(time: move($0.time), bytes: $0.bytes) }
                 g.suspectedSince = g.suspectedSince.map(move)
                 c.gpu = g
             }

@@ -1,4 +1,5 @@
 import ProbeStatistics
+import ProbeWire
 
 /// The identity of a series: one operation of one service in one process, or (`pid` is
 /// `retiredPID`) the retired aggregate of that operation's processes that are gone.
@@ -34,10 +35,13 @@ struct SeriesHot {
     var windows: SeriesWindows
     /// Items (batch sizes) of the series.
     var items = ItemStats()
+    /// Which calls are warm-up: the first N by start time (WarmupFilter).
+    var warmupCalls: WarmupFilter
 
-    init(now: UInt64) {
+    init(now: UInt64, warmup: Int) {
         lastSeen = now
         windows = SeriesWindows(now: now)
+        warmupCalls = WarmupFilter(limit: warmup)
     }
 
     var totals: SeriesWindows.Totals { .init(calls: calls, errors: errors, warmup: warmup) }
@@ -49,17 +53,37 @@ struct SeriesHot {
         windows.advance(to: now, totals: totals)
     }
 
-    /// Adds one call. `warmupLimit` calls of the series, whatever their outcome, are counted but
-    /// kept out of the latency figures.
+    /// Adds one call that arrived in `second`. The series' warm-up calls — its first N by start
+    /// time, whatever their outcome — are counted but kept out of the latency figures.
     @inline(__always)
-    mutating func add(duration: UInt64, failed: Bool, warmupLimit: UInt64) {
+    mutating func add(_ r: EventRecord, second: UInt64) {
         calls &+= 1
+        let failed = r.failed
         if failed { errors &+= 1 }
-        if calls <= warmupLimit {
+        if _slowPath(warmupCalls.mayAdmit(r.startNanoseconds)) && isWarmup(r, second: second) { return }
+        if !failed { windows.open.record(r.durationNanoseconds) }
+        items.add(r.items, duration: r.durationNanoseconds, counted: !failed, second: second)
+    }
+
+    /// Offers a call to the warm-up filter; true when it is warm-up (and its items are counted).
+    /// A call it displaces from the warm-up is measured now.
+    @inline(never)
+    mutating func isWarmup(_ r: EventRecord, second: UInt64) -> Bool {
+        let call = WarmupFilter.Call(
+            start: r.startNanoseconds, duration: r.durationNanoseconds, arrival: calls, items: r.items, failed: r.failed)
+        switch warmupCalls.offer(call) {
+        case .measured:
+            return false
+        case .warmup:
             warmup &+= 1
-        } else if !failed {
-            windows.open.record(duration)
+        case .warmupReplacing(let left):
+            if !left.failed {
+                windows.open.record(left.duration)
+                items.addCounted(left.items, duration: left.duration)
+            }
         }
+        items.add(r.items, duration: r.durationNanoseconds, counted: false, second: second)
+        return true
     }
 }
 
@@ -71,11 +95,9 @@ final class Series {
     var firstSeen: UInt64
     /// The per-event state; owned by this object (freed with it).
     let hot: UnsafeMutablePointer<SeriesHot>
-    /// Error-type names in the order first seen; slices count failures by index into it.
-    private(set) var errorTypeNames: [String] = []
-    private var errorTypeIndex: [String: UInt32] = [:]
-    /// Lifetime failures by error-type index.
-    private(set) var errorTypeCounts: [UInt64] = []
+    /// Failures by error type: at most `ErrorTypeTable.capacity` names, the rest as `other`;
+    /// the windows count failures by its slots. Changed by `addError`, folds and restores only.
+    var errorTypeTable = ErrorTypeTable()
     /// Per-call resident-memory deltas, when the client tracks them for this operation.
     var memory = MemoryDeltaStats()
     /// Slow calls (CALL_DETAILs flagged slow) of the series.
@@ -85,12 +107,18 @@ final class Series {
     var live = true
     /// Processes folded into a retired aggregate (0 for a process's own series).
     var retiredProcesses = 0
+    /// What the client declared about the operation in its latest DEFINE; for a retired
+    /// aggregate, what its processes declared together (see `Series.absorb`).
+    var flags: OperationFlags = [] {
+        didSet { hot.pointee.warmupCalls.perItems = flags.contains(.warmupPerItems) }
+    }
 
-    init(key: SeriesKey, now: UInt64) {
+    /// A series whose first `warmup` calls (by start time) are kept out of latency.
+    init(key: SeriesKey, now: UInt64, warmup: Int) {
         self.key = key
         firstSeen = now
         hot = .allocate(capacity: 1)
-        hot.initialize(to: SeriesHot(now: now))
+        hot.initialize(to: SeriesHot(now: now, warmup: warmup))
     }
 
     deinit {
@@ -131,42 +159,40 @@ final class Series {
 
     func touch(_ now: UInt64) { hot.pointee.touch(now) }
 
-    func add(duration: UInt64, failed: Bool, warmupLimit: UInt64) {
-        hot.pointee.add(duration: duration, failed: failed, warmupLimit: warmupLimit)
+    func add(_ r: EventRecord, second: UInt64) {
+        hot.pointee.add(r, second: second)
     }
+
+    var warmupCalls: WarmupFilter {
+        get { hot.pointee.warmupCalls }
+        set { hot.pointee.warmupCalls = newValue }
+    }
+    /// Calls whose items value was past those the warm-up tracks (read in place, not copied).
+    var warmupUntracked: UInt64 { hot.pointee.warmupCalls.untrackedCalls }
 
     /// Counts a failure of the error type `name` (the call itself goes through `add`).
     func addError(named name: String) {
-        let t = errorType(name)
-        errorTypeCounts[t] &+= 1
+        let (slot, replaced) = errorTypeTable.record(name)
+        let t = Int(slot)
+        if replaced { windows.reassignErrorType(slot) }
+        if windows.openErrorTypes.count <= t {
+            windows.openErrorTypes.append(contentsOf: repeatElement(0, count: t + 1 - windows.openErrorTypes.count))
+        }
         windows.openErrorTypes[t] &+= 1
     }
 
-    /// The index of error type `name`, registered with no failures when it is new.
-    func errorType(_ name: String) -> Int {
-        if let known = errorTypeIndex[name] { return Int(known) }
-        let t = errorTypeNames.count
-        errorTypeIndex[name] = UInt32(t)
-        errorTypeNames.append(name)
-        errorTypeCounts.append(0)
-        windows.openErrorTypes.append(0)
-        return t
+    /// Lifetime failures by error type (at most `ErrorTypeTable.capacity` names, and `other`).
+    var errorTypes: ErrorTypeCounts { errorTypeTable.lifetime }
+
+    /// The name of error-type slot `slot` (nil: `ErrorTypeTable.otherSlot`, or no such slot).
+    func errorTypeName(slot: Int) -> String? {
+        slot < errorTypeTable.names.count ? errorTypeTable.names[slot] : nil
     }
 
-    /// Adds `count` lifetime failures of error type `t` (folding, restoring: the windows get theirs apart).
-    func addLifetimeErrors(_ t: Int, _ count: UInt64) {
-        errorTypeCounts[t] &+= count
-    }
-
-    /// Lifetime failures by error-type name.
-    var errorTypes: [String: UInt64] {
-        var out: [String: UInt64] = [:]
-        for (t, c) in errorTypeCounts.enumerated() where c > 0 { out[errorTypeNames[t]] = c }
-        return out
-    }
-
-    /// Heap bytes this series holds, windows included (names and the object header aside).
+    /// Heap bytes this series holds, windows and error-type names included (the key's names and
+    /// the object header aside).
     var footprintBytes: Int {
-        windows.footprintBytes + errorTypeCounts.capacity * 8 + errorTypeNames.capacity * 16 + items.footprintBytes
+        windows.footprintBytes + errorTypeTable.footprintBytes + items.footprintBytes
+            + hot.pointee.warmupCalls.footprintBytes
     }
 }

@@ -49,8 +49,8 @@ extension Store {
                 .map { ErrorsSnapshot.Operation(service: $0.key.service, operation: $0.key.operation, figures: $0.value) })
     }
 
-    /// Entries kept and the bytes they hold, for tests and status.
-    var callLogFootprint: (logs: Int, bytes: Int) { (callLogs.logs.count, callLogs.bytes) }
+    /// Logs, the bytes they hold and the entries evicted to stay within the budget, for tests and status.
+    var callLogFootprint: (logs: Int, bytes: Int, evicted: UInt64) { (callLogs.logs.count, callLogs.bytes, callLogs.evicted) }
 }
 
 /// Slow calls kept for `probectl slow` (Control/CallsJSON.swift renders them).
@@ -84,12 +84,13 @@ struct ErrorsSnapshot: Sendable {
 
 /// The per-row figures issue 6 adds to `probectl stats`: items, slow calls, the last minute's error rate.
 struct CallFigures: Sendable {
+    /// Saturates at 2^64 − 1 (items are peer-controlled); the sums behind the mean are exact.
     var items: UInt64 = 0
     /// Calls since the series began, whatever the window: beside `items`, it tells a batched
     /// operation (items ≠ calls) from one that records one item per call.
     var lifetimeCalls: UInt64 = 0
-    var countedItems: UInt64 = 0
-    var countedItemNanoseconds: UInt64 = 0
+    var countedItems: UInt128 = 0
+    var countedItemNanoseconds: UInt128 = 0
     var itemsPerSecond: Double = 0
     var slowCalls: UInt64 = 0
     var calls1m: UInt64 = 0
@@ -101,11 +102,11 @@ struct CallFigures: Sendable {
     /// Adds series `s`; items per second are over the window (at most its last minute; the
     /// `all` row: the last 10 s, like its `rate_per_s`).
     mutating func add(_ s: Series, window: StatsWindow, now: UInt64, span: (UInt64) -> UInt64) {
-        items &+= s.items.total
+        items = items.saturatingAdd(s.items.total)
         lifetimeCalls &+= s.calls
         countedItems &+= s.items.countedItems
         countedItemNanoseconds &+= s.items.countedNanoseconds
-        slowCalls &+= s.slowCalls
+        slowCalls = slowCalls.saturatingAdd(s.slowCalls)
         let seconds = min(window.seconds ?? 10, UInt64(ItemStats.seconds))
         itemsPerSecond += Double(s.items.recent(seconds: seconds, nowSecond: now / 1_000_000_000)) / max(Double(span(seconds)) / 1e9, 1)
         let minute = s.windows.figures(seconds: 60, totals: s.totals, latency: false)

@@ -1,3 +1,5 @@
+import ProbeWire
+
 /// Whether a stats row's timings waited for the device, and whether that matters: a process that
 /// holds GPU memory (per NVML) runs device work, which is asynchronous, so a timer that does not
 /// synchronise measures only the launch.
@@ -8,14 +10,17 @@
 struct DeviceSyncSummary: Sendable {
     var calls: UInt64 = 0
     var synchronizedCalls: UInt64 = 0
-    /// Processes of the row that hold GPU memory, with the bytes they hold.
-    var gpuHolders: [(pid: Int32, bytes: UInt64)] = []
+    /// Processes of the row that hold GPU memory, with the bytes they hold (nil: NVML does not say).
+    var gpuHolders: [(pid: Int32, bytes: UInt64?)] = []
 
-    mutating func add(_ s: Series, gpuBytes: UInt64?) {
+    /// Adds series `s`, whose process holds device memory (`gpu`; nil: none, or no NVML).
+    /// A series declared `no_device_work` (DEFINE flags) is never a reason to warn.
+    mutating func add(_ s: Series, gpu: GPUHolding?) {
         calls &+= s.calls
         synchronizedCalls &+= s.synchronizedCalls
-        if let gpuBytes { gpuHolders.append((s.key.pid, gpuBytes)) }
+        if let gpu, !s.flags.contains(.noDeviceWork) { gpuHolders.append((s.key.pid, gpu.bytes)) }
     }
 
-    var synchronized: Bool { calls > 0 && synchronizedCalls &* 100 >= calls &* 99 }
+    /// In 128 bits: `calls × 99` wraps 64 bits past 1.8 × 10^17 calls.
+    var synchronized: Bool { calls > 0 && UInt128(synchronizedCalls) * 100 >= UInt128(calls) * 99 }
 }

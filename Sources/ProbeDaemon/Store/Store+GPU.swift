@@ -5,13 +5,34 @@ import ProbeStatistics
 struct GPUState: Sendable {
     var available = false
     var reason: String? = "GPU sampling is not running"
-    var library: String?
-    var processesFunction: String?
+    var library: GPULibrary?
     var snapshot: GPUSnapshot?
-    /// Device memory per pid in the last round, for every process on some device (0 when NVML
-    /// withheld the figure): presence means the process holds a device context.
-    var memoryByPid: [Int32: UInt64] = [:]
+    /// Device memory per pid in the last round, for every process on some device (bytes nil
+    /// when NVML withheld the figure): presence means the process holds a device context.
+    var holdings: [Int32: GPUHolding] = [:]
     var processes: [ConnectionID: ProcessGPUMemory] = [:]
+}
+
+/// The NVML library loaded, and which of its entry points and layouts probed uses.
+public struct GPULibrary: Sendable {
+    public var path: String
+    /// nvmlSystemGetDriverVersion; nil when it failed.
+    public var driverVersion: String?
+    public var processesFunction: String?
+    /// Bytes per process entry the listing is read with (16, 24 or 32).
+    public var processEntryBytes: Int
+    public var memoryFunction: String?
+    public var clocksEventReasonsFunction: String?
+
+    public init(path: String, driverVersion: String? = nil, processesFunction: String? = nil, processEntryBytes: Int = 24,
+                memoryFunction: String? = nil, clocksEventReasonsFunction: String? = nil) {
+        self.path = path
+        self.driverVersion = driverVersion
+        self.processesFunction = processesFunction
+        self.processEntryBytes = processEntryBytes
+        self.memoryFunction = memoryFunction
+        self.clocksEventReasonsFunction = clocksEventReasonsFunction
+    }
 }
 
 /// One client process's device memory (summed over devices) over time.
@@ -30,30 +51,35 @@ extension Store {
         gpu.reason = reason
     }
 
-    public func recordGPULoaded(library: String, processesFunction: String) {
+    public func recordGPULoaded(_ library: GPULibrary) {
         gpu.available = true
         gpu.reason = nil
         gpu.library = library
-        gpu.processesFunction = processesFunction
     }
 
     /// Stores one NVML round and adds each connected client's device memory to its history
-    /// (0 when every device listed its processes and the client was not among them). Returns each
-    /// suspicion of a device-memory leak that began or ended (the sampler logs them).
+    /// (0 when every device listed its processes and the client was not among them). A client
+    /// whose figure NVML withheld (NVML_VALUE_NOT_AVAILABLE) holds an unknown amount: its latest
+    /// figure becomes nil and its history gets no sample. Returns each suspicion of a
+    /// device-memory leak that began or ended (the sampler logs them).
     func recordGPU(_ round: GPUSnapshot) -> [LeakChange] {
         let now = clock.now()
         var snapshot = round
         snapshot.time = now
         gpu.snapshot = snapshot
-        gpu.memoryByPid = snapshot.memoryByPid
+        gpu.holdings = snapshot.holdings
         let complete = snapshot.processesComplete
         let detector = leakDetector
         var changes: [LeakChange] = []
         for (id, c) in clients where c.state == "connected" && c.service != nil {
-            guard let bytes = gpu.memoryByPid[c.pid] ?? (complete ? 0 : nil) else { continue }
+            guard let holding = gpu.holdings[c.pid] ?? (complete ? GPUHolding(bytes: 0) : nil) else { continue }
             var m = gpu.processes[id] ?? ProcessGPUMemory(capacity: configuration.memory.historyCapacity)
-            m.latest = bytes
-            m.history.append(MemorySample(time: now, rssBytes: bytes))
+            m.latest = holding.bytes
+            guard let bytes = holding.bytes else {
+                gpu.processes[id] = m
+                continue
+            }
+            m.history.append(MemorySample(time: now, bytes: bytes))
             if let began = m.reassess(now: now, detector: detector, window: configuration.memory.leakWindow), let a = m.assessment {
                 changes.append(LeakChange(service: c.service ?? "?", pid: c.pid, began: began, assessment: a))
             }

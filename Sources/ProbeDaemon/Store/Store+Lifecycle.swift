@@ -1,3 +1,5 @@
+import ProbeStatistics
+
 /// Processes come and go; what probed holds follows the live ones.
 ///
 /// A client process (service, pid) is live while one of its connections is. Once it has been gone
@@ -80,7 +82,7 @@ extension Store {
         for operation in life.operations {
             guard let s = series.removeValue(forKey: SeriesKey(service: key.service, pid: key.pid, operation: operation)) else { continue }
             let retiredKey = SeriesKey.retired(service: key.service, operation: operation)
-            let aggregate = series[retiredKey] ?? Series.retiredAggregate(service: key.service, operation: operation, now: s.firstSeen)
+            let aggregate = series[retiredKey] ?? Series.retiredAggregate(service: key.service, operation: operation, now: s.firstSeen, warmup: configuration.warmup)
             aggregate.absorb(s, now: now)
             series[retiredKey] = aggregate
         }
@@ -116,7 +118,8 @@ extension Store {
             gpu.processes[id] = nil
         }
         let after = largestDrops()
-        for (key, dropped) in before { retiredDroppedEvents &+= dropped &- min(dropped, after[key] ?? 0) }
+        // Drop counts are what clients claim (any 64-bit value): the total saturates, never wraps.
+        for (key, dropped) in before { retiredDroppedEvents = retiredDroppedEvents.saturatingAdd(dropped &- min(dropped, after[key] ?? 0)) }
     }
 
     /// Makes room under `--max-series` by folding, at once, the series of processes that are
@@ -156,7 +159,7 @@ extension Store {
         let restored = clients.filter { $0.value.state == "restored" && $0.value.service == key.service && $0.value.pid == key.pid }
         guard !restored.isEmpty, var client = clients[id] else { return }
         for (old, record) in restored.sorted(by: { $0.value.connectedAt < $1.value.connectedAt }) {
-            client.eventsReceived &+= record.eventsReceived
+            client.eventsReceived = client.eventsReceived.saturatingAdd(record.eventsReceived)
             client.droppedReported = max(client.droppedReported, record.droppedReported)
             if memory[id] == nil, let m = memory[old] { memory[id] = m }
             if gpu.processes[id] == nil, let g = gpu.processes[old] { gpu.processes[id] = g }

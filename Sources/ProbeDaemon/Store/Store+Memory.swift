@@ -25,7 +25,8 @@ extension Store {
             var m = memory[id] ?? ProcessMemory(capacity: configuration.memory.historyCapacity)
             if let reading {
                 m.latest = reading
-                m.history.append(MemorySample(time: now, rssBytes: reading.rssBytes))
+                m.history.append(MemorySample(time: now, bytes: reading.ownedBytes))
+                m.rssHistory.append(MemorySample(time: now, bytes: reading.rssBytes))
                 m.samplesTaken &+= 1
             } else {
                 m.sampleFailures &+= 1
@@ -74,6 +75,7 @@ extension Store {
             let m = memory[id], g = gpu.processes[id]
             processes.append(ProcsSnapshot.Process(
                 id: id, connection: record, memory: m, assessment: m.map { $0.latestAssessment(detector, window: options.leakWindow) },
+                rssTrend: m.flatMap { $0.rssTrend(detector, window: options.leakWindow) },
                 gpu: g, gpuAssessment: g.map { $0.latestAssessment(detector, window: options.leakWindow) }))
         }
         processes.sort { ($0.connection.service, $0.connection.pid, $0.id) < ($1.connection.service, $1.connection.pid, $1.id) }
@@ -88,7 +90,10 @@ struct ProcsSnapshot: Sendable {
         var connection: ConnectionRecord
         /// Resident memory; nil before the first sample.
         var memory: ProcessMemory?
+        /// The leak verdict, on owned memory (anonymous + swap).
         var assessment: LeakDetector.Assessment?
+        /// The trend of VmRSS over the same window, for context (file-backed pages included).
+        var rssTrend: MemoryTrend?
         /// Device memory; nil where NVML is absent or the process was never sampled on it.
         var gpu: ProcessGPUMemory?
         var gpuAssessment: LeakDetector.Assessment?

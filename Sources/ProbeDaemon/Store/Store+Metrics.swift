@@ -14,6 +14,11 @@ public struct MetricsSnapshot: Sendable {
         public var calls: UInt64
         public var failures: UInt64
         public var warmup: UInt64
+        /// Slow calls (CALL_DETAILs flagged slow), items (batch sizes), and calls whose timing
+        /// waited for the device, since the series began.
+        public var slowCalls: UInt64 = 0
+        public var items: UInt64 = 0
+        public var synchronizedCalls: UInt64 = 0
         /// Successful calls past warm-up, in nanoseconds.
         public var latency: Histogram
     }
@@ -24,6 +29,10 @@ public struct MetricsSnapshot: Sendable {
         public var pid: Int32
         public var eventsReceived: UInt64
         public var droppedEvents: UInt64
+        /// The memory history and device-memory history of its connected connection (value
+        /// copies: the trend is fitted when the scrape renders, outside the store).
+        var memory: ProcessMemory?
+        var gpu: ProcessGPUMemory?
     }
 
     public var operations: [Operation] = []
@@ -43,6 +52,12 @@ public struct MetricsSnapshot: Sendable {
     public var warmup = 0
     /// Unix time probed started, in seconds.
     public var startTimeSeconds: Double = 0
+    /// The leak detector and window `probectl procs` judges memory with.
+    var leakDetector = LeakDetector()
+    var leakWindow: UInt64 = 0
+    /// Whether NVML is loaded, and its last round (nil before one, or without NVML).
+    var gpuAvailable = false
+    var gpu: GPUSnapshot?
 }
 
 extension Store {
@@ -54,25 +69,35 @@ extension Store {
         // events add up; its drop count is cumulative on the client side, so take the largest.
         var all: [ProcessKey: MetricsSnapshot.Process] = [:]
         var connected = Set<ProcessKey>()
-        for c in clients.values {
+        for (id, c) in clients {
             guard let service = c.service else { continue }
             let key = ProcessKey(service: service, pid: c.pid)
             var p = all[key] ?? MetricsSnapshot.Process(service: service, pid: c.pid, eventsReceived: 0, droppedEvents: 0)
-            p.eventsReceived &+= c.eventsReceived
+            p.eventsReceived = p.eventsReceived.saturatingAdd(c.eventsReceived)
             p.droppedEvents = max(p.droppedEvents, c.droppedReported)
+            if c.state == "connected" {
+                connected.insert(key)
+                p.memory = memory[id]
+                p.gpu = gpu.processes[id]
+            }
             all[key] = p
-            if c.state == "connected" { connected.insert(key) }
         }
         s.processes = connected.compactMap { all[$0] }
-        s.droppedEvents = all.values.reduce(retiredDroppedEvents) { $0 &+ $1.droppedEvents }
+        // Drop counts are what clients claim: the total saturates, so the counter never goes back.
+        s.droppedEvents = all.values.lazy.map(\.droppedEvents).reduce(retiredDroppedEvents) { $0.saturatingAdd($1) }
         s.connectedProcesses = connected.count
         s.operations.reserveCapacity(series.count)
         for x in series.values {
             s.operations.append(MetricsSnapshot.Operation(
                 service: x.key.service, operation: x.key.operation, pid: x.key.pid,
                 connected: connected.contains(ProcessKey(service: x.key.service, pid: x.key.pid)),
-                calls: x.calls, failures: x.errors, warmup: x.warmup, latency: x.windows.lifetimeLatency))
+                calls: x.calls, failures: x.errors, warmup: x.warmup, slowCalls: x.slowCalls, items: x.items.total,
+                synchronizedCalls: x.synchronizedCalls, latency: x.windows.lifetimeLatency))
         }
+        s.leakDetector = leakDetector
+        s.leakWindow = configuration.memory.leakWindow
+        s.gpuAvailable = gpu.available
+        s.gpu = gpu.available ? gpu.snapshot : nil
         s.series = series.count
         s.eventsReceived = eventsReceived
         s.bytesReceived = bytesReceived

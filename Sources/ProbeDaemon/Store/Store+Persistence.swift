@@ -26,15 +26,14 @@ extension Store {
         image.counters = StateImage.Counters(
             eventsReceived: eventsReceived, bytesReceived: bytesReceived, messagesReceived: messagesReceived,
             messagesRejected: messagesRejected, seriesRefused: seriesRefused, eventsRefused: eventsRefused,
-            retiredProcesses: retiredProcesses, retiredDroppedEvents: retiredDroppedEvents)
+            retiredProcesses: retiredProcesses, retiredDroppedEvents: retiredDroppedEvents, callLogEvicted: callLogs.evicted)
         image.series.reserveCapacity(series.count)
         for s in series.values {
-            let counts = s.errorTypeCounts
             image.series.append(StateImage.SeriesRecord(
                 service: s.key.service, pid: s.key.pid, operation: s.key.operation, retiredProcesses: s.retiredProcesses,
                 firstSeen: s.firstSeen, lastSeen: s.lastSeen, calls: s.calls, errors: s.errors, warmup: s.warmup,
-                synchronizedCalls: s.synchronizedCalls, slowCalls: s.slowCalls, memory: s.memory,
-                errorTypes: s.errorTypeNames.enumerated().map { ($0.element, counts[$0.offset]) }, items: s.items, windows: s.windows))
+                synchronizedCalls: s.synchronizedCalls, slowCalls: s.slowCalls, flags: s.flags, memory: s.memory,
+                errorTypes: s.errorTypeTable, warmupCalls: s.warmupCalls.parts, items: s.items, windows: s.windows))
         }
         for (id, c) in clients {
             guard let service = c.service else { continue }
@@ -44,7 +43,7 @@ extension Store {
                 eventsRefused: c.eventsRefused, operations: c.operationCount)
             if let m = memory[id] {
                 record.memory = StateImage.MemoryRecord(
-                    samples: m.history.since(0), latest: m.latest, samplesTaken: m.samplesTaken, sampleFailures: m.sampleFailures,
+                    samples: m.history.since(0), rssSamples: m.rssHistory.since(0), latest: m.latest, samplesTaken: m.samplesTaken, sampleFailures: m.sampleFailures,
                     suspectedSince: m.suspectedSince, deltasDropped: m.deltasDropped)
             }
             if let g = gpu.processes[id] {
@@ -52,7 +51,7 @@ extension Store {
             }
             image.connections.append(record)
         }
-        for (key, log) in callLogs.logs {
+        for (key, log) in callLogs.keyed {
             image.callLogs.append(StateImage.CallLogRecord(
                 service: key.service, operation: key.operation, slowCount: log.slowCount, failureCount: log.failureCount, entries: log.entries))
         }
@@ -99,10 +98,11 @@ extension Store {
         eventsRefused = c.eventsRefused
         retiredProcesses = c.retiredProcesses
         retiredDroppedEvents = c.retiredDroppedEvents
+        callLogs.restoreEvicted(c.callLogEvicted)
 
         for r in img.series {
             let key = SeriesKey(service: r.service, pid: r.pid, operation: r.operation)
-            let s = Series(key: key, now: r.firstSeen)
+            let s = Series(key: key, now: r.firstSeen, warmup: configuration.warmup)
             s.lastSeen = r.lastSeen
             s.calls = r.calls
             s.errors = r.errors
@@ -110,7 +110,10 @@ extension Store {
             s.synchronizedCalls = r.synchronizedCalls
             s.slowCalls = r.slowCalls
             s.memory = r.memory
-            for e in r.errorTypes { s.addLifetimeErrors(s.errorType(e.name), e.count) }
+            s.errorTypeTable = r.errorTypes
+            // Under this probed's --warmup (a series whose warm-up was over stays so, see WarmupFilter.init(parts:limit:)).
+            s.warmupCalls = WarmupFilter(parts: r.warmupCalls, limit: configuration.warmup) ?? WarmupFilter(limit: configuration.warmup)
+            s.flags = r.flags  // after the warm-up calls: it sets whether they are kept per items value
             s.items = r.items
             s.windows = r.windows
             s.retiredProcesses = r.retiredProcesses
@@ -150,6 +153,7 @@ extension Store {
             if let m = r.memory {
                 var pm = ProcessMemory(capacity: configuration.memory.historyCapacity)
                 for sample in m.samples { pm.history.append(sample) }
+                for sample in m.rssSamples { pm.rssHistory.append(sample) }
                 pm.latest = m.latest
                 pm.samplesTaken = m.samplesTaken
                 pm.sampleFailures = m.sampleFailures
@@ -173,7 +177,7 @@ extension Store {
         for log in img.callLogs { for e in log.entries { entries.append((log, e)) } }
         for (_, e) in entries.sorted(by: { $0.entry.sequence < $1.entry.sequence }) { _ = callLogs.add(e) }
         for log in img.callLogs {
-            callLogs.logs[CallLogs.Key(service: log.service, operation: log.operation)]?.restoreCounts(slow: log.slowCount, failures: log.failureCount)
+            callLogs.restoreCounts(CallLogs.Key(service: log.service, operation: log.operation), slow: log.slowCount, failures: log.failureCount)
         }
         restored.callEntries = entries.count
 

@@ -21,12 +21,14 @@ extension Store {
     public func resetStatistics() -> Int {
         let cleared = series.count
         let now = clock.now()
+        let warmup = configuration.warmup
         var fresh: [SeriesKey: Series] = [:]
         for (id, var client) in clients where !client.operations.isEmpty {
             client.operations = client.operations.map { old in
                 old.map { s in
                     if let known = fresh[s.key] { return known }
-                    let renewed = Series(key: s.key, now: now)
+                    let renewed = Series(key: s.key, now: now, warmup: warmup)
+                    renewed.flags = s.flags
                     fresh[s.key] = renewed
                     return renewed
                 }

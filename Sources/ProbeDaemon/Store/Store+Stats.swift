@@ -14,7 +14,9 @@ extension Store {
         var rate: Double = 0
         /// How much time the figures cover: the window, or less where the series began later.
         var spanNs: UInt64 = 0
-        var errorTypes: [String: UInt64] = [:]
+        /// Failures by error type, at most `ErrorTypeTable.capacity` names and `other`.
+        var errorTypeCounts = ErrorTypeCounts()
+        var errorTypes: [String: UInt64] { errorTypeCounts.dictionary }
         var processes = 0
         /// Of `processes`, those gone and folded into a retired aggregate.
         var retiredProcesses = 0
@@ -23,6 +25,8 @@ extension Store {
         var sync = DeviceSyncSummary()
         /// Items, slow calls and the last minute's error rate.
         var detail = CallFigures()
+        /// Calls of `warmup_per_items` series whose items value was past the values tracked.
+        var warmupUntracked: UInt64 = 0
 
         init(window: StatsWindow) { self.window = window }
 
@@ -32,6 +36,7 @@ extension Store {
             let totals = s.totals
             processes += s.key.isRetired ? s.retiredProcesses : 1
             retiredProcesses += s.retiredProcesses
+            warmupUntracked = warmupUntracked.saturatingAdd(s.warmupUntracked)
             // Memory deltas are lifetime figures, whatever the window.
             memory.merge(s.memory)
             let spanOf = { [self] (seconds: UInt64) in span(s, seconds: seconds, now: now) }
@@ -41,7 +46,7 @@ extension Store {
                 errors &+= s.errors
                 warmup &+= s.warmup
                 latency.merge(s.windows.lifetimeLatency)
-                for (k, v) in s.errorTypes { errorTypes[k, default: 0] &+= v }
+                errorTypeCounts.merge(s.errorTypes)
                 spanNs = max(spanNs, now &- min(s.firstSeen, now))
                 // The lifetime row's rate is the current one, over the last 10 s, as it always was.
                 let recent = s.windows.figures(seconds: 10, totals: totals, latency: false)
@@ -54,7 +59,11 @@ extension Store {
             warmup &+= f.warmup
             latency.merge(f.latency)
             lifetimeLatency.merge(s.windows.lifetimeLatency)
-            for (t, c) in f.errorTypes.enumerated() where c > 0 { errorTypes[s.errorTypeNames[t], default: 0] &+= c }
+            var windowed = ErrorTypeCounts()
+            for (t, c) in f.errorTypes.enumerated() where c > 0 {
+                if let name = s.errorTypeName(slot: t) { windowed.add(name, c) } else { windowed.addOther(c) }
+            }
+            errorTypeCounts.merge(windowed)
             let covered = span(s, seconds: seconds, now: now)
             spanNs = max(spanNs, covered)
             rate += Double(f.calls) / max(Double(covered) / 1e9, 1)
@@ -82,7 +91,7 @@ extension Store {
         let ordered = series.values.filter { s in operation.map { s.key.operation == $0 } ?? true }.sorted {
             ($0.key.service, $0.key.operation, $0.key.pid) < ($1.key.service, $1.key.operation, $1.key.pid)
         }
-        let gpuByPid = gpu.memoryByPid
+        let gpuByPid = gpu.holdings
         var merged = Aggregate(window: window)
         var current: (String, String)? = nil
         func flushMerged() {
@@ -106,7 +115,7 @@ extension Store {
         for s in ordered {
             var one = Aggregate(window: window)
             one.add(s, now: now)
-            one.sync.add(s, gpuBytes: s.key.isRetired ? nil : gpuByPid[s.key.pid])
+            one.sync.add(s, gpu: s.key.isRetired ? nil : gpuByPid[s.key.pid])
             if s.key.isRetired {
                 retiredRows.append(StatsSnapshot.Row(service: s.key.service, pid: nil, operation: s.key.operation, figures: figures.count, merged: false))
             } else {
@@ -127,7 +136,7 @@ extension Store {
                 current = (s.key.service, s.key.operation)
             }
             merged.add(s, now: now)
-            merged.sync.add(s, gpuBytes: s.key.isRetired ? nil : gpuByPid[s.key.pid])
+            merged.sync.add(s, gpu: s.key.isRetired ? nil : gpuByPid[s.key.pid])
         }
         flushMerged()
         rows += retiredRows

@@ -9,6 +9,7 @@ extension Store {
             retiredSeries: series.keys.reduce(0) { $0 + ($1.isRetired ? 1 : 0) }, retiredProcesses: retiredProcesses,
             retiredDroppedEvents: retiredDroppedEvents, exitedRetention: configuration.memory.exitedRetention,
             stateDirectory: stateDirectory, stateSavedAt: stateSavedAt,
+            callLogBytes: callLogs.bytes, callLogBudgetBytes: callLogs.budgetBytes, callLogEvicted: callLogs.evicted,
             connections: clients.values.compactMap(\.record))
     }
 }
@@ -68,6 +69,9 @@ struct StatusSnapshot: Sendable {
     /// `--state-dir` (nil: none), and when the state was last written there (daemon clock).
     var stateDirectory: String?
     var stateSavedAt: UInt64?
+    var callLogBytes: Int
+    var callLogBudgetBytes: Int
+    var callLogEvicted: UInt64
     /// In no particular order.
     var connections: [ConnectionRecord]
 }

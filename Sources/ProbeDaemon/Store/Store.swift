@@ -42,13 +42,18 @@ public actor Store {
         public var maxSeries: Int = DaemonOptions.defaultMaxSeries
         /// Where refusals are logged; nil logs nothing (unit tests).
         public var log: Log? = nil
+        /// Memory all call logs together may hold (see CallLogs): 64 MiB unless a test says otherwise.
+        public static let defaultCallLogBudgetBytes = 64 << 20
+        public var callLogBudgetBytes = Configuration.defaultCallLogBudgetBytes
         public init(warmup: Int = 10, socketPath: String = "", memory: MemoryOptions = MemoryOptions(),
-                    maxSeries: Int = DaemonOptions.defaultMaxSeries, log: Log? = nil) {
+                    maxSeries: Int = DaemonOptions.defaultMaxSeries, log: Log? = nil,
+                    callLogBudgetBytes: Int = Configuration.defaultCallLogBudgetBytes) {
             self.warmup = warmup
             self.socketPath = socketPath
             self.memory = memory
             self.maxSeries = maxSeries
             self.log = log
+            self.callLogBudgetBytes = callLogBudgetBytes
         }
     }
 
@@ -96,7 +101,7 @@ public actor Store {
     /// NVML's devices and each client's device memory (see Store+GPU.swift).
     var gpu = GPUState()
     /// Slow and failed calls per operation (see Store+CallDetails.swift), and their followers.
-    var callLogs = CallLogs()
+    var callLogs: CallLogs
     let callFeed = CallFeed()
     /// Client processes connected, or gone for less than the retention (see Store+Lifecycle.swift).
     var processes: [ProcessKey: ProcessLife] = [:]
@@ -115,6 +120,7 @@ public actor Store {
         self.configuration = configuration
         self.clock = clock
         startedAt = clock.now()
+        callLogs = CallLogs(budgetBytes: configuration.callLogBudgetBytes)
     }
 
     public func apply(_ item: IngestItem) {
@@ -172,11 +178,13 @@ public actor Store {
             let key = SeriesKey(service: service, pid: client.pid, operation: d.name)
             if let existing = series[key] {
                 existing.live = true
+                existing.flags = d.flags
                 client.operations[index] = existing
             } else if !admitNewSeries(key, client: &client) {
                 client.operations[index] = nil
             } else {
-                let s = Series(key: key, now: clock.now())
+                let s = Series(key: key, now: clock.now(), warmup: configuration.warmup)
+                s.flags = d.flags
                 series[key] = s
                 client.operations[index] = s
             }
@@ -195,7 +203,6 @@ public actor Store {
         clients[id] = nil  // take it out so the tables are not copied on write below
         defer { clients[id] = client }
         let now = clock.now()
-        let warmupLimit = UInt64(configuration.warmup)
         client.eventsReceived &+= UInt64(records.count)
         client.droppedReported = max(client.droppedReported, droppedTotal)
         eventsReceived &+= UInt64(records.count)
@@ -217,14 +224,13 @@ public actor Store {
                         p.pointee.lastSeen = now
                         last = p
                     }
-                    let failed = r.failed
                     p.pointee.synchronizedCalls &+= UInt64((r.flags & EventFlags.deviceSynchronized.rawValue) >> 1)  // branch-free
-                    p.pointee.add(duration: r.durationNanoseconds, failed: failed, warmupLimit: warmupLimit)
-                    p.pointee.items.add(
-                        r.items, duration: r.durationNanoseconds, counted: !failed && p.pointee.calls > warmupLimit, second: second)
-                    if _slowPath(failed && r.errorTypeID != 0) {
+                    p.pointee.add(r, second: second)
+                    if _slowPath(r.failed) {
+                        // Every failure has a type in `error_types`, so they sum to `errors`: a
+                        // record without one (id 0) counts as "unknown", as `probectl errors` shows it.
                         let t = Int(r.errorTypeID)
-                        client.operations[index]!.addError(named: (t < client.errorTypes.count ? client.errorTypes[t] : nil) ?? "unknown")
+                        client.operations[index]!.addError(named: (t != 0 && t < client.errorTypes.count ? client.errorTypes[t] : nil) ?? "unknown")
                     }
                 }
             }

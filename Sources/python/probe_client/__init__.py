@@ -61,7 +61,8 @@ class Probe:
 
     def measure(self, operation: str, *, items: ItemsArg = None,
                 attributes: Union[Callable[..., Mapping[str, Any]], Mapping[str, Any], None] = None,
-                slow_threshold: Optional[float] = None, sync: SyncArg = None, track_memory: bool = False) -> Measure:
+                slow_threshold: Optional[float] = None, sync: SyncArg = None, track_memory: bool = False,
+                device_work: Optional[bool] = None, warmup_per_items: Optional[bool] = None) -> Measure:
         """Times calls of `operation`: use the result as a decorator (on a function or an
         `async def` function, which is awaited) or as a context manager (`with`, `async with`).
 
@@ -81,12 +82,26 @@ class Probe:
         - `track_memory`: also records the change in this process's resident memory across the
           call (two reads of a kept-open /proc/self/statm, ~2 us; other threads' allocations
           during the call count too).
+        - `device_work=False`: the operation launches no GPU work (tokenising, decoding JSON,
+          post-processing): probed never warns that its timings are not device-synchronised,
+          even in a process that holds GPU memory. `True` withdraws the declaration.
+        - `warmup_per_items=True`: probed keeps the first N calls of each `items` value (batch
+          size) out of the latency figures, not only the first N of the operation — for a model
+          compiled, tuned or given an engine profile per input shape (N is probed's `--warmup`;
+          up to 64 distinct values per process, more get no warm-up of their own).
+          These two declarations belong to the operation name (like `slow_threshold`) and reach
+          probed in DEFINE; None (the default) leaves them as they are.
 
         A call that raises an `Exception` is recorded as failed with the exception's type
         (`module.QualName`) and `str(e)`, and the same exception propagates with its traceback.
         `KeyboardInterrupt`, `SystemExit` and `asyncio.CancelledError` (any BaseException that is
         not an Exception) propagate and record nothing: the call neither completed nor failed.
         """
+        core = self._core
+        if device_work is not None:
+            core.set_operation_flag(str(operation), _wire.DEFINE_NO_DEVICE_WORK, not device_work)
+        if warmup_per_items is not None:
+            core.set_operation_flag(str(operation), _wire.DEFINE_WARMUP_PER_ITEMS, bool(warmup_per_items))
         if items is None and attributes is None and slow_threshold is None and sync is None and not track_memory:
             # The plain form, often written inline (`with probe.measure("x"):`): one Measure per
             # name, safe to share between threads and tasks.
@@ -107,7 +122,8 @@ class Probe:
                 next(core.drops)
                 return
             core.use(op)
-            duration = max(0, int(nanoseconds))
+            # A 64-bit field: a larger value would make the flusher's packing raise and lose the batch.
+            duration = min(max(0, int(nanoseconds)), 0xFFFF_FFFF_FFFF_FFFF)
             start = max(0, _core.clock() - duration)
             n = clamp_items(int(items))
             flags = _wire.EVENT_FAILED if failed else 0

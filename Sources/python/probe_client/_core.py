@@ -105,6 +105,10 @@ class Core:
         self.error_types: List[bytes] = []  # error type id i + 1 is error_types[i]
         self.error_type_ids: Dict[type, int] = {}
         self.client_thresholds: Dict[str, int] = {}
+        #: What the service declared about each operation name (DEFINE flags, `_wire.DEFINE_*`),
+        #: and a counter bumped whenever they change, so the flusher DEFINEs the ids again.
+        self.operation_flags: Dict[str, int] = {}
+        self.flags_version = 0
         self.daemon_thresholds: Dict[int, int] = {}  # the current connection's, by id
         #: Effective threshold per operation id (the smaller of the client's and probed's), ns.
         self.thresholds: List[int] = [NEVER] * _wire.MAX_OPERATIONS
@@ -181,6 +185,19 @@ class Core:
                 self.error_types.append(_wire.sanitized_name(error_type_name(cls)))
                 n = self.error_type_ids[cls] = len(self.error_types)
         return n
+
+    def set_operation_flag(self, name: str, flag: int, on: bool) -> None:
+        """Declares (or withdraws) DEFINE flag `flag` for every id of operation `name`."""
+        with self.lock:
+            before = self.operation_flags.get(name, 0)
+            after = before | flag if on else before & ~flag
+            if after != before:
+                self.operation_flags[name] = after
+                self.flags_version += 1
+
+    def flags_of(self, op: Operation) -> int:
+        """The DEFINE flags declared for `op`'s name."""
+        return self.operation_flags.get(op.name, 0)
 
     # MARK: Thresholds
 

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 _SWAP = sys.byteorder != "little"  # the wire is little-endian; array() packs in native order
 _EMPTY = array("Q")
 _DRAIN_SLICE = 8192  # events converted per C call
+#: Seconds a connection must stay up before a drop restarts the backoff at 50 ms.
+STABLE_CONNECTION = 5.0
 
 
 def socket_path(explicit: Optional[str]) -> str:
@@ -77,7 +79,13 @@ class Flusher:
         self.details: List[Tuple[Any, ...]] = []
         self.details_sent = 0
         self.details_accepted = False
+        # Whether this connection's probed takes DEFINE flags, the flags each defined id was sent
+        # with, and the core's flags_version then.
+        self.flags_accepted = False
+        self.sent_flags: Dict[int, int] = {}
+        self.sent_flags_version = 0
         self.backoff = 0.05
+        self.connected_at = 0.0
         self.next_attempt = 0.0
         self.last_refusal = ""
         self.sent_on_connection = 0
@@ -262,11 +270,23 @@ class Flusher:
     # MARK: Sending
 
     def send_definitions(self) -> bool:
-        """DEFINE for every operation used since the last call (all of them after a reconnect)."""
+        """DEFINE for every operation used since the last call (all of them after a reconnect),
+        and again for a defined one whose flags changed (when probed takes flags)."""
         core = self.core
+        if self.flags_accepted and core.flags_version != self.sent_flags_version:
+            version = core.flags_version
+            for op in core.used[:self.defined_operations]:
+                flags = core.flags_of(op)
+                if flags != self.sent_flags.get(op.id, 0):
+                    if not self.send([_wire.encode_define(op.id, _wire.KIND_OPERATION, op.wire_name, flags)], False):
+                        return False
+                    self.sent_flags[op.id] = flags
+            self.sent_flags_version = version
         for op in core.used[self.defined_operations:]:
-            if not self.send([_wire.encode_define(op.id, _wire.KIND_OPERATION, op.wire_name)], False):
+            flags = core.flags_of(op) if self.flags_accepted else 0
+            if not self.send([_wire.encode_define(op.id, _wire.KIND_OPERATION, op.wire_name, flags)], False):
                 return False
+            self.sent_flags[op.id] = flags
             self.defined_operations += 1
         for name in core.error_types[self.defined_error_types:]:
             if not self.send([_wire.encode_define(self.defined_error_types + 1, _wire.KIND_ERROR_TYPE, name)], False):
@@ -363,6 +383,9 @@ class Flusher:
         self.memory_accepted = bool(features & _wire.FEATURE_MEMORY_DELTAS)
         self.memory_reported = -1  # report the memory drop count on the first batch
         self.details_accepted = bool(features & _wire.FEATURE_CALL_DETAILS)
+        self.flags_accepted = bool(features & _wire.FEATURE_OPERATION_FLAGS)
+        self.sent_flags = {}
+        self.sent_flags_version = core.flags_version
         core.clear_daemon_thresholds()
         self.defined_operations = 0
         self.defined_error_types = 0
@@ -370,7 +393,9 @@ class Flusher:
         self.acked_on_connection = 0
         self.reported_dropped = -1  # report the drop count on the first batch
         core.delivered_by_connection.append(0)
-        self.backoff = 0.05
+        # The backoff is not reset here: a peer that answers WELCOME and closes at once would
+        # otherwise have this client reconnect every 50 ms forever. See disconnect().
+        self.connected_at = time.monotonic()
         core.connected = True
 
     def disconnect(self) -> None:
@@ -387,12 +412,15 @@ class Flusher:
             self.sent_on_connection = self.acked_on_connection = 0
             self.sock.close()
             self.sock = None
+            if time.monotonic() - self.connected_at >= STABLE_CONNECTION:
+                self.backoff = 0.05  # it was up long enough: the next drop is a new incident
         core.connected = False
         self.schedule_retry()
 
     def schedule_retry(self) -> None:
         """Exponential backoff from 50 ms to 2 s, plus up to 25 % jitter so many clients do not
-        retry in step."""
+        retry in step. The delay goes back to 50 ms only when a connection had stayed up for
+        STABLE_CONNECTION seconds (PROTOCOL.md §11.6)."""
         self.next_attempt = time.monotonic() + self.backoff * (1 + random.random() / 4)
         self.backoff = min(self.backoff * 2, 2.0)
 

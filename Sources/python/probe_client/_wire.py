@@ -36,7 +36,10 @@ TYPE_NAMES = {
 KIND_OPERATION, KIND_ERROR_TYPE = 1, 2
 KIND_NAMES = {KIND_OPERATION: "operation", KIND_ERROR_TYPE: "error_type"}
 EVENT_FAILED, EVENT_DEVICE_SYNCHRONIZED = 1 << 0, 1 << 1
-FEATURE_MEMORY_DELTAS, FEATURE_CALL_DETAILS = 1 << 0, 1 << 1
+FEATURE_MEMORY_DELTAS, FEATURE_CALL_DETAILS, FEATURE_OPERATION_FLAGS = 1 << 0, 1 << 1, 1 << 2
+# DEFINE flags (byte 13, operations only; sent only when WELCOME lists FEATURE_OPERATION_FLAGS).
+DEFINE_NO_DEVICE_WORK, DEFINE_WARMUP_PER_ITEMS = 1 << 0, 1 << 1
+DEFINE_KNOWN_FLAGS = DEFINE_NO_DEVICE_WORK | DEFINE_WARMUP_PER_ITEMS
 DETAIL_FAILED, DETAIL_SLOW, DETAIL_TRUNCATED = 1 << 0, 1 << 1, 1 << 2
 
 # CALL_DETAIL limits (§7).
@@ -122,10 +125,12 @@ def encode_hello(pid: int, service: bytes, min_version: int = VERSION, max_versi
     return _header(HELLO, 18 + len(service)) + struct.pack("<HHIH", min_version, max_version, pid, len(service)) + service
 
 
-def encode_define(definition_id: int, kind: int, name: bytes) -> bytes:
+def encode_define(definition_id: int, kind: int, name: bytes, flags: int = 0) -> bytes:
     """DEFINE binds `definition_id` to `name` (already a valid name, see `sanitized_name`) on this
-    connection; `kind` is KIND_OPERATION or KIND_ERROR_TYPE. Byte 13 is reserved (0) in v1."""
-    return _header(DEFINE, 16 + len(name)) + struct.pack("<IBBH", definition_id, kind, 0, len(name)) + name
+    connection; `kind` is KIND_OPERATION or KIND_ERROR_TYPE. `flags` (byte 13: DEFINE_NO_DEVICE_WORK,
+    DEFINE_WARMUP_PER_ITEMS) is for operations, and only for a daemon whose WELCOME lists
+    FEATURE_OPERATION_FLAGS; 0 otherwise."""
+    return _header(DEFINE, 16 + len(name)) + struct.pack("<IBBH", definition_id, kind, flags, len(name)) + name
 
 
 def events_prefix(count: int, dropped_total: int) -> bytes:
@@ -227,7 +232,7 @@ def encode(message: Dict[str, Any]) -> bytes:
         return encode_hello(m["pid"], m["service"].encode(), m["min_version"], m["max_version"])
     if t == "define":
         kind = KIND_OPERATION if m["kind"] == "operation" else KIND_ERROR_TYPE
-        return encode_define(m["id"], kind, m["name"].encode())
+        return encode_define(m["id"], kind, m["name"].encode(), m["flags"])
     if t == "events":
         keys = ("operation_id", "flags", "start_ns", "duration_ns", "items", "error_type_id")
         return encode_events(m["dropped_total"], [tuple(r[k] for k in keys) for r in m["records"]])
@@ -301,17 +306,19 @@ def _hello(b: bytes, _flags: int) -> Dict[str, Any]:
 
 def _define(b: bytes, _flags: int) -> Dict[str, Any]:
     _need(b, 16, "DEFINE")
-    id_, kind, reserved, n = struct.unpack_from("<IBBH", b, 8)
+    id_, kind, flags, n = struct.unpack_from("<IBBH", b, 8)
     _exact(b, 16 + n, "DEFINE")
-    if reserved:
-        raise WireError(RESERVED_NONZERO, "DEFINE reserved byte is not zero")
+    if flags & ~DEFINE_KNOWN_FLAGS:
+        raise WireError(RESERVED_NONZERO, f"DEFINE flags 0x{flags:02x} set a bit v1 does not define")
     if kind not in KIND_NAMES:
         raise WireError(MALFORMED, f"DEFINE kind {kind} is neither 1 (operation) nor 2 (error type)")
+    if kind == KIND_ERROR_TYPE and flags:
+        raise WireError(RESERVED_NONZERO, f"DEFINE of an error type with flags 0x{flags:02x}; flags are for operations")
     if id_ >= MAX_OPERATIONS:
         raise WireError(LIMIT_EXCEEDED, f"id {id_} is over the limit of {MAX_OPERATIONS - 1}")
     if kind == KIND_ERROR_TYPE and id_ == 0:
         raise WireError(MALFORMED, 'error type id 0 is reserved for "no error type"')
-    return {"type": "define", "id": id_, "kind": KIND_NAMES[kind], "name": _name(b[16:], "name")}
+    return {"type": "define", "id": id_, "kind": KIND_NAMES[kind], "flags": flags, "name": _name(b[16:], "name")}
 
 
 def _batch(b: bytes, what: str, record_size: int, limit: int) -> Tuple[int, int]:

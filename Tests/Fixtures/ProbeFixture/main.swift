@@ -16,6 +16,8 @@ import ProbePosix
 // With --linger it then stays connected for S seconds before exiting.
 // With --synced-operation NAME --synced-calls N it also makes N device-synchronised calls of NAME
 // (`measure(sync:)` with an empty sync and body), as a GPU service would.
+// With --alternate-cpus yes the recording thread moves to the next of its allowed CPUs
+// (sched_setaffinity) before each call, so its calls land in different per-CPU buffers.
 
 var options: [String: String] = [:]
 var args = Array(CommandLine.arguments.dropFirst())
@@ -37,6 +39,27 @@ if (pauseAfter ?? 0) < 0 || pauseSeconds < 0 || (pauseAfter == nil) != (options[
     exit(2)
 }
 let durations = text.split(separator: "\n").compactMap { UInt64($0) }
+
+/// glibc's sched_getaffinity / sched_setaffinity (declared only under _GNU_SOURCE, so looked up).
+typealias AffinityCall = @convention(c) (pid_t, Int, UnsafeMutableRawPointer) -> Int32
+func affinityCall(_ name: String) -> AffinityCall? {
+    dlsym(dlopen(nil, RTLD_NOW), name).map { unsafeBitCast($0, to: AffinityCall.self) }
+}
+
+/// The CPUs this process may run on (sched_getaffinity).
+func allowedCPUs() -> [Int] {
+    var set = [UInt8](repeating: 0, count: 128)  // cpu_set_t: 1,024 CPUs
+    guard let get = affinityCall("sched_getaffinity"), set.withUnsafeMutableBytes({ get(0, 128, $0.baseAddress!) }) == 0 else { return [] }
+    return (0..<1024).filter { set[$0 / 8] & (1 << ($0 % 8)) != 0 }
+}
+
+/// Moves the calling thread to `cpu` (sched_setaffinity on this thread alone).
+func pin(to cpu: Int) {
+    var set = [UInt8](repeating: 0, count: 128)
+    set[cpu / 8] |= UInt8(1 << (cpu % 8))
+    if let setAffinity = affinityCall("sched_setaffinity") { _ = set.withUnsafeMutableBytes { setAffinity(0, 128, $0.baseAddress!) } }
+}
+let cpus = options["--alternate-cpus"] == "yes" ? allowedCPUs() : []
 let probe = Probe(service: service, socketPath: socket)
 let op = probe.operation(operation)
 for (i, d) in durations.enumerated() {
@@ -47,6 +70,7 @@ for (i, d) in durations.enumerated() {
         }
         usleep(UInt32(pauseSeconds * 1_000_000))
     }
+    if !cpus.isEmpty { pin(to: cpus[i % cpus.count]) }
     op.record(nanoseconds: d, failed: failEvery > 0 && (i + 1) % failEvery == 0)
 }
 if let name = options["--synced-operation"], let n = Int(options["--synced-calls"] ?? "") {

@@ -5,10 +5,10 @@ import Testing
 @Suite struct MemoryHistoryTests {
     @Test func ringBuffer_keepsTheLastCapacitySamplesInOrder() {
         var h = MemoryHistory(capacity: 4)
-        for i in 0..<10 as Range<UInt64> { h.append(MemorySample(time: i, rssBytes: i * 10)) }
+        for i in 0..<10 as Range<UInt64> { h.append(MemorySample(time: i, bytes: i * 10)) }
         #expect(h.count == 4 && h.last?.time == 9)
         #expect(h.since(0).map(\.time) == [6, 7, 8, 9])
-        #expect(h.since(8).map(\.rssBytes) == [80, 90])
+        #expect(h.since(8).map(\.bytes) == [80, 90])
     }
 
     @Test func capacity_spansFifteenMinutesAtAnyInterval() {

@@ -4,34 +4,48 @@ import Testing
 @testable import ProbeDaemon
 
 @Suite struct PrometheusExpositionTests {
-    @Test func boundaries_areAscending_andSmearLessThanTwoPercent() {
+    @Test func boundaries_areTheHistogramsExactEdges_andTheirLabelsTheirValue() {
         let boundaries = PrometheusExposition.durationBoundaries
-        #expect(zip(boundaries, boundaries.dropFirst()).allSatisfy { $0.nanoseconds < $1.nanoseconds })
-        #expect(boundaries.first?.nanoseconds == 1_000 && boundaries.last?.nanoseconds == 240_000_000_000)
+        #expect(boundaries.map(\.nanoseconds) == Histogram.exactEdges)
         for b in boundaries {
             #expect(Double(b.label)! * 1e9 == Double(b.nanoseconds), "label \(b.label) is not \(b.nanoseconds) ns")
-            // Values of the bucket holding B that are ≤ B land one boundary up: how far below B they go.
-            let (low, _) = Histogram.bounds(of: Histogram.index(of: b.nanoseconds))
-            let smear = Double(b.nanoseconds - low) / Double(b.nanoseconds)
-            print("le \(b.label): a call down to \(String(format: "%.3f", smear * 100))% below may count one bucket up")
-            #expect(smear < 0.0170)
         }
     }
 
-    @Test func cumulativeCounts_countABucketOnlyWhenItsWholeRangeIsWithinTheBoundary() {
-        let straddling = Histogram.bounds(of: Histogram.index(of: 1_000))
-        #expect(straddling.low < 1_000 && straddling.low + straddling.width > 1_001)
+    /// Prometheus's `le` is "less than or equal": a call of exactly B is in le=B, one of B + 1 ns
+    /// is not, one of B - 1 ns is — at every boundary, and in a histogram that went through the
+    /// compact form (the lifetime figures) as well as a fresh one.
+    @Test func everyBoundary_countsExactlyTheCallsAtOrBelowIt_oneNanosecondEitherSide() {
+        let boundaries = PrometheusExposition.durationBoundaries
+        for (i, b) in boundaries.enumerated() {
+            for (offset, countedAtB) in [(-1, true), (0, true), (1, false)] {
+                let value = UInt64(Int64(b.nanoseconds) + Int64(offset))
+                var h = Histogram()
+                h.record(value)
+                for counts in [PrometheusExposition.cumulativeCounts(h), PrometheusExposition.cumulativeCounts(CompactHistogram(h).histogram)] {
+                    #expect(counts[i] == (countedAtB ? 1 : 0), "\(value) ns at le=\(b.label)")
+                    if i > 0 { #expect(counts[i - 1] == 0, "\(value) ns at le=\(boundaries[i - 1].label)") }
+                    if i + 1 < boundaries.count { #expect(counts[i + 1] == 1, "\(value) ns at le=\(boundaries[i + 1].label)") }
+                }
+            }
+        }
+        // Whole milliseconds, as frameworks that report ms give them: each sits on its boundary.
         var h = Histogram()
-        h.record(1_000)                 // exactly 1 µs, but its bucket reaches past 1 µs
-        h.record(straddling.low - 1)    // the bucket below: within 1 µs
-        h.record(3_000_000)    // 3 ms
-        h.record(3_000_000)
-        h.record(400_000_000_000)  // 400 s: past the last boundary
+        for ms in [1, 1, 5, 10, 250, 1_000] as [UInt64] { h.record(ms * 1_000_000) }
         let counts = PrometheusExposition.cumulativeCounts(h)
-        let at = { (label: String) in counts[PrometheusExposition.durationBoundaries.firstIndex { $0.label == label }!] }
-        #expect(at("1e-06") == 1 && at("2.5e-06") == 2)
-        #expect(at("0.0025") == 2 && at("0.005") == 4 && at("240") == 4)
-        #expect(zip(counts, counts.dropFirst()).allSatisfy { $0 <= $1 })
+        let at = { (label: String) in counts[boundaries.firstIndex { $0.label == label }!] }
+        #expect(at("0.0005") == 0 && at("0.001") == 2 && at("0.0025") == 2 && at("0.005") == 3 && at("0.01") == 4)
+        #expect(at("0.25") == 5 && at("0.5") == 5 && at("1") == 6)
+    }
+
+    @Test func cumulativeCounts_areCumulative_andEndAtTheLastBoundary() {
+        var h = Histogram()
+        h.record(999)
+        h.record(3_000_000)
+        h.record(3_000_000)
+        h.record(400_000_000_000)  // 400 s: past the last boundary, only in +Inf
+        let counts = PrometheusExposition.cumulativeCounts(h)
+        #expect(counts.first == 1 && counts.last == 3 && zip(counts, counts.dropFirst()).allSatisfy { $0 <= $1 })
         #expect(PrometheusExposition.cumulativeCounts(Histogram()).allSatisfy { $0 == 0 })
     }
 
@@ -57,6 +71,10 @@ import Testing
         #expect(text.contains("probe_warmup_calls_total{service=\"svc\",operation=\"predict\"} 2\n"))
         #expect(text.contains("probe_call_duration_seconds_bucket{service=\"svc\",operation=\"predict\",le=\"0.001\"} 0\n"))
         #expect(text.contains("probe_call_duration_seconds_bucket{service=\"svc\",operation=\"predict\",le=\"0.0025\"} 3\n"))
+        #expect(text.contains("probe_slow_calls_total{service=\"svc\",operation=\"predict\"} 0\n"))
+        #expect(text.contains("probe_items_total{service=\"svc\",operation=\"predict\"} 6\n"))
+        #expect(text.contains("probe_device_synchronized_calls_total{service=\"svc\",operation=\"predict\"} 0\n"))
+        #expect(text.contains("probed_gpu_available 0\n") && !text.contains("probe_gpu_"), "no GPU families without NVML")
         #expect(text.contains("probe_call_duration_seconds_bucket{service=\"svc\",operation=\"predict\",le=\"+Inf\"} 3\n"))
         #expect(text.contains("probe_call_duration_seconds_sum{service=\"svc\",operation=\"predict\"} 0.006\n"))
         #expect(text.contains("probe_call_duration_seconds_count{service=\"svc\",operation=\"predict\"} 3\n"))
@@ -92,6 +110,28 @@ import Testing
         let rendered = clock.measure { text = PrometheusExposition.render(snapshot) }
         print("5,000 series: snapshot \(taken) (inside the store), render \(rendered) (outside it), \(text.utf8.count) bytes")
         #expect(snapshot.series == 5_000 && text.contains("probed_series 5000\n"))
+    }
+
+    /// The leak trends are fitted while the scrape renders (outside the store): what that costs
+    /// with 64 processes whose 5-minute windows are full (300 samples each), printed.
+    @Test func sixtyFourProcessesWithFullMemoryWindows_renderPrintsItsCost() async {
+        let clock = ManualClock()
+        let store = Store(configuration: .init(warmup: 0), clock: clock)
+        for c in 0..<64 { await store.connect(ConnectionID(c + 1), pid: Int32(2000 + c), service: "svc", operations: ["op"]) }
+        for second in 0..<300 as Range<UInt64> {
+            _ = await store.recordMemorySamples((0..<64).map { c in
+                (ConnectionID(c + 1), ProcStatus(rssBytes: (100 + second * UInt64(c % 3)) << 20, peakBytes: 400 << 20, anonBytes: 50 << 20))
+            })
+            clock.advance(seconds: 1)
+        }
+        let clock2 = ContinuousClock()
+        var snapshot = MetricsSnapshot()
+        let taken = await clock2.measure { snapshot = await store.metricsSnapshot() }
+        var text = ""
+        let rendered = clock2.measure { text = PrometheusExposition.render(snapshot) }
+        print("64 processes with full 5-minute memory windows: snapshot \(taken) (inside the store), render with the fits \(rendered)")
+        #expect(text.components(separatedBy: "probe_process_memory_leak_suspected{").count == 65)
+        #expect(text.contains("probe_process_memory_growth_bytes_per_second{service=\"svc\",pid=\"2001\"} 1048576\n"))
     }
 
     @Test func labelValues_andHelp_areEscaped() {

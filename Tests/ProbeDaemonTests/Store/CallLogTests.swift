@@ -42,14 +42,46 @@ struct CallLogTests {
         #expect(log.newestSlow.map(\.detail.durationNanoseconds) == [99])
     }
 
-    @Test func overTheByteBudget_newEntriesLoseTheirText_andAreMarkedTruncated() {
-        var logs = CallLogs(capacity: 100, budgetBytes: 4_000)
-        let big = [CallDetail.Attribute("shape", String(repeating: "x", count: 256))]
-        for _ in 0..<100 { _ = logs.add(entry(5, attributes: big)) }
-        #expect(logs.bytes < 4_000 + 100 * 400)
-        let kept = logs.matching("predict")[0].newestSlow
-        #expect(kept.first!.detail.truncated && kept.first!.detail.attributes.isEmpty)
-        #expect(!kept.last!.detail.truncated)
+    /// Issue 22: past the budget, new entries used to lose only their text; each operation still
+    /// kept 300 entries, and 4,096 operations held 270 MB. Now the budget bounds everything kept.
+    @Test func overTheByteBudget_theLargestLogGivesUpItsOldest_andTheTotalStaysWithin() {
+        let budget = 200_000
+        var logs = CallLogs(capacity: 100, budgetBytes: budget)
+        for i in 0..<5 { _ = logs.add(entry(UInt64(i), slow: false, failed: true, operation: "quiet")) }
+        let big = (0..<16).map { CallDetail.Attribute("key\($0)-" + String(repeating: "k", count: 40), String(repeating: "x", count: 256)) }
+        for i in 0..<10_000 {
+            _ = logs.add(entry(UInt64(i), failed: i % 2 == 0, operation: "noisy", attributes: big))
+            #expect(logs.bytes <= budget)
+        }
+        #expect(logs.evicted > 0)
+        // The flood evicted its own entries: the quiet operation keeps every one of its five.
+        let quiet = logs.matching("quiet")[0]
+        #expect(quiet.newestFailures.map(\.detail.durationNanoseconds) == [4, 3, 2, 1, 0])
+        // The noisy one keeps its newest, and still counts everything it reported.
+        let noisy = logs.matching("noisy")[0]
+        #expect(noisy.slowCount == 10_000 && noisy.failureCount == 5_000)
+        #expect(!noisy.newestSlow.isEmpty && noisy.newestSlow.count < 100)
+        #expect(noisy.newestSlow.first!.detail.durationNanoseconds == 9_999)
+        #expect(noisy.newestSlow.allSatisfy { !$0.detail.truncated && $0.detail.attributes.count == 16 })
+    }
+
+    @Test func manyOperations_overTheBudget_shareItEqually_andKeepTheirNewest() {
+        let budget = 1 << 20
+        var logs = CallLogs(capacity: 100, budgetBytes: budget)
+        let operations = 400
+        for round in 0..<100 {
+            for op in 0..<operations {
+                _ = logs.add(entry(UInt64(round), failed: true, operation: "op-\(op)", attributes: [.init("batch", String(round))]))
+            }
+        }
+        #expect(logs.bytes <= budget)
+        let kept = logs.matching(nil)
+        let sizes = kept.map(\.footprintBytes)
+        #expect(kept.count == operations)
+        // Each holds its share, give or take an entry, and its newest entries.
+        #expect(sizes.max()! - sizes.min()! <= 2 * entry(0, failed: true, attributes: [.init("batch", "99")]).footprintBytes + 64)
+        #expect(kept.allSatisfy { $0.newestFailures.first?.detail.durationNanoseconds == 99 })
+        #expect(kept.allSatisfy { $0.slowCount == 100 && $0.failureCount == 100 })
     }
 }
 
@@ -157,6 +189,22 @@ struct RateLimitedLogTests {
         log.write(.info, "third")
         #expect(lines.withLock { $0 }.dropFirst().first?.hasPrefix("suppressed 1 line about slow calls and failures in the last 12.0s") == true,
                 "\(lines.withLock { $0 })")
+    }
+
+    @Test func flush_reportsWhatWasSuppressed_afterTheInterval_withoutANewLine() {
+        let clock = ManualClock()
+        let lines = Mutex<[String]>([])
+        let log = RateLimitedLog(perSecond: 10, burst: 3, clock: clock, subject: "refused connections", hint: "see status") { _, line in
+            lines.withLock { $0.append(line) }
+        }
+        for i in 0..<10 { log.write(.warning, "refused \(i)") }
+        #expect(log.pending)
+        log.flush()
+        #expect(lines.withLock { $0.count } == 3)  // not yet: the interval has not passed
+        clock.advance(seconds: 10)
+        log.flush()
+        #expect(lines.withLock { $0.last } == "suppressed 7 lines about refused connections in the last 10.0s (more than 10 a second; see status)")
+        #expect(!log.pending)
     }
 
     @Test func suppressedLines_areNeverEvaluated() {

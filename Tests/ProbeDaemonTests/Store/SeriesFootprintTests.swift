@@ -2,22 +2,27 @@ import Foundation
 import ProbePosix
 import ProbeStatistics
 import ProbeTestKit
+import ProbeWire
 import Testing
 @testable import ProbeDaemon
 
 /// Fills a series with `seconds` of traffic at `rate` calls per second (1% failures of two
-/// types), moving its clock by hand, and ends a little past the last second.
-func fillSeries(seconds: Int, rate: Int, seed: UInt64, _ sample: (inout SeededRandom) -> UInt64) -> Series {
-    let s = Series(key: SeriesKey(service: "svc", pid: 1, operation: "predict"), now: hour)
+/// types, unless `errorType` names each failure), moving its clock by hand, and ends a little
+/// past the last second.
+func fillSeries(seconds: Int, rate: Int, seed: UInt64, failures: UInt64 = 100, errorType: ((inout SeededRandom) -> String)? = nil,
+                _ sample: (inout SeededRandom) -> UInt64) -> Series {
+    let s = Series(key: SeriesKey(service: "svc", pid: 1, operation: "predict"), now: hour, warmup: 10)
     var r = SeededRandom(seed: seed)
     for second in 0..<seconds {
         // Batches arrive every 50 ms, as a client ships them.
         for batch in 0..<20 {
-            s.touch(hour + UInt64(second) * 1_000_000_000 + UInt64(batch) * 50_000_000)
+            let now = hour + UInt64(second) * 1_000_000_000 + UInt64(batch) * 50_000_000
+            s.touch(now)
             for _ in 0..<(rate / 20) {
-                let failed = r.next() % 100 == 0
-                s.add(duration: sample(&r), failed: failed, warmupLimit: 10)
-                if failed { s.addError(named: r.next() % 2 == 0 ? "Model.Timeout" : "Model.OOM") }
+                let failed = r.next() % failures == 0
+                s.add(EventRecord(operationID: 0, flags: failed ? .failed : [], startNanoseconds: now, durationNanoseconds: sample(&r)),
+                      second: now / 1_000_000_000)
+                if failed { s.addError(named: errorType?(&r) ?? (r.next() % 2 == 0 ? "Model.Timeout" : "Model.OOM")) }
             }
         }
     }
@@ -57,6 +62,23 @@ func footprintBreakdown(_ s: Series) -> String {
             #expect(fifteen.calls >= 14 * 60 * 10_000 && fifteen.latency.totalCount > 0)
         }
         withExtendedLifetime(kept) {}
+    }
+
+    /// Issue 22: a client that names every failure afresh (an id in the type's name) used to grow
+    /// its series by every name. Half the calls fail, each with a new 128-byte type, for 16
+    /// minutes beside realistic latency: the series keeps 16 types and stays within the budget.
+    @Test func aNewErrorTypeForEveryFailure_withEveryWindowFull_isWithinTheBudget() {
+        let traffic = Distribution.logNormal
+        var n = 0
+        let s = fillSeries(seconds: 960, rate: 1_000, seed: 5, failures: 2, errorType: { _ in
+            n += 1
+            let id = String(n)
+            return "NotFound(id=" + String(repeating: "0", count: 114 - id.count) + id + ")"
+        }) { traffic.sample(&$0) }
+        print("memory per series (\(traffic) around 2 ms, 1,000 calls/s, half failing with a new 128-byte error type each, 16 min): \(footprintBreakdown(s))")
+        #expect(s.errorTypes.named.count == ErrorTypeTable.capacity)
+        #expect(s.errorTypes.named.values.reduce(0, +) + s.errorTypes.other == s.errors)
+        #expect(s.footprintBytes <= 32 * 1024)
     }
 
     /// Not held to the budget: the figures for other rates and spreads, printed for the README.

@@ -51,7 +51,7 @@ extension Store {
     @Test func processes_areAttributedToClientsByPid_andSummedAcrossDevices() async throws {
         let store = Store(configuration: .init(warmup: 0), clock: ManualClock())
         await store.connect(1, pid: 100, service: "ranker", operations: ["predict"])
-        await store.recordGPULoaded(library: "libfake.so", processesFunction: "nvmlDeviceGetComputeRunningProcesses_v3")
+        await store.recordGPULoaded(GPULibrary(path: "libfake.so", processesFunction: "nvmlDeviceGetComputeRunningProcesses_v3"))
         _ = await store.recordGPU(GPUSnapshot(devices: [
             Self.device(0, processes: [GPUProcess(pid: 100, usedBytes: 512 * Self.MiB), GPUProcess(pid: 7, usedBytes: nil)]),
             Self.device(1, processes: [GPUProcess(pid: 100, usedBytes: 256 * Self.MiB)]),
@@ -74,6 +74,60 @@ extension Store {
         #expect(try await store.procs().processes.first?.gpuMemoryBytes == nil)
         _ = await store.recordGPU(GPUSnapshot(devices: [Self.device(0, processes: [])]))
         #expect(try await store.procs().processes.first?.gpuMemoryBytes == 0)
+    }
+
+    /// Issue 17.3: NVML_VALUE_NOT_AVAILABLE is unknown everywhere — null in procs, left out of the
+    /// trend, never "0.0 MiB" in the warning — whether one device or every device withholds it.
+    @Test func memoryNVMLWithholds_staysUnknown_inProcsTrendAndWarning() async throws {
+        let clock = ManualClock()
+        let store = Store(configuration: .init(warmup: 0), clock: clock)
+        await store.connect(1, pid: 100, service: "svc", operations: ["launch"])
+        await store.connect(2, pid: 200, service: "svc", operations: ["launch"])
+        await store.connect(3, pid: 300, service: "other", operations: ["launch"])
+        await store.record(1, durations: [10, 20])
+        await store.record(2, durations: [10])
+        // pid 100: withheld on its only device; 200: known; 300: known on one device, withheld on the other.
+        let round = GPUSnapshot(devices: [
+            Self.device(0, processes: [GPUProcess(pid: 100, usedBytes: nil), GPUProcess(pid: 200, usedBytes: 64 * Self.MiB),
+                                       GPUProcess(pid: 300, usedBytes: 8 * Self.MiB)]),
+            Self.device(1, processes: [GPUProcess(pid: 300, usedBytes: nil)]),
+        ])
+        #expect(round.holdings == [100: GPUHolding(bytes: nil), 200: GPUHolding(bytes: 64 * Self.MiB), 300: GPUHolding(bytes: nil)])
+        _ = await store.recordGPU(round)
+        let procs = try await store.procs().processes
+        #expect(procs.first { $0.pid == 100 }?.gpuMemoryBytes == nil && procs.first { $0.pid == 300 }?.gpuMemoryBytes == nil)
+        #expect(procs.first { $0.pid == 200 }?.gpuMemoryBytes == 64 * Self.MiB)
+        let rows = try await store.stats().operations
+        let one = try #require(rows.first { $0.pid == 100 }?.warnings?.first)
+        let merged = try #require(rows.first { $0.pid == nil && $0.service == "svc" }?.warnings?.first)
+        print(one, merged, separator: "\n")
+        #expect(one.contains("process 100 holds GPU memory (NVML does not say how much)") && !one.contains("MiB"))
+        #expect(merged.contains("2 of its processes hold at least 64.0 MiB of GPU memory (NVML does not say how much for all of them)"))
+        var metrics = PrometheusExposition.render(await store.metricsSnapshot())
+        #expect(metrics.contains("probe_process_gpu_memory_bytes{service=\"svc\",pid=\"200\"} 67108864\n"))
+        #expect(!metrics.contains("probe_process_gpu_memory_bytes{service=\"svc\",pid=\"100\"}"), "unknown is absent, not 0")
+        #expect(!metrics.contains("probe_process_gpu_memory_bytes{service=\"other\",pid=\"300\"}"), "unknown is absent, not 0")
+        // Withheld rounds add nothing to the trend; a known round does.
+        for _ in 0..<5 {
+            clock.advance(seconds: 1)
+            _ = await store.recordGPU(GPUSnapshot(devices: [Self.device(0, processes: [GPUProcess(pid: 100, usedBytes: nil)])]))
+        }
+        clock.advance(seconds: 1)
+        _ = await store.recordGPU(GPUSnapshot(devices: [Self.device(0, processes: [GPUProcess(pid: 100, usedBytes: 5 * Self.MiB)])]))
+        let after = try #require(try await store.procs().processes.first { $0.pid == 100 })
+        #expect(after.gpuMemoryBytes == 5 * Self.MiB && after.gpuTrend == "insufficient_data")
+        metrics = PrometheusExposition.render(await store.metricsSnapshot())
+        #expect(metrics.contains("probe_process_gpu_memory_bytes{service=\"svc\",pid=\"100\"} 5242880\n"))
+    }
+
+    /// A device whose listing had entries probed rejected may hide a client: its memory is unknown, not 0.
+    @Test func rejectedEntries_makeAbsentClientsUnknown_notZero() async throws {
+        let store = Store(configuration: .init(warmup: 0), clock: ManualClock())
+        await store.connect(1, pid: 100, service: "svc", operations: ["op"])
+        var d = Self.device(0, processes: [GPUProcess(pid: 5, usedBytes: Self.MiB)])
+        d.processesRejected = 1
+        _ = await store.recordGPU(GPUSnapshot(devices: [d]))
+        #expect(try await store.procs().processes.first?.gpuMemoryBytes == nil)
     }
 
     @Test func unsynchronisedOperation_ofAGPUProcess_carriesTheWarning_aSynchronisedOneDoesNot() async throws {

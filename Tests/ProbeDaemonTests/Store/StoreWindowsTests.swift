@@ -217,14 +217,16 @@ func row(_ report: StatsReport, pid: Int? = 100, operation: String = "op") throw
     /// (glibc's in-use bytes, which include a few KB of allocator caches: a cross-check only).
     @Test func memoryPerSeries_withEveryWindowFull_isWithinTheBudget() {
         func busySeries(_ pool: [UInt64], _ n: Int) -> Series {
-            let s = Series(key: SeriesKey(service: "svc", pid: Int32(n), operation: "predict"), now: hour)
+            let s = Series(key: SeriesKey(service: "svc", pid: Int32(n), operation: "predict"), now: hour, warmup: 10)
             var k = n * 7_919
             for second in 0..<960 {
-                s.touch(hour + UInt64(second) * 1_000_000_000 + 250_000_000)
+                let now = hour + UInt64(second) * 1_000_000_000 + 250_000_000
+                s.touch(now)
                 for _ in 0..<1_000 {
                     k = (k &+ 40_503) & 65_535
                     let failed = k % 100 == 0
-                    s.add(duration: pool[k], failed: failed, warmupLimit: 10)
+                    s.add(EventRecord(operationID: 0, flags: failed ? .failed : [], startNanoseconds: now, durationNanoseconds: pool[k]),
+                          second: now / 1_000_000_000)
                     if failed { s.addError(named: k % 200 == 0 ? "Model.Timeout" : "Model.OOM") }
                 }
             }

@@ -4,7 +4,8 @@
 /// calls past the tracked items values: their warm-up calls can never be displaced any more, as
 /// no call of theirs will arrive).
 extension WarmupFilter {
-    /// One set of warm-up calls (the whole series', or one items value's), in no particular order.
+    /// One set of warm-up calls (the whole series', or one items value's): `parts` gives them
+    /// earliest-started first (ties: earliest arrived), `init(parts:limit:)` takes any order.
     package struct CallsParts: Sendable {
         package var calls: [Call]
         /// No call is admitted without displacing one (the set reached its limit).
@@ -62,7 +63,7 @@ extension WarmupFilter {
 }
 
 extension WarmupFilter.Calls {
-    var parts: WarmupFilter.CallsParts { WarmupFilter.CallsParts(calls: heap, full: full) }
+    var parts: WarmupFilter.CallsParts { WarmupFilter.CallsParts(calls: heap.sorted { $1.isLater(than: $0) }, full: full) }
 
     /// The set `parts` describes, under `limit`: the earliest-started `limit` of its calls (ties:
     /// the earliest arrived), rebuilt as a heap.

@@ -70,4 +70,33 @@ import Testing
         #expect(CompactHistogram(validating: bytes + [0xF9] + [UInt8](repeating: 0xFF, count: 9)) == nil)
         #expect(CompactHistogram(validating: bytes + [0xF9] + [UInt8](repeating: 0xFF, count: 3)) == nil)
     }
+
+    @Test func aCountInASlotNoValueFallsIn_isRefused() throws {
+        // The spare slot of a power of two without an exact `le` edge (39 slots, 38 buckets).
+        let spare = try #require((Histogram.smallBuckets...Histogram.maxIndex - 1).first { Histogram.index(of: Histogram.bounds(of: $0).low) != $0 })
+        let below = Histogram.bounds(of: spare - 1).low, above = Histogram.bounds(of: spare + 1).low
+        var h = Histogram()
+        h.record(below)
+        h.record(above)
+        #expect(CompactHistogram(validating: CompactHistogram(h).encodedBytes) != nil)
+        h.cover(spare, spare)
+        h.addToBucket(spare, 1)
+        h.mergeSummary(count: 1, min: above, max: above, sum: UInt128(above))
+        #expect(CompactHistogram(validating: CompactHistogram(h).encodedBytes) == nil)
+    }
+
+    @Test func aSumOutsideCountTimesMinAndMax_isRefused_alsoPast64Bits() {
+        for (value, count) in [(UInt64(5_000), UInt64(3)), (UInt64.max - 7, UInt64(5))] {
+            var h = Histogram()
+            h.record(value, count: count)
+            #expect(CompactHistogram(validating: CompactHistogram(h).encodedBytes) != nil)
+            for wrong in [h.sum - 1, h.sum + 1, 0] {
+                var bad = Histogram()
+                bad.cover(Histogram.index(of: value), Histogram.index(of: value))
+                bad.addToBucket(Histogram.index(of: value), count)
+                bad.mergeSummary(count: count, min: value, max: value, sum: wrong)
+                #expect(CompactHistogram(validating: CompactHistogram(bad).encodedBytes) == nil, "\(value) × \(count), sum \(wrong)")
+            }
+        }
+    }
 }

@@ -32,7 +32,7 @@ func exercise(_ image: StateImage) {
                 let f = windows.figures(seconds: seconds, totals: totals, latency: true)
                 _ = f.latency.quantiles(quantiles)
                 _ = f.latency.mean
-                precondition(f.errorTypes.count <= s.errorTypes.count)
+                precondition(f.errorTypes.count <= Int(ErrorTypeTable.otherSlot) + 1)
             }
             let lifetime = windows.lifetimeLatency
             _ = lifetime.quantiles(quantiles)
@@ -40,9 +40,23 @@ func exercise(_ image: StateImage) {
             _ = lifetime.buckets()
         }
         // Fold the series into a copy of itself, as retirement folds processes into an aggregate.
+        var table = s.errorTypes
         var folded = s.windows
-        folded.absorb(s.windows, typeMap: s.errorTypes.indices.map { UInt32($0) })
-        _ = folded.figures(seconds: 900, totals: totals, latency: true).latency.quantiles(quantiles)
+        let (typeMap, reassigned) = table.absorb(s.errorTypes)
+        for slot in reassigned { folded.reassignErrorType(slot) }
+        folded.absorb(s.windows, typeMap: typeMap)
+        let f = folded.figures(seconds: 900, totals: totals, latency: true)
+        _ = f.latency.quantiles(quantiles)
+        let lifetime = table.lifetime
+        precondition(lifetime.named.values.reduce(0, &+) &+ lifetime.other
+                     == s.errorTypes.lifetime.named.values.reduce(0, &+) &* 2 &+ s.errorTypes.lifetime.other &* 2)
+        // The warm-up calls under several --warmup settings, offered more calls.
+        for limit in [0, 1, 10, 100] {
+            guard var warm = WarmupFilter(parts: s.warmupCalls, limit: limit) else { fatalError("warm-up parts the decoder accepted are refused") }
+            for i in 0..<20 {
+                _ = warm.offer(WarmupFilter.Call(start: UInt64(i) &* 977, duration: 5, arrival: s.calls &+ UInt64(i), items: UInt32(i % 3), failed: false))
+            }
+        }
         var items = s.items
         items.absorb(s.items)
         _ = items.recent(seconds: 60, nowSecond: now / 1_000_000_000)

@@ -68,7 +68,22 @@ extension Store {
     }
 }
 
+extension Store {
+    func warmupUntracked(of key: SeriesKey) -> UInt64? { series[key]?.warmupUntracked }
+}
+
 @Suite struct StateFileTests {
+    /// Each series record of `image` as the file encodes it, by key.
+    static func seriesBytes(_ image: StateImage) -> [String: [UInt8]] {
+        var out: [String: [UInt8]] = [:]
+        for r in image.series {
+            var w = StateWriter()
+            StateFile.encode(r, into: &w)
+            out["\(r.service)/\(r.pid)/\(r.operation)"] = w.bytes
+        }
+        return out
+    }
+
     /// What moves with the moment a report is asked for, or is read afresh after a restart: a
     /// restored process is not connected until it comes back (rates over its whole window), and
     /// GPU warnings come from NVML's next round.
@@ -88,6 +103,22 @@ extension Store {
         #expect(summary.shiftSeconds == 0 && summary.series == 3 && summary.retiredSeries == 2 && summary.connections == 2)
         let d = differences(try await store.comparableRows(), try await restored.comparableRows())
         #expect(d.isEmpty, "\(d.prefix(10))")
+        // Every series field, as the file holds it: flags, error types with their slots, weights
+        // and other, warm-up calls (per items value, and those past the values tracked), items
+        // and memory deltas with their 128-bit sums, every window slice, the lifetime histogram.
+        let (saved, again) = (Self.seriesBytes(await store.stateImage()), Self.seriesBytes(await restored.stateImage()))  // both touched alike above
+        let differing = saved.keys.filter { again[$0] != saved[$0] }.sorted().map { key in
+            "\(key) from byte \(Array(zip(saved[key]!, again[key] ?? [])).firstIndex { $0.0 != $0.1 } ?? min(saved[key]!.count, again[key]?.count ?? 0))"
+        }
+        #expect(saved.keys.sorted() == again.keys.sorted() && differing.isEmpty, "\(differing)")
+        let records = image.series
+        #expect(records.contains { $0.flags.contains(.noDeviceWork) } && records.contains { $0.flags.contains(.warmupPerItems) })
+        #expect(records.contains { !$0.warmupCalls.byItems.isEmpty && $0.warmupCalls.untrackedCalls > 0 })
+        #expect(records.contains { !$0.warmupCalls.whole.calls.isEmpty && $0.warmupCalls.whole.full })
+        #expect(records.contains { $0.memory.totalBytes > Int128(UInt64.max) && $0.items.parts.countedNanoseconds > UInt128(UInt64.max) })
+        #expect(records.contains { $0.windows.lifetimeLatency.sum > UInt128(UInt64.max) && $0.errorTypes.names.count >= 5 })
+        #expect(await restored.flags(of: .retired(service: "svc", operation: "predict")) == [])
+        #expect(await restored.warmupUntracked(of: .retired(service: "svc", operation: "embed")) ?? 0 > 0)
         #expect(await restored.slowJSON(operation: nil) == store.slowJSON(operation: nil))
         #expect(await restored.errorsJSON(operation: nil) == store.errorsJSON(operation: nil))
         #expect(try await restored.comparableProcs() == store.comparableProcs())

@@ -16,9 +16,12 @@ failed=""
 # step DESCRIPTION COMMAND...: runs COMMAND with its output in the log; false when it fails.
 step() {
     local what=$1; shift
+    local began=$SECONDS rc=0
     echo "test.sh: $what" >&2
     echo "=== test.sh: $what: $*" >> "$log"
-    "$@" >> "$log" 2>&1
+    "$@" >> "$log" 2>&1 || rc=$?
+    echo "test.sh:   ... $((SECONDS - began)) s" >&2
+    return $rc
 }
 
 # The lines of the log from the last step that say what went wrong.

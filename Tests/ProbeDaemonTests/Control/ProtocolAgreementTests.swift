@@ -3,6 +3,7 @@ import ProbeControl
 @testable import ProbePosix
 import ProbeStatistics
 import ProbeWire
+import ProbeTestKit
 import Testing
 @testable import ProbeDaemon
 
@@ -69,13 +70,15 @@ import Testing
         #expect(!section.isEmpty, "PROTOCOL.md has no **Control commands.** paragraph before §7")
         let store = await ProtocolAgreementTests.busyStore()
         let server = ControlServer(store: store, log: Log())
+        // answer() waits on the store as the control thread does: from a thread of its own.
+        let answered = try await onOwnThread {
+            [server.answer("{\"command\":\"ping\"}", peer: PeerCredentials(pid: 1, uid: 0, gid: 0)),
+             server.answer("{\"command\":\"reset\"}", peer: PeerCredentials(pid: 1, uid: 0, gid: 0), mayChangeState: true)]
+        }
         let answers = [
             await store.statsJSON(window: .oneMinute), await store.statusJSON(pid: 1), await store.procsJSON(), await store.gpuJSON(),
             await store.slowJSON(operation: nil), await store.errorsJSON(operation: nil), server.thresholdsJSON(),
-            server.answer("{\"command\":\"ping\"}", peer: PeerCredentials(pid: 1, uid: 0, gid: 0)),
-            server.answer("{\"command\":\"reset\"}", peer: PeerCredentials(pid: 1, uid: 0, gid: 0), mayChangeState: true),
-            ControlServer.errorJSON("x"),
-        ]
+        ] + answered + [ControlServer.errorJSON("x")]
         var all = Set<String>()
         for text in answers { ProtocolAgreementTests.keys(try JSONSerialization.jsonObject(with: Data(text.utf8)), into: &all) }
         #expect(all.count > 100)
@@ -83,9 +86,9 @@ import Testing
         #expect(missing.isEmpty, "keys probed sends that PROTOCOL.md §6 does not name: \(missing)")
     }
 
-    @Test func everyCommandProbedKnows_isInTheDocumentsTable() {
-        let answer = ControlServer(store: Store(), log: Log())
-            .answer("{\"command\":\"no-such-command\"}", peer: PeerCredentials(pid: 1, uid: 0, gid: 0))
+    @Test func everyCommandProbedKnows_isInTheDocumentsTable() async throws {
+        let server = ControlServer(store: Store(), log: Log())
+        let answer = try await onOwnThread { server.answer("{\"command\":\"no-such-command\"}", peer: PeerCredentials(pid: 1, uid: 0, gid: 0)) }
         let known = answer.components(separatedBy: "knows ").last?.split(separator: "\"").first ?? ""
         let commands = known.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         #expect(commands.count >= 10, "\(answer)")

@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import ProbePosix
 import ProbeWire
+import ProbeTestKit
 import Testing
 @testable import ProbeDaemon
 
@@ -11,7 +12,13 @@ import Testing
 /// the name tables of many connections used to add up without bound. All open connections'
 /// names are now held to one budget; a DEFINE past it is refused and its connection closed.
 @Suite struct IngestNameBudgetTests {
-    @Test func namesPastTheBudget_areRefused_andAClosedConnectionGivesTheirBytesBack() throws {
+    /// On a thread of its own: `handle` submits to the store feed and waits when it is full, as
+    /// the ingest thread does (see `onOwnThread`).
+    @Test func namesPastTheBudget_areRefused_andAClosedConnectionGivesTheirBytesBack() async throws {
+        try await onOwnThread { try Self.namesPastTheBudget() }
+    }
+
+    static func namesPastTheBudget() throws {
         let dir = NSTemporaryDirectory() + "probe-names-" + UUID().uuidString.prefix(8)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }

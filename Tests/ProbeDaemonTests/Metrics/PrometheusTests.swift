@@ -119,8 +119,10 @@ import Testing
         let store = Store(configuration: .init(warmup: 0), clock: clock)
         for c in 0..<64 { await store.connect(ConnectionID(c + 1), pid: Int32(2000 + c), service: "svc", operations: ["op"]) }
         for second in 0..<300 as Range<UInt64> {
-            _ = await store.recordMemorySamples((0..<64).map { c in
-                (ConnectionID(c + 1), ProcStatus(rssBytes: (100 + second * UInt64(c % 3)) << 20, peakBytes: 400 << 20, anonBytes: 50 << 20))
+            _ = await store.recordMemorySamples((0..<64).map { (c: Int) -> (ConnectionID, ProcStatus) in
+                let growth: UInt64 = second * UInt64(c % 3)  // MiB: pid 2001 grows 1 MiB/s
+                let status = ProcStatus(rssBytes: (100 + growth) << 20, peakBytes: 400 << 20, anonBytes: (50 + growth) << 20)
+                return (ConnectionID(c + 1), status)
             })
             clock.advance(seconds: 1)
         }

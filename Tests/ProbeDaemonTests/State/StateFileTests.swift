@@ -269,6 +269,8 @@ extension Store {
 
     // MARK: Files
 
+    /// The keeper waits on the store (`Store.blocking`) as its thread does: from threads of their
+    /// own here (see `onOwnThread`).
     @Test func keeper_savesAtomically_loadsBack_andMovesABadFileAside() async throws {
         let dir = NSTemporaryDirectory() + "probe-state-" + UUID().uuidString.prefix(8)
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -276,7 +278,7 @@ extension Store {
         let store = await richStore(clock: clock)
         let keeper = StateKeeper(store: store, directory: dir + "/nested", interval: 60_000_000_000, log: Log(level: .error),
                                  thresholds: { ["predict": 50_000_000] })
-        #expect(keeper.save())
+        #expect(try await onOwnThread { keeper.save() })
         let path = dir + "/nested/state"
         let attributes = try FileManager.default.attributesOfItem(atPath: path)
         #expect((attributes[.posixPermissions] as? Int) == 0o600)
@@ -285,7 +287,7 @@ extension Store {
 
         let fresh = Store(configuration: .init(warmup: 3), clock: ManualClock(clock.now()))
         let loader = StateKeeper(store: fresh, directory: dir + "/nested", interval: 60_000_000_000, log: Log(level: .error), thresholds: { [:] })
-        #expect(loader.load() == [StateImage.Threshold(operation: "predict", nanoseconds: 50_000_000)])
+        #expect(try await onOwnThread { loader.load() } == [StateImage.Threshold(operation: "predict", nanoseconds: 50_000_000)])
         #expect(differences(try await fresh.comparableRows(), try await store.comparableRows()).isEmpty)
 
         // A damaged file: refused, moved aside, and the next start finds none.
@@ -293,7 +295,8 @@ extension Store {
         bytes[bytes.count - 3] ^= 0xFF
         try bytes.write(to: URL(fileURLWithPath: path))
         let empty = Store(configuration: .init(warmup: 3), clock: ManualClock(clock.now()))
-        #expect(StateKeeper(store: empty, directory: dir + "/nested", interval: 1, log: Log(level: .error), thresholds: { [:] }).load().isEmpty)
+        let refuser = StateKeeper(store: empty, directory: dir + "/nested", interval: 1, log: Log(level: .error), thresholds: { [:] })
+        #expect(try await onOwnThread { refuser.load() }.isEmpty)
         #expect(try await empty.status().series == 0)
         let names = try FileManager.default.contentsOfDirectory(atPath: dir + "/nested")
         #expect(names.count == 1 && names[0].hasPrefix("state.bad-") && names[0].hasSuffix("Z"))

@@ -86,7 +86,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["ProbeControl", "ProbeWire", "ProbePosix", "ProbeClient", "ProbeTestKit", "ProbeCLI"]
+            dependencies: ["ProbeControl", "ProbeWire", "ProbePosix", "ProbeClient", "ProbeTestKit", "ProbeStatistics", "ProbeCLI"]
         ),
     ]
 )

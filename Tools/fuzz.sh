@@ -1,27 +1,29 @@
 #!/usr/bin/env bash
 # Runs one libFuzzer target (or all of them) for a while.
 #
-#   Tools/fuzz.sh TARGET SECONDS     TARGET: wire | control | http | store | all
+#   Tools/fuzz.sh TARGET SECONDS     TARGET: wire | control | http | state | store | all
 #
 # Targets, one per parser that reads bytes a peer controls, and one for the whole ingest path:
 #   wire     WireDecoder.decode            (Sources/ProbeWire: ingest and control sockets)
 #   control  ControlRequest.parse + args   (Sources/ProbeDaemon/Control/ControlRequest.swift: probectl's JSON)
 #   http     HTTPRequestHead.endOfHead/route (Sources/ProbeDaemon/Metrics/HTTPRequestHead.swift: /metrics)
+#   state    StateFile.decode and what reads its values (Sources/ProbeDaemon/State/: probed's state file)
 #   store    client messages decoded, checked, logged and applied to a Store, then every report,
 #            the metrics and probectl's tables rendered (Tools/fuzz/StoreFuzz.swift says how)
 #
 # Each is built with `swiftc -sanitize=fuzzer,address -parse-as-library -O` from the parser's own
-# sources and a small entry file in Tools/fuzz/, into .build-fuzz/ (ignored); `store` builds the
-# daemon's modules one by one as SwiftPM would (C targets with clang), the entry file inside
-# ProbeDaemon. Seeds: the protocol vectors (Protocol/vectors/*.hex) for wire,
-# Tools/fuzz/seeds/TARGET/ for the others. The working
+# sources and a small entry file in Tools/fuzz/, into .build-fuzz/ (ignored); `state` compiles its
+# modules' sources (ProbeStatistics, ProbeWire and the daemon's state files) as one module, their
+# `import` lines dropped; `store` builds the daemon's modules one by one as SwiftPM would (C
+# targets with clang), the entry file inside ProbeDaemon. Seeds: the protocol vectors
+# (Protocol/vectors/*.hex) for wire, Tools/fuzz/seeds/TARGET/ for the others. The working
 # corpus grows in .build-fuzz/corpus-TARGET/ and is kept between runs. A crash leaves its input as
 # .build-fuzz/crash-TARGET-*; turn it into a regression vector or test together with the fix.
 # SWIFT_BACKTRACE=enable=no: Swift's crash handler would otherwise trip ASan and can hang.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { echo "usage: Tools/fuzz.sh wire|control|http|store|all SECONDS" >&2; exit 2; }
+usage() { echo "usage: Tools/fuzz.sh wire|control|http|state|store|all SECONDS" >&2; exit 2; }
 [ $# -eq 2 ] || usage
 target=$1 seconds=$2
 [[ "$seconds" =~ ^[0-9]+$ ]] || usage
@@ -34,6 +36,10 @@ sources() {
         wire) echo Sources/ProbeWire/*.swift Tools/fuzz/WireDecoderFuzz.swift ;;
         control) echo Sources/ProbeDaemon/Control/ControlRequest.swift Tools/fuzz/ControlRequestFuzz.swift ;;
         http) echo Sources/ProbeDaemon/Metrics/HTTPRequestHead.swift Sources/ProbeDaemon/StringTrimming.swift Tools/fuzz/HTTPRequestFuzz.swift ;;
+        state) echo Sources/ProbeStatistics/*.swift Sources/ProbeWire/*.swift Sources/ProbeDaemon/State/CRC32C.swift \
+               Sources/ProbeDaemon/State/StateBytes.swift Sources/ProbeDaemon/State/StateImage.swift \
+               Sources/ProbeDaemon/State/StateFile.swift Sources/ProbeDaemon/Store/CallEntry.swift \
+               Sources/ProbeDaemon/Store/Series.swift Sources/ProbeDaemon/Memory/ProcStatus.swift Tools/fuzz/StateFileFuzz.swift ;;
         store) find Sources/ProbeWire Sources/ProbePosix Sources/ProbeStatistics Sources/ProbeControl Sources/ProbeCLI \
                     Sources/ProbeDaemon Sources/CProbeSys Sources/CNVML -name '*.swift' -o -name '*.[ch]' | sort
                echo Tools/fuzz/StoreFuzz.swift ;;
@@ -46,6 +52,7 @@ maxlen() {
         wire) echo 65536 ;;     # WireProtocol.maxMessageBytes (+ bigger is refused as oversized)
         control) echo 4200 ;;   # a CONTROL_REQUEST carries at most 4096 bytes of text
         http) echo 9000 ;;      # the request head is refused past 8192 bytes
+        state) echo 65536 ;;    # a state of a few series; the seeds are a few KiB
         store) echo 262144 ;;   # a script of several messages
     esac
 }
@@ -62,6 +69,15 @@ build() {
         echo "fuzz.sh: building $t" >&2
         if [ "$t" = store ]; then
             build_store "$bin"
+        elif [ "$t" = state ]; then
+            # One module from several: copies without their imports of each other.
+            rm -rf "$out/src-$t" && mkdir -p "$out/src-$t"
+            for f in $(sources "$t"); do
+                sed -E '/^import (ProbeStatistics|ProbeWire)$/d' "$f" > "$out/src-$t/$(echo "$f" | tr / _)"
+            done
+            # shellcheck disable=SC2046
+            swiftc -sanitize=fuzzer,address -parse-as-library -O -package-name probe -module-name "Fuzz_$t" \
+                $(ls "$out/src-$t"/*.swift) -o "$bin"
         else
             # shellcheck disable=SC2046
             swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name "Fuzz_$t" \
@@ -132,7 +148,7 @@ run() {
 }
 
 if [ "$target" = all ]; then
-    for t in wire control http store; do run "$t"; done
+    for t in wire control http state store; do run "$t"; done
 else
     run "$target"
 fi

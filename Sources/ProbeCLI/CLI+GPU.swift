@@ -43,7 +43,7 @@ extension CLI {
 
     /// Footnotes for `probectl stats`: the warnings of each operation, marked `!` in the table.
     static func warningNotes(_ s: StatsReport) -> String {
-        let notes = s.operations.filter { $0.pid == nil && !($0.warnings ?? []).isEmpty }
+        let notes = s.operations.filter { $0.pid == nil && $0.merged != false && !($0.warnings ?? []).isEmpty }
             .flatMap { r in r.warnings!.map { "! \(r.service) \(r.operation): \($0)".escapingControlCharacters() } }
         return notes.isEmpty ? "" : "\n" + notes.joined(separator: "\n")
     }

@@ -215,6 +215,12 @@ public enum CLI {
         if s.upToDate == false {
             lines.append("probed is behind its clients: messages they queued before this request are not counted yet")
         }
+        if let retired = s.retiredProcesses, retired > 0 {
+            lines.append("\(retired) exited processes folded into \(s.retiredSeries ?? 0) retired series (after \(Format.uptime(s.exitedRetentionNs ?? 0)) gone)")
+        }
+        if let dir = s.stateDir {
+            lines.append("state kept in \(dir)" + (s.stateSavedAgoNs.map { ", last saved \(Format.uptime($0)) ago" } ?? ", not saved yet"))
+        }
         if let refused = s.seriesRefused, refused > 0 {
             lines.append("\(refused) new series refused (probed holds at most --max-series \(s.maxSeries ?? 0)); \(s.eventsRefused ?? 0) of their events counted, not measured")
         }
@@ -266,12 +272,13 @@ public enum CLI {
                 + (slow ? [r.slowCalls.map(String.init) ?? "-"] : [])
                 + (memory == nil ? [] : memoryCells(r))
         }
-        let merged = s.operations.filter { $0.pid == nil }
+        // A null pid is the merged row, or (merged false) the retired row of the processes gone.
+        let merged = s.operations.filter { $0.pid == nil && $0.merged != false }
         for m in merged {
-            let members = s.operations.filter { $0.pid != nil && $0.service == m.service && $0.operation == m.operation }
-            t.add(cells(m, pid: members.count == 1 ? String(members[0].pid!) : "all"))
+            let members = s.operations.filter { ($0.pid != nil || $0.merged == false) && $0.service == m.service && $0.operation == m.operation }
+            t.add(cells(m, pid: members.count == 1 ? pidCell(members[0]) : "all"))
             if members.count > 1 {
-                for p in members { t.add(cells(p, pid: String(p.pid!), indent: true)) }
+                for p in members { t.add(cells(p, pid: pidCell(p), indent: true)) }
             }
         }
         let (lines, hidden) = t.fitted(width: width)
@@ -296,6 +303,11 @@ public enum CLI {
         guard let items = r.items, items > 0, r.meanPerItemNs != nil else { return false }
         if let lifetimeCalls = r.lifetimeCalls { return items != lifetimeCalls }
         return r.window == StatsWindow.all.rawValue ? items != r.calls : true
+    }
+
+    /// A series row's pid; for the retired aggregate, how many processes gone it holds.
+    static func pidCell(_ r: OperationRow) -> String {
+        r.pid.map(String.init) ?? "\(r.retiredProcesses ?? r.processes) exited"
     }
 
     static func row(_ r: OperationRow, pid: String, lifetimeP99: Bool, indent: Bool = false) -> [String] {

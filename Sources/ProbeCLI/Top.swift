@@ -163,7 +163,7 @@ public enum Top {
 
     /// The screen's lines: at most `height` (nil: all) and `width` (nil: any) characters each.
     public static func render(stats: StatsReport, procs: ProcsReport?, sort: Sort, width: Int?, height: Int?, title: String) -> [String] {
-        var ops = stats.operations.filter { $0.pid == nil }
+        var ops = stats.operations.filter { $0.pid == nil && $0.merged != false }
         switch sort {
         case .calls: ops.sort { ($0.ratePerS, $1.operation) > ($1.ratePerS, $0.operation) }
         case .p99: ops.sort { ($0.p99Ns ?? 0, $1.operation) > ($1.p99Ns ?? 0, $0.operation) }

@@ -5,8 +5,10 @@ public enum Schema {
     public static let version = 1
 }
 
-/// One row of `probectl stats --json`: a series (service, pid, operation) or, with `pid` null,
-/// the merge of one (service, operation) across processes, over one window.
+/// One row of `probectl stats --json`, over one window: a process's series (service, pid,
+/// operation); with `pid` null and `merged` true, the merge of one (service, operation) across
+/// its processes; with `pid` null and `merged` false, its retired aggregate: the processes gone,
+/// folded (`retired_processes` of them).
 public struct OperationRow: Codable, Sendable, Equatable {
     public var service: String
     public var pid: Int?
@@ -29,6 +31,12 @@ public struct OperationRow: Codable, Sendable, Equatable {
     public var errorTypes: [String: UInt64]
     /// Processes merged into this row (1 for a series row).
     public var processes: Int
+    /// Of `processes`, those gone and folded into the retired aggregate (0 for a series row);
+    /// nil from a probed that predates retirement.
+    public var retiredProcesses: Int?
+    /// True for the row merged across processes; nil from a probed that predates retirement
+    /// (there, a null `pid` means merged).
+    public var merged: Bool?
     /// The time the figures cover: the window, or less where the series began later.
     public var spanNs: UInt64
     /// p99 since the series began, to compare a window's p99 with.
@@ -99,6 +107,14 @@ public struct StatusReport: Codable, Sendable {
     /// False when probed was behind its clients: messages they queued before the request were not
     /// yet applied, and the figures leave them out (absent from daemons before it existed).
     public var upToDate: Bool?
+    /// Retired aggregates among `series`, processes folded into them, how long a process gone
+    /// stays listed, and the state directory with the age of its last save (absent from daemons
+    /// before they existed; `state_dir` null: none).
+    public var retiredSeries: Int?
+    public var retiredProcesses: UInt64?
+    public var exitedRetentionNs: UInt64?
+    public var stateDir: String?
+    public var stateSavedAgoNs: UInt64?
     /// `--max-clients` as in force, and the connections refused at it or at the descriptor limit.
     public var maxClients: Int?
     public var connectionsRefused: UInt64?

@@ -110,6 +110,10 @@ public enum Daemon {
         if let asked = ingest.limits.lowered {
             log.warning("--max-clients \(asked) is more than the descriptor limit (\(ConnectionLimits.descriptorLimit())) leaves room for: serving at most \(ingest.limits.maxClients) clients (raise LimitNOFILE to serve more)")
         }
+        // The state of the last run, before any client is served (ingest starts below).
+        let keeper = StateKeeper(store: store, directory: options.effectiveStateDirectory, interval: options.stateInterval, log: log,
+                                 thresholds: { [thresholds = ingest.thresholds] in thresholds.all })
+        for t in keeper.load() { ingest.thresholds.set(t.operation, nanoseconds: t.nanoseconds) }
         var metrics: MetricsServer? = nil
         if let address = options.metricsAddress {
             do {
@@ -124,6 +128,7 @@ public enum Daemon {
         }
         Task.detached { await feed.drain(into: store) }
         startThread("ingest", log: log) { ingest.run() }
+        keeper.start(log: log)
         MemorySampler(store: store, interval: options.memory.sampleInterval, log: log).start()
         GPUSampler(store: store, interval: options.memory.sampleInterval, libraryPath: options.nvmlLibrary, log: log).start()
         let who = Daemon.allowedClients(uid: geteuid(), group: options.allowGroup.map { "\($0)" })
@@ -144,7 +149,8 @@ public enum Daemon {
                 reload(&settings, running: &options, log: log, notifier: notifier)
                 continue
             }
-            shutdown(signal: received, path: path, listenFD: listenFD, ownsSocket: activated == nil, ingest: ingest, log: log, notifier: notifier)
+            shutdown(signal: received, path: path, listenFD: listenFD, ownsSocket: activated == nil, ingest: ingest, keeper: keeper,
+                     log: log, notifier: notifier)
         }
     }
 

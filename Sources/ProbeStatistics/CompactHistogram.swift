@@ -13,7 +13,7 @@ package struct CompactHistogram: Sendable {
     /// skipped since the previous run's end, the first from the lowest), Elias-gamma length, then
     /// `length` Rice-coded zigzag differences from `CountPredictor`'s guess (a lone empty bucket
     /// inside a run counts as a 0).
-    private(set) var bytes: [UInt8] = []
+    var bytes: [UInt8] = []
 
     package init() {}
 
@@ -185,7 +185,7 @@ package struct CompactHistogram: Sendable {
     }
 
     @inline(__always)
-    private static func unzigzag(_ z: UInt64, _ previous: UInt64) -> UInt64 {
+    static func unzigzag(_ z: UInt64, _ previous: UInt64) -> UInt64 {
         z & 1 == 0 ? previous &+ (z >> 1) : previous &- ((z >> 1) + 1)
     }
 

@@ -68,31 +68,32 @@ package struct ErrorTypeTable: Sendable {
     package static let otherSlot = UInt32(capacity)
 
     /// By slot.
-    package private(set) var names: [String] = []
+    package internal(set) var names: [String] = []
     /// Failures of each slot's type since it took the slot.
-    package private(set) var counts: [UInt64] = []
+    package internal(set) var counts: [UInt64] = []
     /// Space-Saving's estimate for each slot: its count plus what it inherited.
-    private var weights: [UInt64] = []
-    private var slots: [String: UInt32] = [:]
+    var weights: [UInt64] = []
+    var slots: [String: UInt32] = [:]
     /// Failures not counted in a slot: of types that lost theirs.
-    package private(set) var other: UInt64 = 0
+    package internal(set) var other: UInt64 = 0
 
     package init() {}
 
     /// Counts one failure of `name`; returns its slot, and whether it took that slot from
     /// another type just now (the windows then move what they hold of the slot to `otherSlot`).
-    package mutating func record(_ name: String) -> (slot: UInt32, replaced: Bool) {
+    /// `count` failures at once (a fold): Space-Saving's weighted form, the same as `count` calls.
+    package mutating func record(_ name: String, count: UInt64 = 1) -> (slot: UInt32, replaced: Bool) {
         if let s = slots[name] {
-            counts[Int(s)] &+= 1
-            weights[Int(s)] &+= 1
+            counts[Int(s)] &+= count
+            weights[Int(s)] &+= count
             return (s, false)
         }
         if names.count < ErrorTypeTable.capacity {
             let s = UInt32(names.count)
             slots[name] = s
             names.append(name)
-            counts.append(1)
-            weights.append(1)
+            counts.append(count)
+            weights.append(count)
             return (s, false)
         }
         // The lightest slot (the first of equals: the longest held) goes to the newcomer.
@@ -102,8 +103,8 @@ package struct ErrorTypeTable: Sendable {
         slots[names[m]] = nil
         slots[name] = UInt32(m)
         names[m] = name
-        counts[m] = 1
-        weights[m] &+= 1
+        counts[m] = count
+        weights[m] &+= count
         return (UInt32(m), true)
     }
 

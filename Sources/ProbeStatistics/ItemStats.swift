@@ -15,8 +15,8 @@ public struct ItemStats: Sendable {
     @usableFromInline var openSecond: UInt64 = .max
     @usableFromInline var openItems: UInt64 = 0
     /// Closed seconds: items per slot (second % 60) and the second each slot holds.
-    private var perSecond: [UInt64] = []
-    private var stamps: [UInt64] = []
+    var perSecond: [UInt64] = []
+    var stamps: [UInt64] = []
 
     package init() {}
 

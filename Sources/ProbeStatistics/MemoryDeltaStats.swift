@@ -12,6 +12,21 @@ public struct MemoryDeltaStats: Sendable, Equatable {
 
     package init() {}
 
+    /// Deltas as a state file keeps them; nil unless `add` could have left them: a count of 0
+    /// with no figures, or a sum that `count` deltas of at most `maxBytes` can make.
+    package init?(count: UInt64, totalBytes: Int128, maxBytes: Int64) {
+        if count == 0 {
+            guard totalBytes == 0 && maxBytes == .min else { return nil }
+        } else {
+            // Both products fit: |Int64| × UInt64 < 2^127.
+            let n = Int128(count)
+            guard totalBytes <= Int128(maxBytes) * n, totalBytes >= Int128(Int64.min) * (n - 1) + Int128(maxBytes) else { return nil }
+        }
+        self.count = count
+        self.totalBytes = totalBytes
+        self.maxBytes = maxBytes
+    }
+
     @inlinable @inline(__always)
     public mutating func add(_ delta: Int64) {
         count &+= 1

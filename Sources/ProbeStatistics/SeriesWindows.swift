@@ -64,21 +64,21 @@ public struct SeriesWindows: Sendable {
     package static let horizon: UInt64 = 900
 
     /// The second the open slice covers.
-    package private(set) var second: UInt64
+    package internal(set) var second: UInt64
     /// Latency of the counted calls of the open second; `record` goes straight here.
     package var open = Histogram()
     /// Failures of the open second by error-type slot (`ErrorTypeTable`).
     package var openErrorTypes: [UInt64] = []
     /// By slot: the second from which the slot counts its present type (see `reassignErrorType`).
     /// Slices that began earlier counted it for a type that has since lost the slot.
-    private var errorTypeSince: [UInt64] = []
+    var errorTypeSince: [UInt64] = []
     /// The series' totals when the open second began.
-    private var openedAt = Totals()
+    package internal(set) var openedAt = Totals()
     /// Closed slices, oldest first: 1 min slices, then 10 s slices, then 1 s slices.
-    package private(set) var slices: [Slice] = []
+    package internal(set) var slices: [Slice] = []
     /// Latency of every closed second, for the lifetime figures: merged in once a second, kept
     /// compact because it spans every value the series has seen.
-    package private(set) var closed = CompactHistogram()
+    package internal(set) var closed = CompactHistogram()
     /// How many times a touch found a new second and rotated (instrumentation for tests).
     package private(set) var rotations: UInt64 = 0
 

@@ -116,9 +116,9 @@ public struct WarmupFilter: Sendable {
     /// Keep warm-up per items value (DEFINE's `warmup_per_items`); applies to calls offered after it is set.
     @usableFromInline package var perItems = false
     @usableFromInline var whole: Calls
-    package private(set) var byItems: [UInt32: Calls] = [:]
+    package internal(set) var byItems: [UInt32: Calls] = [:]
     /// Calls whose items value came after `maxItemsValues` others: measured without a warm-up of their own.
-    package private(set) var untrackedCalls: UInt64 = 0
+    package internal(set) var untrackedCalls: UInt64 = 0
 
     package init(limit: Int) {
         self.limit = max(0, limit)

@@ -92,9 +92,11 @@ class Daemon:
         return rows[-1]
 
     def stats(self, service: str, operation: str, pid: Optional[int] = None) -> Dict[str, Any]:
-        """The lifetime stats row of (service, operation) for `pid`, or the merged row (pid None)."""
+        """The lifetime stats row of (service, operation) for `pid`, or the merged row (pid None;
+        the retired row of exited processes has pid None too, and `merged` false)."""
         rows = [r for r in self.json("stats")["operations"]
-                if r["service"] == service and r["operation"] == operation and r["pid"] == pid]
+                if r["service"] == service and r["operation"] == operation and r["pid"] == pid
+                and (pid is not None or r.get("merged", True))]
         assert len(rows) == 1, f"expected one row for {service}/{operation} pid {pid}, got {rows}"
         return rows[0]
 

@@ -52,12 +52,13 @@ func sibling(_ name: String) -> String {
     return String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)]) + "/" + name
 }
 
-func spawn(_ argv: [String], stdoutTo file: String? = nil) -> pid_t {
+func spawn(_ argv: [String], stdoutTo file: String? = nil, stderrTo errors: String? = nil) -> pid_t {
     var pid: pid_t = 0
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
     if let file { posix_spawn_file_actions_addopen(&actions, 1, file, O_WRONLY | O_CREAT | O_TRUNC, 0o644) }
+    if let errors { posix_spawn_file_actions_addopen(&actions, 2, errors, O_WRONLY | O_CREAT | O_TRUNC, 0o644) }
     var cargs = argv.map { strdup($0) } + [nil]
     defer { for p in cargs { free(p) } }
     guard posix_spawn(&pid, argv[0], &actions, nil, &cargs, environ) == 0 else {
@@ -108,13 +109,17 @@ func jsonInteger(_ text: String, _ key: String) -> UInt64 {
     return UInt64(text[r.upperBound...].prefix { $0.isNumber }) ?? 0
 }
 
-/// A release probed on a temporary socket.
+/// A release probed on a temporary socket, with a state directory it writes on SIGTERM (its
+/// log, at info, says how long that took).
 final class BenchDaemon {
     let socket = "/tmp/probe-bench-\(getpid()).sock"
+    let stateDirectory = "/tmp/probe-bench-\(getpid())-state"
+    let log = "/tmp/probe-bench-\(getpid())-probed.log"
     let pid: pid_t
 
     init() {
-        pid = spawn([sibling("probed"), "--socket", socket, "--warmup", "0", "--log-level", "warning"])
+        pid = spawn([sibling("probed"), "--socket", socket, "--warmup", "0", "--log-level", "info",
+                     "--state-dir", stateDirectory, "--state-interval", "1h"], stderrTo: log)
         var tries = 0
         while !UnixSocket.isLive(path: socket) {
             sleepNanoseconds(10_000_000)
@@ -133,7 +138,11 @@ final class BenchDaemon {
         return readFile(out)
     }
 
+    private var stopped = false
+
     func stop() {
+        guard !stopped else { return }
+        stopped = true
         kill(pid, SIGTERM)
         _ = waitFor(pid)
     }

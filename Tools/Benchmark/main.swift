@@ -107,7 +107,12 @@ let many = ManySeries(daemon: daemon, series: options.series)
 let (perSeries, statsTime) = many.run()
 row("memory per series (\(options.series) series)", String(perSeries / 1024) + " KiB", "budget ≤ 32 KiB")
 row("probectl stats --json with \(options.series)+ series", ns(statsTime), "budget ≤ 100 ms")
-daemon.stop()
+
+// 4. The state of those series: saved on SIGTERM, read back by the next probed.
+let state = StateFigures(daemon: daemon).run()
+row("state save with \(state.series) series: store held", ms(state.heldMs), "ingest waits this long; then, off the store:")
+row("state save: encoding, writing (fsync, rename)", ms(state.encodeMs) + ", " + ms(state.writeMs), "\(state.bytes / 1024) KiB file")
+row("state restore at start: read, check, restore", ms(state.restoreMs), "before probed accepts clients")
 exit(allExact ? 0 : 1)
 
 /// Writes a line to standard output at once (unbuffered: the table appears row by row).

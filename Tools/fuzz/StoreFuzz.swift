@@ -9,8 +9,10 @@
 // Properties checked (a failure is a crash, kept by libFuzzer): nothing traps; every report is
 // JSON that probectl's report types decode; each stats row is consistent (warm-up, errors and
 // counted calls within calls, min ≤ mean ≤ max, quantiles ascending and within min...max, the
-// error types sum to the errors, a merged row's counts are its processes' sums); every metrics
-// sample's value is a number.
+// error types sum to the errors, a merged row's counts are its processes' and retired row's sums);
+// every metrics sample's value is a number; retiring the processes gone (every time the clock
+// moves, as probed's state keeper does each second; retention 2 s) changes no merged row; and the
+// store saved to a state file and restored reads the same merged rows.
 //
 // Script (all integers little-endian), after one byte of settings (warm-up 0...15):
 //   op & 7 == 0  a message with a correct header: type byte, u16 payload length, payload
@@ -63,11 +65,37 @@ enum StoreFuzz {
     static func run(_ input: [UInt8]) {
         let warmup = Int((input.first ?? 10) % 16)
         let clock = ManualClock()
-        let store = Store(configuration: .init(warmup: warmup, maxSeries: 48), clock: clock)
+        var memory = MemoryOptions()
+        memory.exitedRetention = 2_000_000_000
+        let configuration = Store.Configuration(warmup: warmup, memory: memory, maxSeries: 48)
+        let store = Store(configuration: configuration, clock: clock)
         store.blocking { store in
             var reader = Reader(bytes: input, at: 1)
             await script(&reader, store: store, clock: clock)
             await renderEverything(store, windows: StatsWindow.allCases)
+            // What the store holds, through a state file into another store.
+            guard let image = try? StateFile.decode(StateFile.encode(await store.stateImage())) else {
+                preconditionFailure("a state file the store wrote does not decode")
+            }
+            let restored = Store(configuration: configuration, clock: ManualClock(clock.now()))
+            await restored.restore(image)
+            let (saved, back) = (await mergedFigures(store), await mergedFigures(restored))
+            precondition(saved == back, "restored merged rows differ:\n\(saved)\n\(back)")
+            await renderEverything(restored, windows: [.all])
+        }
+    }
+
+    /// The merged rows (window `all`) as text: every figure but the rates and GPU warnings
+    /// (which follow the moment, and NVML's rounds); error types by their total.
+    static func mergedFigures(_ store: Store) async -> [String] {
+        let report = decoded(StatsReport.self, StatsJSON.render(await store.statsSnapshot(window: .all)))
+        return report.operations.filter { $0.merged ?? ($0.pid == nil) }.map { r in
+            let figures: [Any?] = [r.service, r.operation, r.calls, r.errors, r.warmup, r.counted, r.minNs, r.meanNs, r.p50Ns, r.p90Ns,
+                                   r.p99Ns, r.p999Ns, r.maxNs, r.errorTypes.values.saturatingSum(), r.processes, r.spanNs, r.lifetimeP99Ns,
+                                   r.memDeltaCalls, r.memDeltaMeanBytes, r.memDeltaMaxBytes, r.memDeltaTotalBytes, r.synchronizedCalls,
+                                   r.deviceSynchronized, r.items, r.lifetimeCalls, r.meanPerItemNs, r.slowCalls,
+                                   r.warnings?.filter { $0.hasPrefix("warm-up") }]
+            return figures.map { $0.map { "\($0)" } ?? "nil" }.joined(separator: " ")
         }
     }
 
@@ -121,6 +149,10 @@ enum StoreFuzz {
                 }
             case 2:
                 clock.advance(by: UInt64(reader.u16()) * 10_000_000)
+                let before = await mergedFigures(store)
+                await store.retireExited()
+                let after = await mergedFigures(store)
+                precondition(before == after, "retirement changed merged rows:\n\(before)\n\(after)")
             case 3:
                 await close(k, rejected: false)
             case 4:
@@ -200,8 +232,9 @@ enum StoreFuzz {
             precondition(zip(quantiles, quantiles.dropFirst()).allSatisfy { $0 <= $1 }, "quantiles out of order: \(r)")
             precondition(r.minNs! <= r.meanNs! && r.meanNs! <= r.maxNs!, "mean outside min...max: \(r)")
         }
-        for merged in report.operations where merged.pid == nil {
-            let members = report.operations.filter { $0.pid != nil && $0.service == merged.service && $0.operation == merged.operation }
+        for merged in report.operations where merged.merged ?? (merged.pid == nil) {
+            // Its processes' rows and its retired row.
+            let members = report.operations.filter { $0.merged != true && $0.service == merged.service && $0.operation == merged.operation }
             precondition(merged.calls == members.map(\.calls).saturatingSum() && merged.counted == members.map(\.counted).saturatingSum()
                          && merged.warmup == members.map(\.warmup).saturatingSum(), "merged row is not the sum of its processes: \(merged)")
         }

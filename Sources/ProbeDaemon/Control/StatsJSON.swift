@@ -15,7 +15,7 @@ enum StatsJSON {
         w.field("operation", snapshot.operation)
         w.beginArray("operations")
         for row in snapshot.rows {
-            snapshot.figures[row.figures].write(service: row.service, pid: row.pid, operation: row.operation, to: &w)
+            snapshot.figures[row.figures].write(service: row.service, pid: row.pid, operation: row.operation, merged: row.merged, to: &w)
         }
         w.endArray()
         w.endObject()
@@ -32,7 +32,7 @@ enum StatsJSON {
 
 extension Store.Aggregate {
     /// One row of `operations`.
-    func write(service: String, pid: Int32?, operation: String, to w: inout JSONWriter) {
+    func write(service: String, pid: Int32?, operation: String, merged: Bool, to w: inout JSONWriter) {
         w.beginObject()
         w.field("service", service)
         w.field("pid", pid)
@@ -54,6 +54,8 @@ extension Store.Aggregate {
         w.field("rate_per_s", rate)
         StatsJSON.writeErrorTypes(errorTypes, to: &w)
         w.field("processes", processes)
+        w.field("retired_processes", retiredProcesses)
+        w.field("merged", merged)
         w.field("span_ns", spanNs)
         let lifetime = window == .all ? latency : lifetimeLatency
         w.field("lifetime_p99_ns", lifetime.totalCount == 0 ? nil : lifetime.quantile(0.99))

@@ -25,6 +25,11 @@ enum StatusJSON {
         w.field("max_series", s.maxSeries)
         w.field("series_refused", s.seriesRefused)
         w.field("events_refused", s.eventsRefused)
+        w.field("retired_series", s.retiredSeries)
+        w.field("retired_processes", s.retiredProcesses)
+        w.field("exited_retention_ns", s.exitedRetention)
+        w.field("state_dir", s.stateDirectory)
+        w.field("state_saved_ago_ns", s.stateSavedAt.map { s.now &- min($0, s.now) })
         if let limits {
             w.field("max_clients", limits.maxClients)
             w.field("connections_refused", limits.refused)
@@ -33,11 +38,12 @@ enum StatusJSON {
         w.field("call_log_budget_bytes", s.callLogBudgetBytes)
         w.field("call_log_evicted", s.callLogEvicted)
         // A process's drop count covers its whole life: one that reconnected reports it again,
-        // so take the largest per process, not the sum over its connections.
+        // so take the largest per process, not the sum over its connections. Connections
+        // forgotten after the retention left theirs in `retiredDroppedEvents`.
         var droppedByProcess: [Int32: UInt64] = [:]
         for c in s.connections { droppedByProcess[c.pid] = max(droppedByProcess[c.pid] ?? 0, c.droppedReported) }
         // Drop counts are what clients claim (any 64-bit value): the total saturates, never wraps.
-        w.field("dropped_events", droppedByProcess.values.saturatingSum())
+        w.field("dropped_events", droppedByProcess.values.reduce(s.retiredDroppedEvents) { $0.saturatingAdd($1) })
         w.beginArray("processes")
         for c in s.connections.sorted(by: { ($0.service, $0.pid, $0.connectedAt) < ($1.service, $1.pid, $1.connectedAt) }) {
             w.beginObject()

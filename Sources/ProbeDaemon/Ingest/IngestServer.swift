@@ -60,6 +60,8 @@ final class IngestServer: @unchecked Sendable {
     let receiveBuffer: UnsafeMutableRawBufferPointer
     let barriers = Mutex<[DispatchSemaphore]>([])
     let stopping = Atomic<Bool>(false)
+    /// Signalled when `run` returns (after `stopping` is set): nothing more is read from clients.
+    let finished = DispatchSemaphore(value: 0)
     /// Cleared by stopAccepting() (shutdown): the loop then accepts nothing more.
     let accepting = Atomic<Bool>(true)
     /// Bumped on every turn of the ingest loop (at least once a second): the watchdog's proof of life.
@@ -159,6 +161,7 @@ final class IngestServer: @unchecked Sendable {
     }
 
     func run() {
+        defer { finished.signal() }
         var ready = [Int32](repeating: 0, count: 256)
         while !stopping.load(ordering: .relaxed) {
             heartbeat.add(1, ordering: .relaxed)

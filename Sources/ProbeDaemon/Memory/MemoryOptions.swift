@@ -8,7 +8,9 @@ public struct MemoryOptions: Sendable, Equatable {
     public var leakThresholdBytesPerMinute: Double = 1_048_576
     /// The recent span the trend is fitted over, in ns. Default 5 minutes.
     public var leakWindow: UInt64 = 5 * 60 * 1_000_000_000
-    /// How long an exited process stays visible in `procs`, in ns. Default 10 minutes.
+    /// `--exited-retention`: how long a process that exited stays listed (`status`, `procs`, its
+    /// own stats rows) before its series fold into their retired aggregates and its records are
+    /// forgotten, in ns. Default 10 minutes.
     public var exitedRetention: UInt64 = 10 * 60 * 1_000_000_000
 
     public init() {}

@@ -12,7 +12,8 @@ public enum ConfigFile {
     public static let defaultPath = "/etc/probed.conf"
     /// The settings a file may hold, in the order `--check-config` prints them.
     public static let keys = ["socket", "warmup", "log-level", "metrics-listen", "sample-interval", "leak-threshold",
-                              "leak-window", "allow-group", "control-group", "max-series", "max-clients", "hello-timeout", "call-log-memory"]
+                              "leak-window", "allow-group", "control-group", "max-series", "max-clients", "hello-timeout",
+                              "call-log-memory", "exited-retention", "state-dir", "state-interval"]
     /// Settings SIGHUP applies at once; every other change is reported as needing a restart.
     public static let liveKeys: Set<String> = ["log-level"]
     /// Larger files are refused: a configuration is a few lines.
@@ -238,6 +239,9 @@ extension DaemonOptions {
             ("max-clients", String(maxClients)),
             ("hello-timeout", DaemonOptions.durationText(helloTimeout)),
             ("call-log-memory", DaemonOptions.sizeText(Double(callLogMemory))),
+            ("exited-retention", DaemonOptions.durationText(memory.exitedRetention)),
+            ("state-dir", effectiveStateDirectory),
+            ("state-interval", DaemonOptions.durationText(stateInterval)),
         ]
     }
 

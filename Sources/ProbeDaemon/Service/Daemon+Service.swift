@@ -53,9 +53,10 @@ extension Daemon {
         }
     }
 
-    /// SIGTERM/SIGINT: stop accepting, apply everything already received, remove the socket
-    /// (unless systemd owns it), exit 0.
-    static func shutdown(signal: Int32, path: String, listenFD: Int32, ownsSocket: Bool, ingest: IngestServer, log: Log, notifier: ServiceNotifier) -> Never {
+    /// SIGTERM/SIGINT: stop accepting, apply everything already received, write the state (with
+    /// a state directory), remove the socket (unless systemd owns it), exit 0.
+    static func shutdown(signal: Int32, path: String, listenFD: Int32, ownsSocket: Bool, ingest: IngestServer, keeper: StateKeeper,
+                         log: Log, notifier: ServiceNotifier) -> Never {
         let name = signal == SIGTERM ? "SIGTERM" : signal == SIGINT ? "SIGINT" : "signal \(signal)"
         log.info("\(name) received; no longer accepting connections on \(path), finishing what clients sent")
         notifier.notify("STOPPING=1\nSTATUS=stopping")
@@ -63,6 +64,9 @@ extension Daemon {
         if ownsSocket { unlink(path) }  // new clients fail at once and queue their events
         close(listenFD)
         ingest.barrier(timeout: .seconds(5))
+        // Read nothing more: whatever was read (and acknowledged) is then in the state saved.
+        ingest.stopReading(timeout: .seconds(2))
+        keeper.save(why: name)
         log.info("stopped\(ownsSocket ? "; removed \(path)" : "; \(path) stays with systemd's probed.socket")")
         exit(0)
     }
@@ -79,6 +83,21 @@ extension IngestServer {
     func stopAccepting() {
         accepting.store(false, ordering: .relaxed)
         unwatch(listenFD)
+    }
+
+    /// Ends the ingest loop after its current turn, then waits until the store has applied every
+    /// message it read: a client's events are acknowledged only once read, so everything
+    /// acknowledged is in the store (and in the state saved next). False when `timeout` passed first.
+    @discardableResult
+    func stopReading(timeout: Duration) -> Bool {
+        stopping.store(true, ordering: .relaxed)
+        wake()
+        let (seconds, attoseconds) = timeout.components
+        let deadline = DispatchTime.now() + .nanoseconds(Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000))
+        guard finished.wait(timeout: deadline) == .success else { return false }
+        let applied = DispatchSemaphore(value: 0)
+        feed.submit(.barrier(applied))
+        return applied.wait(timeout: deadline) == .success
     }
 }
 

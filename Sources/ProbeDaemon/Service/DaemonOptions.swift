@@ -28,6 +28,18 @@ public struct DaemonOptions: Sendable, Equatable {
     /// `--call-log-memory`: bytes the slow and failed calls kept for `probectl slow|errors` may
     /// hold, all operations together; past it the operation holding the most gives up its oldest.
     public var callLogMemory = Store.Configuration.defaultCallLogBudgetBytes
+    /// `--state-dir`: where probed keeps its state across restarts; nil: `$STATE_DIRECTORY` (set
+    /// by systemd's `StateDirectory=`), else none — nothing is written.
+    public var stateDirectory: String? = nil
+    /// `--state-interval`: how often the state is written (also on SIGTERM). Default 1 min.
+    public var stateInterval: UInt64 = 60_000_000_000
+
+    /// The state directory in effect: `--state-dir`, else the first of `$STATE_DIRECTORY`'s paths.
+    public var effectiveStateDirectory: String? {
+        if let stateDirectory { return stateDirectory }
+        guard let env = SocketPath.environment("STATE_DIRECTORY"), let first = env.split(separator: ":").first else { return nil }
+        return String(first)
+    }
 
     public init() {}
 
@@ -42,6 +54,7 @@ public struct DaemonOptions: Sendable, Equatable {
                       [--allow-group GROUP] [--control-group GROUP] [--config PATH]
                       [--max-series N] [--max-clients N] [--hello-timeout DURATION]
                       [--call-log-memory SIZE] [--nvml-library PATH]
+                      [--exited-retention DURATION] [--state-dir DIR] [--state-interval DURATION]
                probed --check-config [--config PATH] [FLAGS]
                probed --version | --help
 
@@ -82,6 +95,16 @@ public struct DaemonOptions: Sendable, Equatable {
           --hello-timeout DURATION
                             close a connection that sends neither HELLO nor a control request
                             this long after connecting, logging its pid, 100ms to 10m (default 5s)
+          --exited-retention DURATION
+                            how long a client process that exited stays listed (status, procs, its
+                            own stats rows) before its series fold into one retired row per
+                            operation, 1s to 24h (default 10m)
+          --state-dir DIR   keep statistics, call logs, thresholds and memory histories in DIR
+                            across restarts (env STATE_DIRECTORY, as systemd's StateDirectory=
+                            sets it; default: none, nothing is written)
+          --state-interval DURATION
+                            how often the state is written to --state-dir, 1s to 1h (default 1m;
+                            also on SIGTERM)
           --config PATH     read settings from PATH, `key = value` lines named like the flags
                             (default /etc/probed.conf when it exists); flags override the file
           --check-config    validate the file and flags, print the effective settings, and exit
@@ -176,6 +199,14 @@ public struct DaemonOptions: Sendable, Equatable {
                 o.callLogMemory = Int(bytes)
             case "--hello-timeout":
                 o.helloTimeout = try duration(100_000_000...600_000_000_000, "from 100ms to 10m (e.g. 2s, 5s, 30s)")
+            case "--exited-retention":
+                o.memory.exitedRetention = try duration(1_000_000_000...86_400_000_000_000, "from 1s to 24h (e.g. 30s, 10m, 1h)")
+            case "--state-dir":
+                let path = try take()
+                guard !path.isEmpty else { throw UsageError(description: "--state-dir needs a directory") }
+                o.stateDirectory = path
+            case "--state-interval":
+                o.stateInterval = try duration(1_000_000_000...3_600_000_000_000, "from 1s to 1h (e.g. 10s, 1m, 5m)")
             case "--nvml-library":
                 let path = try take()
                 guard !path.isEmpty else { throw UsageError(description: "--nvml-library needs a path to a library file") }

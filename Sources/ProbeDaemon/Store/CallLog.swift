@@ -1,3 +1,5 @@
+import ProbeStatistics
+
 /// One kept call, shared by the lists of its log that hold it (recent slow calls, the slowest,
 /// recent failures): its bytes count once, and leave when the last list lets it go.
 final class KeptCall {
@@ -40,6 +42,19 @@ struct CallLog {
     var slowest: [CallEntry] { slowestKept.map(\.entry) }
     var recentFailures: [CallEntry] { recentFailuresKept.map(\.entry) }
     var isEmpty: Bool { recentSlowKept.isEmpty && slowestKept.isEmpty && recentFailuresKept.isEmpty }
+
+    /// Sets the counts of slow calls and failures ever added (restoring a state file, where
+    /// entries no longer kept were counted too).
+    mutating func restoreCounts(slow: UInt64, failures: UInt64) {
+        slowCount = max(slowCount, slow)
+        failureCount = max(failureCount, failures)
+    }
+
+    /// Every entry kept, in any list, oldest first (each once).
+    var entries: [CallEntry] {
+        var seen = Set<UInt64>()
+        return (recentSlow + slowest + recentFailures).filter { seen.insert($0.sequence).inserted }.sorted { $0.sequence < $1.sequence }
+    }
 
     /// Recent slow calls, newest first.
     var newestSlow: [CallEntry] { recentSlow.sorted { $0.sequence > $1.sequence } }
@@ -235,6 +250,18 @@ struct CallLogs {
             .sorted { (keys[$0].service, keys[$0].operation) < (keys[$1].service, keys[$1].operation) }
             .map { logs[$0] }
     }
+
+    /// Every log with its key, in no particular order (a state file keeps them).
+    var keyed: [(key: Key, log: CallLog)] { Array(zip(keys, logs)) }
+
+    /// Sets `key`'s counts of slow calls and failures ever added, and the entries evicted so far
+    /// (restoring a state file: its log is kept for its counts even when no entry came back).
+    mutating func restoreCounts(_ key: Key, slow: UInt64, failures: UInt64) {
+        let i = log(for: key)
+        logs[i].restoreCounts(slow: slow, failures: failures)
+    }
+
+    mutating func restoreEvicted(_ count: UInt64) { evicted = evicted.saturatingAdd(count) }
 
     /// Entries held, each once.
     var entryCount: Int {

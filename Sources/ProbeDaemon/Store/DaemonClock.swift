@@ -13,6 +13,19 @@ public struct MonotonicClock: DaemonClock {
     public func now() -> UInt64 { monotonicNanoseconds() }
 }
 
+/// CLOCK_MONOTONIC counted from the Unix epoch as of the clock's creation: it never steps (a
+/// wall-clock change moves nothing) and reads about the wall-clock time, so times saved in a state
+/// file land in the right place on the next probed's clock, even after a reboot restarted
+/// CLOCK_MONOTONIC (Store+Persistence.swift). probed's store runs on it.
+public struct AnchoredClock: DaemonClock {
+    let offset: UInt64
+    public init() {
+        let monotonic = monotonicNanoseconds(), wall = wallClockNanoseconds()
+        offset = wall > monotonic ? wall - monotonic : 0
+    }
+    public func now() -> UInt64 { monotonicNanoseconds() &+ offset }
+}
+
 /// A clock that only moves when told to.
 public final class ManualClock: DaemonClock {
     private let value: Mutex<UInt64>

@@ -1,11 +1,23 @@
 import ProbeStatistics
 import ProbeWire
 
-/// The identity of a series: one operation of one service in one process.
+/// The identity of a series: one operation of one service in one process, or (`pid` is
+/// `retiredPID`) the retired aggregate of that operation's processes that are gone.
 public struct SeriesKey: Hashable, Sendable {
     public var service: String
     public var pid: Int32
     public var operation: String
+
+    /// The pid of a retired aggregate: no process has it (the kernel's pids are positive; a peer
+    /// outside probed's pid namespace reads as 0).
+    public static let retiredPID: Int32 = -1
+
+    /// The key of `service`'s `operation`'s retired aggregate.
+    static func retired(service: String, operation: String) -> SeriesKey {
+        SeriesKey(service: service, pid: retiredPID, operation: operation)
+    }
+
+    var isRetired: Bool { pid == SeriesKey.retiredPID }
 }
 
 /// What the ingest loop updates for every event of a series. It lives in memory of its own that
@@ -79,17 +91,24 @@ struct SeriesHot {
 /// can point straight at it: the ingest loop does one array index per event, no hashing.
 final class Series {
     let key: SeriesKey
-    let firstSeen: UInt64
+    /// When the series began; for a retired aggregate, the earliest of its processes'.
+    var firstSeen: UInt64
     /// The per-event state; owned by this object (freed with it).
     let hot: UnsafeMutablePointer<SeriesHot>
     /// Failures by error type: at most `ErrorTypeTable.capacity` names, the rest as `other`;
-    /// the windows count failures by its slots.
-    private(set) var errorTypeTable = ErrorTypeTable()
+    /// the windows count failures by its slots. Changed by `addError`, folds and restores only.
+    var errorTypeTable = ErrorTypeTable()
     /// Per-call resident-memory deltas, when the client tracks them for this operation.
     var memory = MemoryDeltaStats()
     /// Slow calls (CALL_DETAILs flagged slow) of the series.
     var slowCalls: UInt64 = 0
-    /// What the client declared about the operation in its latest DEFINE.
+    /// Whether its process is connected. A series of a process gone (and a retired aggregate)
+    /// spreads its calls over the whole of a window (see `Store.Aggregate.span`).
+    var live = true
+    /// Processes folded into a retired aggregate (0 for a process's own series).
+    var retiredProcesses = 0
+    /// What the client declared about the operation in its latest DEFINE; for a retired
+    /// aggregate, what its processes declared together (see `Series.absorb`).
     var flags: OperationFlags = [] {
         didSet { hot.pointee.warmupCalls.perItems = flags.contains(.warmupPerItems) }
     }
@@ -144,7 +163,10 @@ final class Series {
         hot.pointee.add(r, second: second)
     }
 
-    var warmupCalls: WarmupFilter { hot.pointee.warmupCalls }
+    var warmupCalls: WarmupFilter {
+        get { hot.pointee.warmupCalls }
+        set { hot.pointee.warmupCalls = newValue }
+    }
     /// Calls whose items value was past those the warm-up tracks (read in place, not copied).
     var warmupUntracked: UInt64 { hot.pointee.warmupCalls.untrackedCalls }
 

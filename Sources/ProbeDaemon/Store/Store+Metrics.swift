@@ -44,7 +44,8 @@ public struct MetricsSnapshot: Sendable {
     /// `--max-series` refusals: new series refused, and the events that named them.
     public var seriesRefused: UInt64 = 0
     public var eventsRefused: UInt64 = 0
-    /// Client-reported drops, every process since probed started.
+    /// Client-reported drops, every process since probed started (and, with a state directory,
+    /// since the state began), forgotten processes' included.
     public var droppedEvents: UInt64 = 0
     public var connectedProcesses = 0
     public var series = 0
@@ -83,7 +84,7 @@ extension Store {
         }
         s.processes = connected.compactMap { all[$0] }
         // Drop counts are what clients claim: the total saturates, so the counter never goes back.
-        s.droppedEvents = all.values.lazy.map(\.droppedEvents).saturatingSum()
+        s.droppedEvents = all.values.lazy.map(\.droppedEvents).reduce(retiredDroppedEvents) { $0.saturatingAdd($1) }
         s.connectedProcesses = connected.count
         s.operations.reserveCapacity(series.count)
         for x in series.values {

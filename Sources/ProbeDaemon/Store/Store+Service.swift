@@ -36,6 +36,8 @@ extension Store {
             clients[id] = client
         }
         series = fresh
+        // Processes gone keep their place until the retention ends, but no series.
+        for (key, life) in processes where life.connections == 0 { processes[key]?.operations = [] }
         return cleared
     }
 }

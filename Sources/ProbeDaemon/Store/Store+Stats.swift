@@ -18,6 +18,8 @@ extension Store {
         var errorTypeCounts = ErrorTypeCounts()
         var errorTypes: [String: UInt64] { errorTypeCounts.dictionary }
         var processes = 0
+        /// Of `processes`, those gone and folded into a retired aggregate.
+        var retiredProcesses = 0
         var memory = MemoryDeltaStats()
         /// Device synchronisation and GPU memory of the rows' processes (see Store+DeviceSync.swift).
         var sync = DeviceSyncSummary()
@@ -32,7 +34,8 @@ extension Store {
         mutating func add(_ s: Series, now: UInt64) {
             s.touch(now)
             let totals = s.totals
-            processes += 1
+            processes += s.key.isRetired ? s.retiredProcesses : 1
+            retiredProcesses += s.retiredProcesses
             warmupUntracked = warmupUntracked.saturatingAdd(s.warmupUntracked)
             // Memory deltas are lifetime figures, whatever the window.
             memory.merge(s.memory)
@@ -67,10 +70,12 @@ extension Store {
         }
 
         /// The time a window of `seconds` covers for `s` at `now`: from the window's first slice
-        /// start, or from the series' first appearance if later.
+        /// start, or from the series' first appearance if later while its process is live. A
+        /// process gone spreads its calls over the whole window, as its retired aggregate will:
+        /// folding it then changes no rate.
         func span(_ s: Series, seconds: UInt64, now: UInt64) -> UInt64 {
             let start = SeriesWindows.windowStart(seconds: seconds, nowSecond: now / 1_000_000_000) * 1_000_000_000
-            return now &- min(max(start, s.firstSeen), now)
+            return now &- min(s.live ? max(start, s.firstSeen) : start, now)
         }
     }
 
@@ -91,7 +96,7 @@ extension Store {
         var current: (String, String)? = nil
         func flushMerged() {
             if let (service, operation) = current {
-                rows.append(StatsSnapshot.Row(service: service, pid: nil, operation: operation, figures: figures.count))
+                rows.append(StatsSnapshot.Row(service: service, pid: nil, operation: operation, figures: figures.count, merged: true))
                 figures.append(merged)
             }
         }
@@ -104,18 +109,25 @@ extension Store {
             let sameAfter = i + 1 < ordered.count && ordered[i + 1].key.service == k.service && ordered[i + 1].key.operation == k.operation
             alone[i] = !sameBefore && !sameAfter
         }
+        // Retired aggregates' rows come last, after the merged rows: a reader that takes the first
+        // row with a null pid as the merged one (as before they existed) still finds it.
+        var retiredRows: [StatsSnapshot.Row] = []
         for s in ordered {
             var one = Aggregate(window: window)
             one.add(s, now: now)
-            one.sync.add(s, gpu: gpuByPid[s.key.pid])
-            rows.append(StatsSnapshot.Row(service: s.key.service, pid: s.key.pid, operation: s.key.operation, figures: figures.count))
+            one.sync.add(s, gpu: s.key.isRetired ? nil : gpuByPid[s.key.pid])
+            if s.key.isRetired {
+                retiredRows.append(StatsSnapshot.Row(service: s.key.service, pid: nil, operation: s.key.operation, figures: figures.count, merged: false))
+            } else {
+                rows.append(StatsSnapshot.Row(service: s.key.service, pid: s.key.pid, operation: s.key.operation, figures: figures.count, merged: false))
+            }
             figures.append(one)
         }
         for (i, s) in ordered.enumerated() {
             if alone[i] {
                 flushMerged()
                 current = nil
-                rows.append(StatsSnapshot.Row(service: s.key.service, pid: nil, operation: s.key.operation, figures: i))
+                rows.append(StatsSnapshot.Row(service: s.key.service, pid: nil, operation: s.key.operation, figures: i, merged: true))
                 continue
             }
             if current.map({ $0 != (s.key.service, s.key.operation) }) ?? true {
@@ -124,9 +136,10 @@ extension Store {
                 current = (s.key.service, s.key.operation)
             }
             merged.add(s, now: now)
-            merged.sync.add(s, gpu: gpuByPid[s.key.pid])
+            merged.sync.add(s, gpu: s.key.isRetired ? nil : gpuByPid[s.key.pid])
         }
         flushMerged()
+        rows += retiredRows
         return StatsSnapshot(warmupCalls: configuration.warmup, window: window, operation: operation, rows: rows, figures: figures)
     }
 }
@@ -135,19 +148,23 @@ extension Store {
 struct StatsSnapshot: Sendable {
     struct Row: Sendable {
         var service: String
-        /// nil for a row merged across the (service, operation)'s processes.
+        /// nil for a row merged across the (service, operation)'s processes, and for its retired
+        /// aggregate (the processes gone, folded).
         var pid: Int32?
         var operation: String
         /// The row's figures: an index into `figures`, which a series shares with its merged row
         /// when it is its (service, operation)'s only process.
         var figures: Int
+        /// The row merged across the (service, operation)'s processes, live and retired.
+        var merged: Bool
     }
 
     var warmupCalls: Int
     var window: StatsWindow
     /// The operation asked for; nil: every operation.
     var operation: String?
-    /// One row per series, then one per (service, operation) merged, in that order.
+    /// One row per process's series, then one per (service, operation) merged, then one per
+    /// retired aggregate, in that order.
     var rows: [Row]
     var figures: [Store.Aggregate]
 }

@@ -6,6 +6,9 @@ extension Store {
             maxSeries: configuration.maxSeries, series: series.count, eventsReceived: eventsReceived,
             bytesReceived: bytesReceived, messagesReceived: messagesReceived, messagesRejected: messagesRejected,
             seriesRefused: seriesRefused, eventsRefused: eventsRefused,
+            retiredSeries: series.keys.reduce(0) { $0 + ($1.isRetired ? 1 : 0) }, retiredProcesses: retiredProcesses,
+            retiredDroppedEvents: retiredDroppedEvents, exitedRetention: configuration.memory.exitedRetention,
+            stateDirectory: stateDirectory, stateSavedAt: stateSavedAt,
             callLogBytes: callLogs.bytes, callLogBudgetBytes: callLogs.budgetBytes, callLogEvicted: callLogs.evicted,
             connections: clients.values.compactMap(\.record))
     }
@@ -27,7 +30,8 @@ struct ConnectionRecord: Sendable {
     var service: String
     var pid: Int32
     var uid: UInt32
-    /// `connected`, `exited` or `rejected`.
+    /// `connected`, `exited`, `rejected`, or `restored`: connected when probed last stopped
+    /// (from the state file), not yet back.
     var state: String
     /// Daemon clock (monotonic ns).
     var connectedAt: UInt64
@@ -56,6 +60,15 @@ struct StatusSnapshot: Sendable {
     var messagesRejected: UInt64
     var seriesRefused: UInt64
     var eventsRefused: UInt64
+    /// Retired aggregates among `series`, and the processes folded into them so far.
+    var retiredSeries: Int
+    var retiredProcesses: UInt64
+    /// Drops reported by connections no longer listed (see Store+Lifecycle.swift).
+    var retiredDroppedEvents: UInt64
+    var exitedRetention: UInt64
+    /// `--state-dir` (nil: none), and when the state was last written there (daemon clock).
+    var stateDirectory: String?
+    var stateSavedAt: UInt64?
     var callLogBytes: Int
     var callLogBudgetBytes: Int
     var callLogEvicted: UInt64

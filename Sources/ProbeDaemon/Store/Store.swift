@@ -103,8 +103,20 @@ public actor Store {
     /// Slow and failed calls per operation (see Store+CallDetails.swift), and their followers.
     var callLogs: CallLogs
     let callFeed = CallFeed()
+    /// Client processes connected, or gone for less than the retention (see Store+Lifecycle.swift).
+    var processes: [ProcessKey: ProcessLife] = [:]
+    /// Processes whose series were folded into retired aggregates, since the state began.
+    var retiredProcesses: UInt64 = 0
+    /// Events that forgotten connection records had reported dropped: they stay in the total.
+    var retiredDroppedEvents: UInt64 = 0
+    /// Bumped whenever a process goes; `makeRoom` skips its search while it has not moved.
+    var foldableGeneration: UInt64 = 0
+    var fruitlessRoomSearch: UInt64 = .max
+    /// Where the state is kept and when it was last written (see Store+Persistence.swift).
+    var stateDirectory: String?
+    var stateSavedAt: UInt64?
 
-    public init(configuration: Configuration = Configuration(), clock: any DaemonClock = MonotonicClock()) {
+    public init(configuration: Configuration = Configuration(), clock: any DaemonClock = AnchoredClock()) {
         self.configuration = configuration
         self.clock = clock
         startedAt = clock.now()
@@ -117,7 +129,9 @@ public actor Store {
             clients[id] = Client(pid: pid, uid: uid, connectedAt: clock.now())
         case .hello(let id, let service):
             messagesReceived &+= 1
+            guard clients[id]?.service == nil else { return }
             clients[id]?.service = service
+            arrived(id)
         case .define(let id, let definition):
             messagesReceived &+= 1
             define(definition, on: id)
@@ -133,11 +147,18 @@ public actor Store {
             ingestCallDetail(detail, operation: operation, errorType: errorType, bytes: bytes, on: id)
         case .rejected(let id):
             messagesRejected &+= 1
+            departed(id, now: clock.now())
             clients[id]?.state = "rejected"
         case .disconnected(let id):
+            let now = clock.now()
+            departed(id, now: now)
             guard var client = clients[id] else { return }
+            guard client.service != nil else {
+                clients[id] = nil  // never said who it was: nothing to show
+                return
+            }
             if client.state == "connected" { client.state = "exited" }
-            client.disconnectedAt = clock.now()
+            client.disconnectedAt = now
             // The tables are only for decoding; the series live on in `series`.
             client.operationsAtExit = client.operationCount
             client.operations = []
@@ -156,6 +177,7 @@ public actor Store {
             if client.operations.count <= index { client.operations.append(contentsOf: repeatElement(nil, count: index + 1 - client.operations.count)) }
             let key = SeriesKey(service: service, pid: client.pid, operation: d.name)
             if let existing = series[key] {
+                existing.live = true
                 existing.flags = d.flags
                 client.operations[index] = existing
             } else if !admitNewSeries(key, client: &client) {
@@ -166,6 +188,7 @@ public actor Store {
                 series[key] = s
                 client.operations[index] = s
             }
+            if client.operations[index] != nil { noteOperation(ProcessKey(service: service, pid: client.pid), d.name) }
         case .errorType:
             if client.errorTypes.count <= index { client.errorTypes.append(contentsOf: repeatElement(nil, count: index + 1 - client.errorTypes.count)) }
             client.errorTypes[index] = d.name

@@ -141,9 +141,10 @@ extension CLI {
 
     public static func render(slow r: SlowCallsReport, width: Int? = nil) -> String {
         guard !r.slowCalls.isEmpty else {
-            return Format.wrap("no slow calls\(r.operation.map { " of \($0)" } ?? "") (set a threshold: probectl threshold OPERATION 50ms, or probe.operation(_:slowThreshold:))", width: width)
+            return Format.wrap("no slow calls\(r.operation.map { " of \($0)" } ?? "") (a call is slow past its operation's threshold: probectl thresholds lists them; set one with probectl threshold OPERATION 50ms, or in the service with probe.operation(_:slowThreshold:))", width: width)
         }
-        return table(r.slowCalls, width: width) + "\n" + Format.wrap("(\(r.slowCount) slow calls reported; newest first; the slowest ever: --json, \"slowest\")", width: width)
+        let reported = r.slowCount == 1 ? "1 slow call reported" : "\(r.slowCount) slow calls reported"
+        return table(r.slowCalls, width: width) + "\n" + Format.wrap("(\(reported); newest first; the slowest ever: --json, \"slowest\")", width: width)
     }
 
     public static func render(errors r: ErrorsReport, width: Int? = nil) -> String {

@@ -162,10 +162,13 @@ public enum CLI {
         exit(0)
     }
 
-    /// The width of the terminal on standard output; nil when it is not a terminal (a pipe, a
-    /// file), and tables then show every column.
+    /// The width of the terminal on standard output: `$COLUMNS` when it is set to a width (as
+    /// `ls` reads it), else the terminal's own; nil when standard output is not a terminal (a
+    /// pipe, a file), and tables then show every column.
     static var outputWidth: Int? {
-        isatty(STDOUT_FILENO) == 1 ? terminalSize(STDOUT_FILENO)?.cols : nil
+        guard isatty(STDOUT_FILENO) == 1 else { return nil }
+        if let text = getenv("COLUMNS"), let columns = Int(String(cString: text)), columns > 0 { return columns }
+        return terminalColumns(STDOUT_FILENO)
     }
 
     /// A usage error, as git reports one: the problem in one line, then one hint — the command's
@@ -201,8 +204,11 @@ public enum CLI {
         return previous[b.count]
     }
 
+    /// Prints `message` and exits 1. Its lines stay lines (a message may add a hint on a line of
+    /// its own); any other control character, which could come from a peer, is escaped.
     static func fail(_ message: String) -> Never {
-        writeStandardError("probectl: \(message.escapingControlCharacters())\n")
+        let lines = message.split(separator: "\n", omittingEmptySubsequences: false).map { $0.escapingControlCharacters() }
+        writeStandardError("probectl: \(lines.joined(separator: "\n"))\n")
         exit(1)
     }
 

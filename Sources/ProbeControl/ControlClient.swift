@@ -20,6 +20,9 @@ public struct ControlClient {
         self.path = path
         do {
             fd = try UnixSocket.connect(path: path)
+        } catch where error.errno == ECONNREFUSED && Self.notASocket(path) != nil {
+            throw Failure(message: "cannot reach probed at \(path): \(path) is \(Self.notASocket(path)!), not a socket\n"
+                + "Point probectl at probed's socket with --socket PATH or $PROBED_SOCKET (probed names it when it starts: \"listening on …\").")
         } catch where error.errno == EACCES {
             throw Failure(message: "cannot reach probed at \(path): \(error)\n" + Self.permissionHint(path))
         } catch {
@@ -31,6 +34,19 @@ public struct ControlClient {
         let (s, atto) = timeout.components
         let ns = UInt64(max(0, s)) * 1_000_000_000 + UInt64(atto / 1_000_000_000)
         UnixSocket.setTimeouts(fd, send: ns, receive: ns)
+    }
+
+    /// What `path` is when it exists but is no socket ("a directory", "a regular file", …); nil
+    /// when it is a socket or is not there.
+    static func notASocket(_ path: String) -> String? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        switch st.st_mode & S_IFMT {
+        case S_IFSOCK: return nil
+        case S_IFDIR: return "a directory"
+        case S_IFREG: return "a regular file"
+        default: return "a special file"
+        }
     }
 
     /// What to do when the socket file's permissions keep this user out: probed is there, but

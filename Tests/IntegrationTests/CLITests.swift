@@ -8,6 +8,16 @@ import Testing
         let o = try run(Products.path("probectl"), ["--socket", dir.file("nobody.sock"), "stats"])
         #expect(o.status == 1)
         #expect(o.stderr.contains(dir.file("nobody.sock")) && o.stderr.contains("Start it with `probed`"))
+        // Two lines, the hint on its own (not an escaped "\n" inside one line).
+        let lines = o.stderr.split(separator: "\n")
+        #expect(lines.count == 2 && lines[1].hasPrefix("Start it with") && !o.stderr.contains("\\n"), "\(o.stderr)")
+    }
+
+    @Test func socketPathThatIsNoSocket_saysWhatItIs() throws {
+        let dir = TemporaryDirectory()
+        let o = try run(Products.path("probectl"), ["--socket", dir.path, "status"])
+        #expect(o.status == 1)
+        #expect(o.stderr.contains("\(dir.path) is a directory, not a socket") && !o.stderr.contains("Start it with"), "\(o.stderr)")
     }
 
     /// A usage error is one line naming the problem and one hint — the command's synopsis, or

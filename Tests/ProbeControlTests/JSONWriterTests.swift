@@ -60,6 +60,22 @@ import Testing
 }
 
 extension JSONWriterTests {
+    /// Ratios keep every digit: 43 failures of 300 calls is 14.33 %, not the 14.30 % three
+    /// decimals would give (a new user's finding, issue 21).
+    @Test func ratios_keepFullPrecision() throws {
+        var w = JSONWriter()
+        w.beginObject()
+        w.field("rate", ratio: 43.0 / 300)
+        w.field("none", ratio: 0)
+        w.field("all", ratio: 1)
+        w.field("missing", ratio: nil)
+        w.endObject()
+        #expect(w.text == #"{"rate":0.14333333333333334,"none":0,"all":1,"missing":null}"#)
+        #expect(try parse(w)["rate"] as? Double == 43.0 / 300)
+    }
+}
+
+extension JSONWriterTests {
     /// Keys of maps come from clients (error-type names): they are escaped like values.
     @Test func keys_fromClients_areEscaped() throws {
         var w = JSONWriter()

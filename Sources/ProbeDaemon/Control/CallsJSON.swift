@@ -37,7 +37,7 @@ enum CallsJSON {
             w.field("operation", o.operation)
             w.field("calls", o.figures.calls)
             w.field("errors", o.figures.errors)
-            w.field("error_rate_1m", o.figures.detail.errorRate1m)
+            w.field("error_rate_1m", ratio: o.figures.detail.errorRate1m)
             StatsJSON.writeErrorTypes(o.figures.errorTypes, to: &w)
             w.endObject()
         }

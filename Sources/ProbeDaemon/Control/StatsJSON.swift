@@ -115,6 +115,6 @@ extension CallFigures {
         w.field("items_per_s", itemsPerSecond)
         w.field("mean_per_item_ns", countedItems == 0 ? nil : UInt64(clamping: countedItemNanoseconds / countedItems))
         w.field("slow_calls", slowCalls)
-        w.field("error_rate_1m", errorRate1m)
+        w.field("error_rate_1m", ratio: errorRate1m)
     }
 }

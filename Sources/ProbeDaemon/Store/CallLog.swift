@@ -221,6 +221,16 @@ struct CallLogs {
         self.budgetBytes = budgetBytes
     }
 
+    /// Forgets every kept entry and count (`probectl reset`); the sequence numbers go on, so a
+    /// follower never sees one twice, and `evicted` stays a daemon-wide counter.
+    mutating func removeAll() {
+        logs = []
+        keys = []
+        index = [:]
+        byBytes = []
+        bytes = 0
+    }
+
     /// Stamps `entry` with the next sequence number, keeps it (evicting older entries past the
     /// budget), and returns it as stamped.
     mutating func add(_ entry: CallEntry) -> CallEntry {

@@ -12,7 +12,8 @@ extension Store {
                        eventsReceived: eventsReceived, series: series.count)
     }
 
-    /// Clears every operation's statistics (calls, errors, latency, windows, memory deltas) as if
+    /// Clears every operation's statistics (calls, errors, latency, windows, memory deltas, and
+    /// the slow and failed calls kept for `probectl slow` and `errors`, with their counts) as if
     /// its series began now; connected processes keep their operations, defined afresh, and the
     /// series of processes gone are dropped. Warm-up counts again from the next call: the first N
     /// calls after a reset are kept out of latency, like a fresh start. Daemon-wide counters
@@ -36,6 +37,7 @@ extension Store {
             clients[id] = client
         }
         series = fresh
+        callLogs.removeAll()
         // Processes gone keep their place until the retention ends, but no series.
         for (key, life) in processes where life.connections == 0 { processes[key]?.operations = [] }
         return cleared

@@ -11,7 +11,12 @@ extension Store {
         var latency = Histogram()
         /// For a recent window, the lifetime latency beside it (its p99 shows what changed).
         var lifetimeLatency = Histogram()
-        var rate: Double = 0
+        /// `rateCalls` over `rateSpanNs` (at least a second): for a merged row, all its processes'
+        /// calls over the longest time any of them covers — not the sum of each one's rate,
+        /// which would count a recycled worker's calls as if they ran beside its successor's.
+        var rate: Double { Double(rateCalls) / max(Double(rateSpanNs) / 1e9, 1) }
+        var rateCalls: UInt64 = 0
+        var rateSpanNs: UInt64 = 0
         /// How much time the figures cover: the window, or less where the series began later.
         var spanNs: UInt64 = 0
         /// Failures by error type, at most `ErrorTypeTable.capacity` names and `other`.
@@ -50,7 +55,8 @@ extension Store {
                 spanNs = max(spanNs, now &- min(s.firstSeen, now))
                 // The lifetime row's rate is the current one, over the last 10 s, as it always was.
                 let recent = s.windows.figures(seconds: 10, totals: totals, latency: false)
-                rate += Double(recent.calls) / max(Double(span(s, seconds: 10, now: now)) / 1e9, 1)
+                rateCalls = rateCalls.saturatingAdd(recent.calls)
+                rateSpanNs = max(rateSpanNs, span(s, seconds: 10, now: now))
                 return
             }
             let f = s.windows.figures(seconds: seconds, totals: totals, latency: true)
@@ -66,7 +72,8 @@ extension Store {
             errorTypeCounts.merge(windowed)
             let covered = span(s, seconds: seconds, now: now)
             spanNs = max(spanNs, covered)
-            rate += Double(f.calls) / max(Double(covered) / 1e9, 1)
+            rateCalls = rateCalls.saturatingAdd(f.calls)
+            rateSpanNs = max(rateSpanNs, covered)
         }
 
         /// The time a window of `seconds` covers for `s` at `now`: from the window's first slice

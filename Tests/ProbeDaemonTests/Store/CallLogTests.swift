@@ -122,6 +122,12 @@ struct StoreCallDetailTests {
 
         let row = try await store.stats().operations.first { $0.pid == 42 }!
         #expect(row.items == 44 && row.slowCalls == 1 && row.errorRate1M == 0.75)
+
+        // `probectl reset` clears the kept calls with the statistics (a new user's finding).
+        _ = await store.resetStatistics()
+        let slowAfter = try JSONDecoder.snakeCaseForTests.decode(SlowCallsReport.self, from: Data(await store.slowJSON(operation: nil).utf8))
+        let errorsAfter = try JSONDecoder.snakeCaseForTests.decode(ErrorsReport.self, from: Data(await store.errorsJSON(operation: nil).utf8))
+        #expect(slowAfter.slowCalls.isEmpty && slowAfter.slowCount == 0 && errorsAfter.errors.isEmpty)
     }
 
     @Test func itemsPerSecondAndPerItemLatency_coverBatchedCalls() async throws {

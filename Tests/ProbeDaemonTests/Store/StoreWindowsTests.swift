@@ -129,6 +129,29 @@ func row(_ report: StatsReport, pid: Int? = 100, operation: String = "op") throw
         #expect(try row(try await store.stats(window: .oneMinute)).spanNs == 50_000_000_000)     // slides in 10 s steps
     }
 
+    /// A merged row's rate is its calls over its span, like any row: a worker recycled halfway
+    /// through the window, its successor doing the same 10 calls/s, reads 10 calls/s — not the
+    /// sum of the two processes' rates (a new user's finding, issue 21).
+    @Test func mergedRate_ofWorkersOneAfterAnother_isCallsOverTheSpan() async throws {
+        let clock = ManualClock(hour)
+        let store = Store(configuration: .init(warmup: 0), clock: clock)
+        await store.connect(1, pid: 100, service: "svc", operations: ["op"])
+        for _ in 0..<20 {
+            await store.record(1, durations: Array(repeating: 5, count: 10))
+            clock.advance(seconds: 1)
+        }
+        await store.apply(.disconnected(1))
+        await store.connect(2, pid: 101, service: "svc", operations: ["op"])
+        for _ in 0..<20 {
+            await store.record(2, durations: Array(repeating: 5, count: 10))
+            clock.advance(seconds: 1)
+        }
+        let merged = try row(try await store.stats(window: .oneMinute), pid: nil)
+        #expect(merged.calls == 400 && merged.processes == 2)
+        #expect(abs(merged.ratePerS - Double(merged.calls) / (Double(merged.spanNs) / 1e9)) < 1e-9, "\(merged.ratePerS)")
+        #expect(merged.ratePerS < 11, "\(merged.ratePerS) calls/s: the two workers' rates summed")
+    }
+
     @Test func idleSeries_doNoWorkUntilTouched_andOneTouchCatchesUp() async throws {
         let clock = ManualClock(hour)
         let store = Store(configuration: .init(warmup: 0), clock: clock)

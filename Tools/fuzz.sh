@@ -141,8 +141,14 @@ run() {
     seed "$t"
     echo "fuzz.sh: running $t for ${seconds}s" >&2
     # detect_leaks=0: LeakSanitizer reports the Swift runtime's and Foundation's one-time caches.
+    # The kill is a last resort for a hung target (libFuzzer's -timeout catches a slow input):
+    # libFuzzer runs the whole corpus once before its clock starts, and a corpus grown by long
+    # local runs of a slow target (store: ~20 inputs/s) takes a while, so it gets a second per
+    # 5 inputs on top.
+    local inputs
+    inputs=$(find "$out/corpus-$t" -type f | wc -l)
     SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 \
-        timeout -s KILL $((seconds + 60)) "$out/fuzz-$t" \
+        timeout -s KILL $((seconds + 60 + inputs / 5)) "$out/fuzz-$t" \
         -max_total_time="$seconds" -max_len="$(maxlen "$t")" -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 -artifact_prefix="$out/crash-$t-" "$out/corpus-$t"
 }

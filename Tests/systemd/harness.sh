@@ -80,7 +80,7 @@ ns_boot() {
     (
         echo "$BASHPID" >"$NS_CGROUP/cgroup.procs"
         exec setpriv --pdeathsig KILL unshare --kill-child --pid --fork --mount --mount-proc --uts --ipc --net --cgroup \
-            bash "$NS_HERE/ns-init.sh" "$NS_WORK" "$toolchain" "$mode" >"$NS_WORK/console.log" 2>&1 </dev/null
+            bash "$NS_HERE/ns-init.sh" "$NS_WORK" "$toolchain" "$mode" "$root" >"$NS_WORK/console.log" 2>&1 </dev/null
     ) &
     NS_UNSHARE=$!
     local i

@@ -2,7 +2,7 @@
 # PID 1 of the test namespace until it execs systemd (or sleeps, for a machine without systemd).
 # Run by harness.sh through `unshare`, never by hand:
 #
-#   ns-init.sh WORK TOOLCHAIN MODE      MODE: systemd | bare
+#   ns-init.sh WORK TOOLCHAIN MODE [REPO]      MODE: systemd | bare; REPO: the checkout
 #
 # Everything below happens in the namespace's own mount table (unshare makes it private), so no
 # mount reaches the host. It turns this host's filesystem into a throwaway machine:
@@ -17,7 +17,7 @@
 #   /dev                 a private tmpfs with the few device nodes services use
 #   TOOLCHAIN            hidden under an empty read-only tmpfs: a host without Swift
 set -euo pipefail
-work="$1" toolchain="$2" mode="$3"
+work="$1" toolchain="$2" mode="$3" repo="${4:-}"
 
 scratch="$work/scratch"
 mount -t tmpfs -o mode=0700 probe-test-scratch "$scratch"
@@ -25,7 +25,22 @@ for d in usr etc var; do
     mkdir -p "$scratch/$d.upper" "$scratch/$d.work"
     mount -t overlay "probe-test-$d" -o "lowerdir=/$d,upperdir=$scratch/$d.upper,workdir=$scratch/$d.work" "/$d"
 done
+# A checkout under /tmp (the fresh clone `git clone . /tmp/x` that the README's check makes)
+# would vanish under the private /tmp with the package and binaries the tests install: hold it
+# (with the scratch tmpfs inside it) on a mount point in the /var overlay, then move it back to
+# its own path. Only the checkout comes back; the rest of the host's /tmp stays out of reach, and
+# systemd-tmpfiles, which empties /tmp at boot, is masked below like every static unit.
+case "$repo/" in
+    /tmp/?*)
+        mkdir -p /var/lib/probe-test-checkout
+        mount --rbind "$repo" /var/lib/probe-test-checkout ;;
+    *) repo="" ;;
+esac
 mount -t tmpfs -o mode=1777 probe-test-tmp /tmp
+if [ -n "$repo" ]; then
+    mkdir -p "$repo"
+    mount --move /var/lib/probe-test-checkout "$repo"
+fi
 mount -t tmpfs -o mode=0755 probe-test-run /run
 mount -t tmpfs -o mode=1777 probe-test-vartmp /var/tmp
 mkdir -p /var/log/journal

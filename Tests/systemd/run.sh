@@ -209,10 +209,11 @@ printf '[Service]\nWatchdogSec=3s\n' | ns sh -c 'cat >/etc/systemd/system/probed
 ns systemctl daemon-reload
 ns systemctl start probed.service
 stopped="$(ns systemctl show -p MainPID --value probed.service)"
-ns kill -STOP "$stopped"
+# Only a real pid: `kill -STOP 0` would stop this script's own process group.
+if [ "${stopped:-0}" -gt 1 ] 2>/dev/null; then ns kill -STOP "$stopped"; else stopped=""; fi
 t0=$SECONDS
 restarted=""
-while [ $((SECONDS - t0)) -lt 20 ]; do
+while [ -n "$stopped" ] && [ $((SECONDS - t0)) -lt 20 ]; do
     now="$(ns systemctl show -p MainPID --value probed.service)"
     if [ "$now" != 0 ] && [ "$now" != "$stopped" ] && ns systemctl -q is-active probed.service; then
         restarted=$((SECONDS - t0))

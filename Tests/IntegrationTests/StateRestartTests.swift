@@ -85,7 +85,10 @@ import Testing
         #expect(Self.comparable(try second.stats(window: "15m").operations, without: "holder") == Self.comparable(recent.operations, without: "holder"))
         #expect(try Self.calls(second) == logs)
         let after = try second.status()
-        #expect(after.eventsReceived >= status.eventsReceived && after.droppedEvents == status.droppedEvents)
+        // The holder stays connected and may still record (and, on a loaded machine, drop and
+        // report) between the reading and the stop: nothing goes back, more may come.
+        #expect(after.eventsReceived >= status.eventsReceived && after.droppedEvents >= status.droppedEvents,
+                "events \(status.eventsReceived) → \(after.eventsReceived), dropped \(status.droppedEvents) → \(after.droppedEvents)")
         // The holder comes back on its own (it reconnects within 2 s) and carries on.
         var back: ProcessRow? = nil
         while back?.state != "connected" && Date() < deadline.addingTimeInterval(10) {

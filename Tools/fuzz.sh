@@ -39,6 +39,7 @@ sources() {
         state) echo Sources/ProbeStatistics/*.swift Sources/ProbeWire/*.swift Sources/ProbeDaemon/State/CRC32C.swift \
                Sources/ProbeDaemon/State/StateBytes.swift Sources/ProbeDaemon/State/StateImage.swift \
                Sources/ProbeDaemon/State/StateFile.swift Sources/ProbeDaemon/Store/CallEntry.swift \
+               Sources/ProbeDaemon/Store/ConnectionRecord.swift \
                Sources/ProbeDaemon/Store/Series.swift Sources/ProbeDaemon/Memory/ProcStatus.swift Tools/fuzz/StateFileFuzz.swift ;;
         store) find Sources/ProbeWire Sources/ProbePosix Sources/ProbeStatistics Sources/ProbeControl Sources/ProbeCLI \
                     Sources/ProbeDaemon Sources/CProbeSys Sources/CNVML -name '*.swift' -o -name '*.[ch]' | sort

@@ -454,10 +454,12 @@ enum StateFile {
         let connectedAt = try r.varint(atMost: now, "connection time")
         let disconnectedAt = try r.optional()
         guard disconnectedAt.map({ $0 <= now }) ?? true else { throw .corrupt("disconnection time") }
-        var c = StateImage.ConnectionRecord(
+        let eventsReceived = try r.varint(), droppedReported = try r.varint(), seriesRefused = try r.varint(), eventsRefused = try r.varint()
+        let operations = Int(try r.varint(atMost: 1 << 20, "connection operations"))
+        var c = StateImage.ConnectionRecord(connection: ConnectionRecord(
             service: service, pid: pid, uid: uid, state: state, connectedAt: connectedAt, disconnectedAt: disconnectedAt,
-            eventsReceived: try r.varint(), droppedReported: try r.varint(), seriesRefused: try r.varint(), eventsRefused: try r.varint(),
-            operations: Int(try r.varint(atMost: 1 << 20, "connection operations")))
+            eventsReceived: eventsReceived, droppedReported: droppedReported,
+            operations: operations, seriesRefused: seriesRefused, eventsRefused: eventsRefused))
         if try r.flag() {
             let samples = try decodeSamples(&r, now: now)
             let rssSamples = try decodeSamples(&r, now: now)

@@ -9,6 +9,9 @@
 import ProbeStatistics
 import ProbeWire
 
+/// The store's own record of a connection, named so that `StateImage.ConnectionRecord` can hold one.
+typealias StoreConnectionRecord = ConnectionRecord
+
 /// Everything probed keeps across a restart, as plain values: the one list of what a state file
 /// holds. A new kind of state joins here, in `StateFile`'s encoder and decoder (a field appended
 /// to a record, or a new section, readable by older probeds, which skip it), and in
@@ -72,22 +75,18 @@ struct StateImage: Sendable {
         var windows: SeriesWindows
     }
 
+    /// A connection as the store's reports see it (`Store.Client.record`; `state` `connected`
+    /// when saved, restored as `restored`), with the memory histories probed keeps beside it.
+    @dynamicMemberLookup
     struct ConnectionRecord: Sendable {
-        var service: String
-        var pid: Int32
-        var uid: UInt32
-        /// `connected` when saved (restored as `restored`), `exited` or `rejected`.
-        var state: String
-        var connectedAt: UInt64
-        var disconnectedAt: UInt64?
-        var eventsReceived: UInt64
-        var droppedReported: UInt64
-        var seriesRefused: UInt64
-        var eventsRefused: UInt64
-        /// Operations it had a series of (`probectl status`'s OPS).
-        var operations: Int
-        var memory: MemoryRecord?
-        var gpu: GPURecord?
+        var connection: StoreConnectionRecord
+        var memory: MemoryRecord? = nil
+        var gpu: GPURecord? = nil
+
+        subscript<T>(dynamicMember path: WritableKeyPath<StoreConnectionRecord, T>) -> T {
+            get { connection[keyPath: path] }
+            set { connection[keyPath: path] = newValue }
+        }
     }
 
     /// A process's resident memory (ProcessMemory, less what is recomputed from the history).

@@ -36,11 +36,8 @@ extension Store {
                 errorTypes: s.errorTypeTable, warmupCalls: s.warmupCalls.parts, items: s.items, windows: s.windows))
         }
         for (id, c) in clients {
-            guard let service = c.service else { continue }
-            var record = StateImage.ConnectionRecord(
-                service: service, pid: c.pid, uid: c.uid, state: c.state, connectedAt: c.connectedAt, disconnectedAt: c.disconnectedAt,
-                eventsReceived: c.eventsReceived, droppedReported: c.droppedReported, seriesRefused: c.seriesRefused,
-                eventsRefused: c.eventsRefused, operations: c.operationCount)
+            guard let connection = c.record else { continue }
+            var record = StateImage.ConnectionRecord(connection: connection)
             if let m = memory[id] {
                 record.memory = StateImage.MemoryRecord(
                     samples: m.history.since(0), rssSamples: m.rssHistory.since(0), latest: m.latest, samplesTaken: m.samplesTaken, sampleFailures: m.sampleFailures,

@@ -134,7 +134,9 @@ import Testing
         #expect(o.stdout.contains("\u{1B}[?1049l") && after.contains("probectl top") && after.contains("CALLS/S"), "\(o.stdout)")
         #expect(!after.contains("keys:") && !after.contains("\u{1B}"), "\(after)")
         #expect(after.split(separator: "\n").allSatisfy { $0.count <= 40 }, "\(after)")
-        // In 40 columns the service gives way first: "…/encode_batch…", never "embedding-service/e…".
-        #expect(after.contains("/encode_batch") && !after.contains("embedding-service/"), "\(after)")
+        // In 40 columns the service gives way first: "…/encode_b…", never "embedding-service/e…".
+        // How much of the operation stays depends on how wide the figures are in this frame (a
+        // sanitized run may draw it after the traffic has left the 10 s window: "0.0" and "-").
+        #expect(after.contains("…/encode_b") && !after.contains("embedding-service/"), "\(after)")
     }
 }

@@ -3,7 +3,6 @@ import Glibc
 #endif
 import ProbeControl
 import ProbePosix
-import Synchronization
 
 /// The thread that keeps probed's state: every second it retires the processes gone longer than
 /// the retention (Store+Lifecycle.swift); with a state directory it writes the state there every
@@ -23,7 +22,7 @@ final class StateKeeper: @unchecked Sendable {
     let log: Log
     /// The thresholds set with `probectl threshold` (the ingest side holds them).
     let thresholds: @Sendable () -> [String: UInt64]
-    let saving = Mutex<String?>(nil)  // the last save failure logged, so one reason is logged once
+    let saving = PosixMutex<String?>(nil)  // the last save failure logged, so one reason is logged once
 
     static let fileName = "state"
 

@@ -91,7 +91,15 @@ struct CallFigures: Sendable {
     var lifetimeCalls: UInt64 = 0
     var countedItems: UInt128 = 0
     var countedItemNanoseconds: UInt128 = 0
-    var itemsPerSecond: Double = 0
+    /// Items over the time the item window covers (at least a second): for a merged row, all its
+    /// processes' items over the longest time any of them covers, as for `rate_per_s` — not the
+    /// sum of each one's rate, which would count a recycled worker's items as if they were
+    /// processed beside its successor's.
+    var itemsPerSecond: Double { recentItems / max(Double(recentItemsSpanNs) / 1e9, 1) }
+    /// Items in the item window, summed in floating point: each series' count saturates at
+    /// 2^64 − 1 and several such would wrap an integer sum.
+    var recentItems: Double = 0
+    var recentItemsSpanNs: UInt64 = 0
     var slowCalls: UInt64 = 0
     var calls1m: UInt64 = 0
     var errors1m: UInt64 = 0
@@ -101,14 +109,20 @@ struct CallFigures: Sendable {
 
     /// Adds series `s`; items per second are over the window (at most its last minute; the
     /// `all` row: the last 10 s, like its `rate_per_s`).
-    mutating func add(_ s: Series, window: StatsWindow, now: UInt64, span: (UInt64) -> UInt64) {
+    mutating func add(_ s: Series, window: StatsWindow, now: UInt64) {
         items = items.saturatingAdd(s.items.total)
         lifetimeCalls &+= s.calls
         countedItems &+= s.items.countedItems
         countedItemNanoseconds &+= s.items.countedNanoseconds
         slowCalls = slowCalls.saturatingAdd(s.slowCalls)
         let seconds = min(window.seconds ?? 10, UInt64(ItemStats.seconds))
-        itemsPerSecond += Double(s.items.recent(seconds: seconds, nowSecond: now / 1_000_000_000)) / max(Double(span(seconds)) / 1e9, 1)
+        let nowSecond = now / 1_000_000_000
+        recentItems += Double(s.items.recent(seconds: seconds, nowSecond: nowSecond))
+        // The time those items cover: the last `seconds` whole seconds up to now (the ring's
+        // own, not the windows' slices), from the series' first appearance if later while its
+        // process is live; a process gone spreads its items over them all.
+        let start = (nowSecond + 1 > seconds ? nowSecond + 1 - seconds : 0) * 1_000_000_000
+        recentItemsSpanNs = max(recentItemsSpanNs, now &- min(s.live ? max(start, s.firstSeen) : start, now))
         let minute = s.windows.figures(seconds: 60, totals: s.totals, latency: false)
         calls1m &+= minute.calls
         errors1m &+= minute.errors

@@ -44,8 +44,7 @@ extension Store {
             warmupUntracked = warmupUntracked.saturatingAdd(s.warmupUntracked)
             // Memory deltas are lifetime figures, whatever the window.
             memory.merge(s.memory)
-            let spanOf = { [self] (seconds: UInt64) in span(s, seconds: seconds, now: now) }
-            detail.add(s, window: window, now: now, span: spanOf)
+            detail.add(s, window: window, now: now)
             guard let seconds = window.seconds else {
                 calls &+= s.calls
                 errors &+= s.errors

@@ -152,6 +152,32 @@ func row(_ report: StatsReport, pid: Int? = 100, operation: String = "op") throw
         #expect(merged.ratePerS < 11, "\(merged.ratePerS) calls/s: the two workers' rates summed")
     }
 
+    /// The same for items: two workers one after the other, each 40 items/s (10 calls of 4), read
+    /// 40 items/s in the merged row over any window, not 80.
+    @Test(arguments: [StatsWindow.oneMinute, .all])
+    func mergedItemsRate_ofWorkersOneAfterAnother_isItemsOverTheSpan(window: StatsWindow) async throws {
+        let clock = ManualClock(hour)
+        let store = Store(configuration: .init(warmup: 0), clock: clock)
+        let batch = (0..<10).map { _ in EventRecord(operationID: 0, startNanoseconds: 0, durationNanoseconds: 1_000, items: 4) }
+        await store.connect(1, pid: 100, service: "svc", operations: ["op"])
+        for _ in 0..<30 {
+            await store.apply(.events(1, droppedTotal: 0, records: batch, bytes: 0))
+            clock.advance(seconds: 1)
+        }
+        await store.apply(.disconnected(1))
+        await store.connect(2, pid: 101, service: "svc", operations: ["op"])
+        for _ in 0..<30 {
+            await store.apply(.events(2, droppedTotal: 0, records: batch, bytes: 0))
+            clock.advance(seconds: 1)
+        }
+        let report = try await store.stats(window: window)
+        let merged = try row(report, pid: nil), second = try row(report, pid: 101)
+        #expect(merged.items == 2 * 30 * 40 && merged.processes == 2)
+        let perSecond = try #require(merged.itemsPerS)
+        #expect(abs(perSecond - 40) <= 40 * 0.1, "\(perSecond) items/s: the two workers' rates summed (\(window))")
+        #expect(abs(try #require(second.itemsPerS) - 40) <= 40 * 0.1, "\(String(describing: second.itemsPerS))")
+    }
+
     @Test func idleSeries_doNoWorkUntilTouched_andOneTouchCatchesUp() async throws {
         let clock = ManualClock(hour)
         let store = Store(configuration: .init(warmup: 0), clock: clock)

@@ -5,6 +5,7 @@ import Foundation
 import ProbeControl
 import ProbePosix
 import ProbeStatistics
+import Synchronization
 
 /// `probectl top`: a live view of probed, refreshed in place like top(1). The busiest operations
 /// over the last 10 s (calls/s, p50, p99, errors/s, warm-up state), then the client processes
@@ -341,7 +342,7 @@ final class Terminal: @unchecked Sendable {
 
     private var original = termios()
     private var hasOriginal = false
-    private let lock = PosixMutex(false)  // true once the terminal is restored: nothing more is drawn
+    private let lock = Mutex(false)  // true once the terminal is restored: nothing more is drawn
     private var wakeRead: Int32 = -1
     private var wakeWrite: Int32 = -1
     private let keyboard = isatty(STDIN_FILENO) == 1

@@ -1,4 +1,4 @@
-import ProbePosix
+import Synchronization
 
 /// A small but real multilayer perceptron: dense layers with ReLU, multiplying real matrices.
 /// Like a real model, its first call for each batch size is slow: it packs (transposes and
@@ -20,7 +20,7 @@ final class Model: @unchecked Sendable {
     let layers: [Layer]
     let inputWidth: Int
     /// Weights packed per batch size, shared by the workers.
-    let packedByBatch = PosixMutex<[Int: [[Float]]]>([:])
+    let packedByBatch = Mutex<[Int: [[Float]]]>([:])
 
     init(widths: [Int], seed: UInt64) {
         var rng = SplitMix(seed)

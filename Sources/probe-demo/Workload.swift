@@ -22,7 +22,7 @@ final class Workload: Sendable {
         var longestWarmup: UInt64 = 0
         var longestOther: UInt64 = 0
     }
-    let predictTimes = PosixMutex(PredictTimes())
+    let predictTimes = Mutex(PredictTimes())
 
     init(probe: Probe, model: Model, deadline: UInt64) {
         self.probe = probe

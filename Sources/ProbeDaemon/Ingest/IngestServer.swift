@@ -21,7 +21,7 @@ import Synchronization
 /// peer's pid, and its connection closed; every other client is unaffected.
 final class IngestServer: @unchecked Sendable {
     // (1) `@unchecked Sendable`: `connections` and the buffers belong to the ingest thread;
-    //     `barriers` is behind a PosixMutex; the fds are immutable after init.
+    //     `barriers` is behind a Mutex; the fds are immutable after init.
     typealias Role = ClientSession.Role
 
     struct Connection {
@@ -58,7 +58,7 @@ final class IngestServer: @unchecked Sendable {
     var owingThresholds: Set<Int32> = []
     var lastThresholdRetry: UInt64 = 0
     let receiveBuffer: UnsafeMutableRawBufferPointer
-    let barriers = PosixMutex<[DispatchSemaphore]>([])
+    let barriers = Mutex<[DispatchSemaphore]>([])
     let stopping = Atomic<Bool>(false)
     /// Signalled when `run` returns (after `stopping` is set): nothing more is read from clients.
     let finished = DispatchSemaphore(value: 0)

@@ -1,4 +1,4 @@
-import ProbePosix
+import Synchronization
 
 /// The slow-call thresholds set with `probectl threshold`: by operation name, for every service
 /// and every connection, kept until changed (in memory: a restarted probed starts with none).
@@ -12,7 +12,7 @@ final class ThresholdTable: Sendable {
         var changed: Set<String> = []
     }
 
-    let state = PosixMutex(State())
+    let state = Mutex(State())
 
     /// Sets `operation`'s threshold; 0 removes it.
     func set(_ operation: String, nanoseconds: UInt64) {

@@ -1,4 +1,4 @@
-import ProbePosix
+import Synchronization
 
 /// A warning that can repeat thousands of times a second (a connection refused at a limit): the
 /// first occurrence is logged in full, later ones are counted, and the count is logged at most
@@ -17,7 +17,7 @@ final class CountedWarning: Sendable {
     let sink: @Sendable (String) -> Void
     /// The line that reports `n` occurrences counted over the last `seconds`.
     let summary: @Sendable (_ n: Int, _ seconds: UInt64) -> String
-    let state: PosixMutex<State>
+    let state: Mutex<State>
 
     init(interval: UInt64 = 60_000_000_000, clock: any DaemonClock = MonotonicClock(),
          summary: @escaping @Sendable (_ n: Int, _ seconds: UInt64) -> String, sink: @escaping @Sendable (String) -> Void) {
@@ -25,7 +25,7 @@ final class CountedWarning: Sendable {
         self.clock = clock
         self.summary = summary
         self.sink = sink
-        state = PosixMutex(State())
+        state = Mutex(State())
     }
 
     /// One occurrence: writes `line` when none was written within `interval` (after the summary

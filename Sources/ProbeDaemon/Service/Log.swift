@@ -35,7 +35,7 @@ public final class Log: Sendable {
 
     private let threshold: Atomic<Int>
     let journal: Bool
-    private let lock = PosixMutex(())
+    private let lock = Mutex(())
 
     public init(level: Level = .info) {
         threshold = Atomic(level.rawValue)

@@ -1,5 +1,5 @@
 import ProbeControl
-import ProbePosix
+import Synchronization
 
 /// Writes lines through a token bucket so a storm (thousands of failures a second) cannot flood
 /// the journal: `burst` lines at once, then `perSecond` on average. Lines over the rate are
@@ -23,7 +23,7 @@ final class RateLimitedLog: Sendable {
     let hint: String
     let clock: any DaemonClock
     let sink: @Sendable (Log.Level, String) -> Void
-    let state: PosixMutex<State>
+    let state: Mutex<State>
 
     /// The defaults let a short burst of failures through whole (10 lines), then one line a second,
     /// and a notice every 10 s while lines are skipped: a service failing 15% of 1,000 calls a
@@ -38,7 +38,7 @@ final class RateLimitedLog: Sendable {
         self.hint = hint
         self.clock = clock
         self.sink = sink
-        state = PosixMutex(State(tokens: burst, last: clock.now()))
+        state = Mutex(State(tokens: burst, last: clock.now()))
     }
 
     /// Writes `line` at `level` unless over the rate; returns whether it was written.

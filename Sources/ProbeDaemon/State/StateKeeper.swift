@@ -3,6 +3,7 @@ import Glibc
 #endif
 import ProbeControl
 import ProbePosix
+import Synchronization
 
 /// The thread that keeps probed's state: every second it retires the processes gone longer than
 /// the retention (Store+Lifecycle.swift); with a state directory it writes the state there every
@@ -22,7 +23,7 @@ final class StateKeeper: @unchecked Sendable {
     let log: Log
     /// The thresholds set with `probectl threshold` (the ingest side holds them).
     let thresholds: @Sendable () -> [String: UInt64]
-    let saving = PosixMutex<String?>(nil)  // the last save failure logged, so one reason is logged once
+    let saving = Mutex<String?>(nil)  // the last save failure logged, so one reason is logged once
 
     static let fileName = "state"
 

@@ -1,5 +1,5 @@
 import Dispatch
-import ProbePosix
+import Synchronization
 
 /// Hands new slow calls and failures to the control sessions that follow them
 /// (`probectl slow --follow`), each through its own bounded queue.
@@ -13,7 +13,7 @@ final class CallFeed: Sendable {
         let kind: Kind
         let operation: String?
         let signal = DispatchSemaphore(value: 0)
-        let queue = PosixMutex<(entries: [CallEntry], missed: Int)>(([], 0))
+        let queue = Mutex<(entries: [CallEntry], missed: Int)>(([], 0))
         static let capacity = 1_000
 
         init(kind: Kind, operation: String?) {
@@ -34,7 +34,7 @@ final class CallFeed: Sendable {
         }
     }
 
-    let subscribers = PosixMutex<[ObjectIdentifier: Subscription]>([:])
+    let subscribers = Mutex<[ObjectIdentifier: Subscription]>([:])
 
     func subscribe(_ kind: Kind, operation: String?) -> Subscription {
         let s = Subscription(kind: kind, operation: operation)

@@ -1,11 +1,11 @@
 import Dispatch
-import ProbePosix
+import Synchronization
 
 extension Store {
     /// Runs `work` on the store from a plain thread (ingest, control, metrics, the samplers: not a
     /// Swift concurrency task) and waits for its result.
     nonisolated func blocking<T: Sendable>(_ work: @escaping @Sendable (Store) async -> T) -> T {
-        let result = PosixMutex<T?>(nil)
+        let result = Mutex<T?>(nil)
         let done = DispatchSemaphore(value: 0)
         Task {
             let value = await work(self)

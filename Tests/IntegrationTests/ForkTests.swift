@@ -24,14 +24,15 @@ import Testing
         func number(_ key: String) -> UInt64? { fields[key].flatMap(UInt64.init) }
     }
 
-    @Test func forkedWorkers_eachDeliverExactlyTheirOwnCalls_andNeverTheParents() throws {
+    // Not under TSan: its runtime is not fork-safe in a multithreaded process. It ends such a
+    // child when it starts a thread (the child's own flusher, exactly what this test is about),
+    // and with die_after_fork=0 a child can spin forever inside the runtime (seen in CI: a child
+    // at 90 % CPU for 14 minutes, holding the output pipe past the 120 s timeout). The plain and
+    // ASan runs cover it.
+    @Test(.disabled(if: Sanitizer.name == "thread", "ThreadSanitizer's runtime is not fork-safe in a multithreaded process"))
+    func forkedWorkers_eachDeliverExactlyTheirOwnCalls_andNeverTheParents() throws {
         let daemon = try RunningDaemon(["--warmup", "0"])
         var environment = ProcessInfo.processInfo.environment
-        if Sanitizer.name == "thread" {
-            // TSan ends a child of a multithreaded process that starts a thread unless told not
-            // to; the child's own flusher is exactly what this test is about.
-            environment["TSAN_OPTIONS"] = (environment["TSAN_OPTIONS"].map { $0 + ":" } ?? "") + "die_after_fork=0"
-        }
         if Sanitizer.name == "address" {
             // A forked child starts afresh and abandons its parent's flusher state on purpose (the
             // thread that owned it does not exist in the child, so nothing may free it): the
